@@ -1,0 +1,215 @@
+// The projected residual stream (PRS): every direct contribution to the image embedding,
+// pushed through LN_post (μ, σ fixed per image) and P, with the reference's conventions:
+// 2L+1 slots (ln_pre, L attention layers, L MLPs) share μ and β equally; an attention slot is
+// split over its N·H (token, head) terms (H terms when summed over tokens), and b_O likewise.
+//   ĉ = (c·diag(γ)·P − s·μ·γP) / σ + s·βP,   Σ ĉ = z;   normalised: ĉ / ‖z‖.
+
+import { batchedMatmul } from '../graph/matmul.ts';
+import { f32, type F32 } from '../tensor.ts';
+import { lnStats, type Readout } from './readout.ts';
+
+/** The vision graph's taps for one batch (see graph/clip_graphs.ts). */
+export interface VisionTaps {
+  image_features: F32; // [B, d]
+  ln_pre_cls: F32; // [B, D]
+  resid_cls: F32; // [B, D]
+  heads_cls: F32; // [B, L, D]
+  mlp_cls: F32; // [B, L, D]
+  cls_probs?: F32; // [B, L, H, N]
+  values?: F32; // [B, L, H, N, d_h]
+}
+
+export interface Decomposition {
+  /** [B, L, H, d], or [B, L, N, H, d] when spatial */
+  attn: F32;
+  /** [B, L+1, d]; index 0 is the ln_pre (embedding) term */
+  mlp: F32;
+  /** [B, d] z, unnormalised */
+  imageFeatures: F32;
+  /** [B] ‖z‖ */
+  norm: F32;
+  /** [B] LN_post mean and std of the final CLS residual */
+  lnMean: F32;
+  lnStd: F32;
+  spatial: boolean;
+  normalised: boolean;
+}
+
+export interface DecomposeOptions {
+  spatial?: boolean;
+  /** Divide every term by ‖z‖ as the reference does (default true). */
+  normalise?: boolean;
+}
+
+function norms(z: F32): Float64Array {
+  const [B, d] = z.shape;
+  const out = new Float64Array(B);
+  for (let b = 0; b < B; b++) {
+    let s = 0;
+    for (let k = 0; k < d; k++) s += z.data[b * d + k] ** 2;
+    out[b] = Math.sqrt(s);
+  }
+  return out;
+}
+
+/** out[k] = (x·M)[k] for x [D] and M [D, d], accumulated in float64. */
+function rowTimes(x: Float32Array, xOff: number, M: Float32Array, D: number, d: number, acc: Float64Array): void {
+  acc.fill(0);
+  for (let j = 0; j < D; j++) {
+    const xj = x[xOff + j];
+    if (xj === 0) continue;
+    const row = j * d;
+    for (let k = 0; k < d; k++) acc[k] += xj * M[row + k];
+  }
+}
+
+export async function decomposeTaps(taps: VisionTaps, r: Readout, opts: DecomposeOptions = {}): Promise<Decomposition> {
+  const { L, H, N, D, d, dh } = r;
+  const B = taps.image_features.shape[0];
+  const K = 2 * L + 1;
+  const normalise = opts.normalise ?? true;
+  const { mean, std } = lnStats(taps.resid_cls.data, D, r.eps);
+  const zNorm = norms(taps.image_features);
+  const scale = (b: number) => (normalise ? 1 / zNorm[b] : 1);
+  const acc = new Float64Array(d);
+
+  // MLP slots (and ln_pre at index 0): share 1/K.
+  const mlp = f32([B, L + 1, d]);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j <= L; j++) {
+      if (j === 0) rowTimes(taps.ln_pre_cls.data, b * D, r.G, D, d, acc);
+      else rowTimes(taps.mlp_cls.data, (b * L + j - 1) * D, r.G, D, d, acc);
+      const o = (b * (L + 1) + j) * d;
+      for (let k = 0; k < d; k++) {
+        mlp.data[o + k] = (((acc[k] - (mean[b] / K) * r.gammaP[k]) / std[b] + r.betaP[k] / K) * scale(b));
+      }
+    }
+  }
+
+  let attn: F32;
+  if (!opts.spatial) {
+    // Per head, summed over tokens: Σ_i a_i v_i is the CLS row of the head's output.
+    attn = f32([B, L, H, d]);
+    const s = 1 / (K * H);
+    for (let b = 0; b < B; b++) {
+      for (let l = 0; l < L; l++) {
+        for (let h = 0; h < H; h++) {
+          rowTimes(taps.heads_cls.data, (b * L + l) * D + h * dh, r.F.subarray(((l * H + h) * dh) * d), dh, d, acc);
+          const o = ((b * L + l) * H + h) * d;
+          for (let k = 0; k < d; k++) {
+            const c = acc[k] + r.biasOP[l * d + k] / H - s * mean[b] * r.gammaP[k];
+            attn.data[o + k] = (c / std[b] + s * r.betaP[k]) * scale(b);
+          }
+        }
+      }
+    }
+  } else {
+    if (!taps.values || !taps.cls_probs) throw new Error('spatial decomposition needs the values and cls_probs taps');
+    attn = f32([B, L, N, H, d]);
+    const s = 1 / (K * N * H);
+    const av = new Float32Array(L * H * N * dh);
+    for (let b = 0; b < B; b++) {
+      weightedValues(taps, b, r, av);
+      const c = await batchedMatmul(av, r.F, L * H, N, dh, d); // [L, H, N, d]
+      for (let l = 0; l < L; l++) {
+        for (let h = 0; h < H; h++) {
+          for (let i = 0; i < N; i++) {
+            const src = ((l * H + h) * N + i) * d;
+            const o = (((b * L + l) * N + i) * H + h) * d;
+            for (let k = 0; k < d; k++) {
+              const v = c[src + k] + r.biasOP[l * d + k] / (N * H) - s * mean[b] * r.gammaP[k];
+              attn.data[o + k] = (v / std[b] + s * r.betaP[k]) * scale(b);
+            }
+          }
+        }
+      }
+    }
+  }
+  return {
+    attn,
+    mlp,
+    imageFeatures: taps.image_features,
+    norm: f32([B], Float32Array.from(zNorm)),
+    lnMean: f32([B], Float32Array.from(mean)),
+    lnStd: f32([B], Float32Array.from(std)),
+    spatial: !!opts.spatial,
+    normalised: normalise,
+  };
+}
+
+/** a_{l,h,i} · v_{l,h,i} for one image, laid out [L, H, N, d_h]. */
+export function weightedValues(taps: VisionTaps, b: number, r: Readout, out: Float32Array): void {
+  const { L, H, N, dh } = r;
+  const values = taps.values!.data;
+  const probs = taps.cls_probs!.data;
+  const per = L * H * N * dh;
+  for (let lhn = 0; lhn < L * H * N; lhn++) {
+    const a = probs[b * L * H * N + lhn];
+    const src = b * per + lhn * dh;
+    const dst = lhn * dh;
+    for (let e = 0; e < dh; e++) out[dst + e] = a * values[src + e];
+  }
+}
+
+/**
+ * Per-token, per-head maps along text directions without materialising [L, N, H, d]:
+ * m[b, l, i, h, t] = ĉ_{l,i,h} · t, with the text folded into the readout (U = F·Tᵀ, [L, H, d_h, T]).
+ */
+export interface TextMaps {
+  /** [B, L, N, H, T] */
+  maps: F32;
+  imageFeatures: F32;
+  norm: F32;
+}
+
+export async function foldTexts(r: Readout, texts: F32): Promise<{ U: Float32Array; T: number; gammaT: Float64Array; betaT: Float64Array; biasT: Float64Array }> {
+  const [T, d] = texts.shape;
+  if (d !== r.d) throw new Error(`text embeddings have dimension ${d}, the model's embedding has ${r.d}`);
+  const tT = new Float32Array(d * T);
+  for (let t = 0; t < T; t++) for (let k = 0; k < d; k++) tT[k * T + t] = texts.data[t * d + k];
+  const U = await batchedMatmul(r.F, tT, 1, r.L * r.H * r.dh, d, T); // [L, H, d_h, T]
+  const dot = (v: Float64Array, off: number, t: number) => {
+    let s = 0;
+    for (let k = 0; k < d; k++) s += v[off + k] * texts.data[t * d + k];
+    return s;
+  };
+  const gammaT = new Float64Array(T);
+  const betaT = new Float64Array(T);
+  const biasT = new Float64Array(r.L * T);
+  for (let t = 0; t < T; t++) {
+    gammaT[t] = dot(r.gammaP, 0, t);
+    betaT[t] = dot(r.betaP, 0, t);
+    for (let l = 0; l < r.L; l++) biasT[l * T + t] = dot(r.biasOP, l * d, t);
+  }
+  return { U, T, gammaT, betaT, biasT };
+}
+
+export async function textMapsFromTaps(taps: VisionTaps, r: Readout, folded: Awaited<ReturnType<typeof foldTexts>>, normalise = true): Promise<TextMaps> {
+  const { L, H, N, D, dh } = r;
+  const { U, T, gammaT, betaT, biasT } = folded;
+  const B = taps.image_features.shape[0];
+  const K = 2 * L + 1;
+  const s = 1 / (K * N * H);
+  const { mean, std } = lnStats(taps.resid_cls.data, D, r.eps);
+  const zNorm = norms(taps.image_features);
+  const maps = f32([B, L, N, H, T]);
+  const av = new Float32Array(L * H * N * dh);
+  for (let b = 0; b < B; b++) {
+    weightedValues(taps, b, r, av);
+    const c = await batchedMatmul(av, U, L * H, N, dh, T); // [L, H, N, T]
+    const sc = normalise ? 1 / zNorm[b] : 1;
+    for (let l = 0; l < L; l++) {
+      for (let h = 0; h < H; h++) {
+        for (let i = 0; i < N; i++) {
+          const src = ((l * H + h) * N + i) * T;
+          const o = (((b * L + l) * N + i) * H + h) * T;
+          for (let t = 0; t < T; t++) {
+            const v = c[src + t] + biasT[l * T + t] / (N * H) - s * mean[b] * gammaT[t];
+            maps.data[o + t] = (v / std[b] + s * betaT[t]) * sc;
+          }
+        }
+      }
+    }
+  }
+  return { maps, imageFeatures: taps.image_features, norm: f32([B], Float32Array.from(zNorm)) };
+}

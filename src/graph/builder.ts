@@ -1,0 +1,173 @@
+// A small builder for ONNX graphs. Weights become initializers (so ONNX Runtime can pre-pack
+// them); models past protobuf's 2 GB limit keep their initializers in an external data file.
+
+import { closeSync, mkdtempSync, openSync, writeSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
+type AttrValue = number | number[] | string | { floats: number[] } | { tensor: onnxProto.onnx.ITensorProto };
+
+export type ElemType = 'float' | 'int64' | 'int32';
+const ELEM: Record<ElemType, number> = { float: 1, int64: 7, int32: 6 };
+
+/** Opset 17 has LayerNormalization; nothing newer is needed. */
+export const OPSET = 17;
+
+interface Initializer {
+  name: string;
+  dims: number[];
+  dataType: number;
+  bytes: Uint8Array;
+}
+
+export class GraphBuilder {
+  private nodes: onnxProto.onnx.INodeProto[] = [];
+  private inits: Initializer[] = [];
+  private inputs: onnxProto.onnx.IValueInfoProto[] = [];
+  private outputs: onnxProto.onnx.IValueInfoProto[] = [];
+  private counter = 0;
+  private constCache = new Map<string, string>();
+
+  constructor(readonly name: string) {}
+
+  private valueInfo(name: string, elem: ElemType, dims: (number | string)[]): onnxProto.onnx.IValueInfoProto {
+    return {
+      name,
+      type: {
+        tensorType: {
+          elemType: ELEM[elem],
+          shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+        },
+      },
+    };
+  }
+
+  input(name: string, elem: ElemType, dims: (number | string)[]): string {
+    this.inputs.push(this.valueInfo(name, elem, dims));
+    return name;
+  }
+
+  output(value: string, name: string, elem: ElemType, dims: (number | string)[]): void {
+    // Outputs get stable names; an Identity keeps the internal value name free.
+    this.op('Identity', [value], {}, name);
+    this.outputs.push(this.valueInfo(name, elem, dims));
+  }
+
+  /** A float32 weight. */
+  weight(name: string, data: Float32Array, dims: number[]): string {
+    this.inits.push({ name, dims, dataType: ELEM.float, bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    return name;
+  }
+
+  /** Small constants, deduplicated. */
+  constF(values: number[], dims: number[] = [values.length]): string {
+    const key = `f:${dims}:${values}`;
+    let name = this.constCache.get(key);
+    if (!name) {
+      name = `const_${this.counter++}`;
+      this.weight(name, Float32Array.from(values), dims);
+      this.constCache.set(key, name);
+    }
+    return name;
+  }
+
+  constI64(values: number[], dims: number[] = [values.length]): string {
+    const key = `i:${dims}:${values}`;
+    let name = this.constCache.get(key);
+    if (!name) {
+      name = `const_${this.counter++}`;
+      const data = BigInt64Array.from(values.map((v) => BigInt(v)));
+      this.inits.push({ name, dims, dataType: ELEM.int64, bytes: new Uint8Array(data.buffer) });
+      this.constCache.set(key, name);
+    }
+    return name;
+  }
+
+  /** Add a node; returns its (single) output name. */
+  op(type: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outName?: string): string {
+    const out = outName ?? `${type.toLowerCase()}_${this.counter++}`;
+    this.nodes.push({ opType: type, input: inputs, output: [out], name: `n${this.nodes.length}_${type}`, attribute: encodeAttrs(attrs) });
+    return out;
+  }
+
+  /** Add a node with several outputs. */
+  opMulti(type: string, inputs: string[], nOut: number, attrs: Record<string, AttrValue> = {}): string[] {
+    const outs = Array.from({ length: nOut }, () => `${type.toLowerCase()}_${this.counter++}`);
+    this.nodes.push({ opType: type, input: inputs, output: outs, name: `n${this.nodes.length}_${type}`, attribute: encodeAttrs(attrs) });
+    return outs;
+  }
+
+  /** Total bytes held by initializers. */
+  weightBytes(): number {
+    return this.inits.reduce((a, t) => a + t.bytes.byteLength, 0);
+  }
+
+  private modelProto(initializers: onnxProto.onnx.ITensorProto[]): Uint8Array {
+    const model = onnx.ModelProto.create({
+      irVersion: 8,
+      producerName: 'cliplens',
+      opsetImport: [{ domain: '', version: OPSET }],
+      graph: { name: this.name, node: this.nodes, initializer: initializers, input: this.inputs, output: this.outputs },
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+
+  /** Serialise with every initializer inline (fine below ~2 GB). */
+  toBytes(): Uint8Array {
+    return this.modelProto(this.inits.map((t) => ({ name: t.name, dims: t.dims, dataType: t.dataType, rawData: t.bytes })));
+  }
+
+  /**
+   * Serialise with large initializers in `<dir>/<name>.weights` (ONNX external data), for models past
+   * protobuf's 2 GB limit. Returns the model path; ONNX Runtime resolves the data file beside it.
+   */
+  toExternalFiles(dir = mkdtempSync(join(tmpdir(), 'cliplens-onnx-'))): string {
+    const dataFile = `${this.name}.weights`;
+    const fd = openSync(join(dir, dataFile), 'w');
+    let offset = 0;
+    const protos: onnxProto.onnx.ITensorProto[] = [];
+    try {
+      for (const t of this.inits) {
+        if (t.bytes.byteLength < 1024) {
+          protos.push({ name: t.name, dims: t.dims, dataType: t.dataType, rawData: t.bytes });
+          continue;
+        }
+        // Page-align each tensor so ONNX Runtime may map it.
+        const pad = (4096 - (offset % 4096)) % 4096;
+        if (pad) writeSync(fd, new Uint8Array(pad));
+        offset += pad;
+        let done = 0;
+        while (done < t.bytes.byteLength) done += writeSync(fd, t.bytes, done, t.bytes.byteLength - done);
+        protos.push({
+          name: t.name, dims: t.dims, dataType: t.dataType, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+          externalData: [
+            { key: 'location', value: dataFile },
+            { key: 'offset', value: String(offset) },
+            { key: 'length', value: String(t.bytes.byteLength) },
+          ],
+        });
+        offset += t.bytes.byteLength;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const path = join(dir, `${this.name}.onnx`);
+    writeFileSync(path, this.modelProto(protos));
+    return path;
+  }
+}
+
+function encodeAttrs(attrs: Record<string, AttrValue>): onnxProto.onnx.IAttributeProto[] {
+  const T = onnx.AttributeProto.AttributeType;
+  return Object.entries(attrs).map(([name, v]) => {
+    if (typeof v === 'number') {
+      return Number.isInteger(v) && !Object.is(v, -0) ? { name, type: T.INT, i: v } : { name, type: T.FLOAT, f: v };
+    }
+    if (typeof v === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(v) };
+    if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
+    if ('floats' in v) return { name, type: T.FLOATS, floats: v.floats };
+    return { name, type: T.TENSOR, t: v.tensor };
+  });
+}

@@ -1,0 +1,102 @@
+// The CLIP vision and text towers as ONNX graphs (open_clip layout).
+//
+// Vision outputs (B images, L layers, H heads, N tokens, D width, d embed dim, d_h head width):
+//   image_features [B, d]        z = LN_post(x_L[0]) · P
+//   ln_pre_cls     [B, D]        x_0[0]
+//   resid_cls      [B, D]        x_L[0] (LN_post's μ, σ are taken from it)
+//   heads_cls      [B, L, D]     per layer, Σ_i a_i v_i at the CLS query, heads concatenated (before W_O)
+//   mlp_cls        [B, L, D]     per layer, the MLP output at CLS
+//   cls_probs      [B, L, H, N]  per layer, the CLS query's attention weights
+//   values         [B, L, H, N, d_h]  per layer, every token's per-head value (for per-token terms)
+// All come from one forward pass; ONNX Runtime computes only the outputs a run asks for.
+
+import type { ClipConfig } from '../model/config.ts';
+import { visionDims } from '../model/config.ts';
+import type { WeightSource } from '../model/weights.ts';
+import { expectTensor } from '../model/weights.ts';
+import { GraphBuilder } from './builder.ts';
+import { clsRow, layerNorm, residualBlock, type BlockTaps } from './transformer.ts';
+
+export const VISION_TAPS = ['ln_pre_cls', 'resid_cls', 'heads_cls', 'mlp_cls', 'cls_probs', 'values'] as const;
+export type VisionOutput = 'image_features' | (typeof VISION_TAPS)[number];
+
+function stackLayers(g: GraphBuilder, values: string[], axis = 1): string {
+  return g.op('Concat', values.map((v) => g.op('Unsqueeze', [v, g.constI64([axis])])), { axis });
+}
+
+export function buildVisionGraph(cfg: ClipConfig, w: WeightSource): GraphBuilder {
+  const v = cfg.vision;
+  const { grid, tokens: N, headWidth: dh, hidden } = visionDims(v);
+  const D = v.width;
+  const p = v.patchSize;
+  const g = new GraphBuilder('clip_vision');
+  const pixels = g.input('pixel_values', 'float', ['B', 3, v.imageSize, v.imageSize]);
+
+  // Patch embedding: conv_p without bias → [B, D, g, g] → [B, g², D].
+  const convW = expectTensor(w, 'visual.conv1.weight', [D, 3, p, p]);
+  const conv = g.op('Conv', [pixels, g.weight('visual.conv1.weight', convW.data, convW.shape)], { kernel_shape: [p, p], strides: [p, p] });
+  const patches = g.op('Transpose', [g.op('Reshape', [conv, g.constI64([0, D, grid * grid])])], { perm: [0, 2, 1] });
+
+  // [cls ; patches] + pos, with the class embedding broadcast over the batch.
+  const cls = expectTensor(w, 'visual.class_embedding', [D]);
+  const batch = g.op('Gather', [g.op('Shape', [pixels]), g.constI64([0])], { axis: 0 });
+  const clsShape = g.op('Concat', [batch, g.constI64([1, D])], { axis: 0 });
+  const clsTok = g.op('Expand', [g.weight('visual.class_embedding', cls.data, [1, 1, D]), clsShape]);
+  const pos = expectTensor(w, 'visual.positional_embedding', [N, D]);
+  const x0pre = g.op('Add', [g.op('Concat', [clsTok, patches], { axis: 1 }), g.weight('visual.positional_embedding', pos.data, [N, D])]);
+  let x = layerNorm(g, x0pre, w, 'visual.ln_pre', D, v.lnEps);
+  const lnPreCls = clsRow(g, x);
+
+  const taps: BlockTaps[] = [];
+  for (let l = 0; l < v.layers; l++) {
+    const r = residualBlock(g, x, w, `visual.transformer.resblocks.${l}`, { width: D, heads: v.heads, hidden, tokens: N, eps: v.lnEps }, cfg.activation, { taps: true });
+    x = r.out;
+    taps.push(r.taps);
+  }
+  const residCls = clsRow(g, x);
+  const post = layerNorm(g, residCls, w, 'visual.ln_post', D, v.lnEps);
+  const proj = expectTensor(w, 'visual.proj', [D, cfg.embedDim]);
+  const z = g.op('MatMul', [post, g.weight('visual.proj', proj.data, [D, cfg.embedDim])]);
+
+  const L = v.layers;
+  const H = v.heads;
+  g.output(z, 'image_features', 'float', ['B', cfg.embedDim]);
+  g.output(lnPreCls, 'ln_pre_cls', 'float', ['B', D]);
+  g.output(residCls, 'resid_cls', 'float', ['B', D]);
+  g.output(stackLayers(g, taps.map((t) => t.headsCls!)), 'heads_cls', 'float', ['B', L, D]);
+  g.output(stackLayers(g, taps.map((t) => t.mlpCls!)), 'mlp_cls', 'float', ['B', L, D]);
+  g.output(stackLayers(g, taps.map((t) => t.clsProbs!)), 'cls_probs', 'float', ['B', L, H, N]);
+  g.output(stackLayers(g, taps.map((t) => t.values!)), 'values', 'float', ['B', L, H, N, dh]);
+  return g;
+}
+
+/**
+ * Text tower: tokens [T, ctx] int32 and a one-hot of the pooled (argmax id = EOT) position
+ * eot [T, ctx] float → text_features [T, d].
+ */
+export function buildTextGraph(cfg: ClipConfig, w: WeightSource): GraphBuilder {
+  const t = cfg.text;
+  const D = t.width;
+  const ctx = t.contextLength;
+  const g = new GraphBuilder('clip_text');
+  const tokens = g.input('tokens', 'int32', ['T', ctx]);
+  const eot = g.input('eot_onehot', 'float', ['T', ctx]);
+
+  const emb = expectTensor(w, 'token_embedding.weight', [t.vocabSize, D]);
+  const pos = expectTensor(w, 'positional_embedding', [ctx, D]);
+  let x = g.op('Add', [g.op('Gather', [g.weight('token_embedding.weight', emb.data, emb.shape), tokens], { axis: 0 }), g.weight('positional_embedding', pos.data, [ctx, D])]);
+
+  const mask = new Float32Array(ctx * ctx);
+  for (let i = 0; i < ctx; i++) for (let j = i + 1; j < ctx; j++) mask[i * ctx + j] = -Infinity;
+  const causal = g.weight('causal_mask', mask, [ctx, ctx]);
+  const hidden = Math.round(D * t.mlpRatio);
+  for (let l = 0; l < t.layers; l++) {
+    x = residualBlock(g, x, w, `transformer.resblocks.${l}`, { width: D, heads: t.heads, hidden, tokens: ctx, eps: t.lnEps }, cfg.activation, { causalMask: causal }).out;
+  }
+  // Pool at EOT before ln_final: LayerNorm is per token, so the order does not matter and this is cheaper.
+  const pooled = g.op('Reshape', [g.op('MatMul', [g.op('Unsqueeze', [eot, g.constI64([1])]), x]), g.constI64([-1, D])]); // [T, D]
+  const lnf = layerNorm(g, pooled, w, 'ln_final', D, t.lnEps);
+  const proj = expectTensor(w, 'text_projection', [D, cfg.embedDim]);
+  g.output(g.op('MatMul', [lnf, g.weight('text_projection', proj.data, [D, cfg.embedDim])]), 'text_features', 'float', ['T', cfg.embedDim]);
+  return g;
+}

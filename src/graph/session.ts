@@ -1,0 +1,52 @@
+// ONNX Runtime sessions over built graphs: thread count, execution provider, external data.
+
+import { availableParallelism } from 'node:os';
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import ort from 'onnxruntime-node';
+import type { GraphBuilder } from './builder.ts';
+
+export interface RuntimeOptions {
+  /** Intra-op threads; default: every core (env CLIPLENS_THREADS overrides). */
+  threads?: number;
+  /** Execution provider: 'cpu' (default), 'cuda', ... (env CLIPLENS_EP overrides). */
+  executionProvider?: string;
+  /** Initializer bytes above which the model is written with external data (protobuf caps a model at 2 GB). */
+  externalDataThreshold?: number;
+}
+
+const TWO_GB_SAFE = 1.8 * 1024 ** 3;
+
+export function resolveThreads(opts: RuntimeOptions = {}): number {
+  const env = process.env.CLIPLENS_THREADS ? Number(process.env.CLIPLENS_THREADS) : undefined;
+  const n = opts.threads ?? env ?? availableParallelism();
+  if (!Number.isInteger(n) || n < 1) throw new Error(`thread count must be a positive integer, got ${n}`);
+  return n;
+}
+
+export async function createSession(g: GraphBuilder, opts: RuntimeOptions = {}): Promise<ort.InferenceSession> {
+  const ep = opts.executionProvider ?? process.env.CLIPLENS_EP ?? 'cpu';
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: resolveThreads(opts),
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionProviders: ep === 'cpu' ? ['cpu'] : [ep, 'cpu'],
+  };
+  const threshold = opts.externalDataThreshold ?? TWO_GB_SAFE;
+  try {
+    if (g.weightBytes() <= threshold) return await ort.InferenceSession.create(g.toBytes(), sessionOptions);
+    const path = g.toExternalFiles();
+    try {
+      return await ort.InferenceSession.create(path, sessionOptions);
+    } finally {
+      // ONNX Runtime has read the weights into memory by now.
+      rmSync(dirname(path), { recursive: true, force: true });
+    }
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0];
+    if (ep !== 'cpu' && /provider|cuda|backend/i.test(msg)) {
+      throw new Error(`execution provider '${ep}' is not available in this onnxruntime-node build (${msg}); use --ep cpu`);
+    }
+    throw new Error(`onnxruntime could not load the ${g.name} graph: ${msg}`);
+  }
+}

@@ -1,0 +1,114 @@
+// The residual attention block shared by both towers, written as ONNX ops:
+//   x' = x + MSA(LN1(x));  x_out = x' + MLP(LN2(x'))
+// Optionally it exposes what the decomposition needs at the CLS row (token 0).
+
+import type { Activation } from '../model/config.ts';
+import type { WeightSource } from '../model/weights.ts';
+import { expectTensor } from '../model/weights.ts';
+import type { GraphBuilder } from './builder.ts';
+
+export interface BlockDims {
+  width: number; // D
+  heads: number; // H
+  hidden: number; // MLP width r·D
+  tokens: number; // N (static)
+  eps: number;
+}
+
+export interface BlockTaps {
+  /** [B, H, N]: softmax attention of the CLS query on every token. */
+  clsProbs?: string;
+  /** [B, H, N, d_h]: per-head values LN1(x)·W_V + b_V of every token. */
+  values?: string;
+  /** [B, D]: attention output at CLS with heads concatenated, before W_O (Σ_i a_i v_i per head). */
+  headsCls?: string;
+  /** [B, D]: MLP output at CLS (c_proj incl. bias). */
+  mlpCls?: string;
+}
+
+/** Transpose a [rows, cols] checkpoint matrix into [cols, rows] so x·Wᵀ becomes one MatMul. */
+export function transposed(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) {
+    const src = r * cols;
+    for (let c = 0; c < cols; c++) out[c * rows + r] = data[src + c];
+  }
+  return out;
+}
+
+export function layerNorm(g: GraphBuilder, x: string, w: WeightSource, prefix: string, width: number, eps: number): string {
+  const gamma = g.weight(`${prefix}.weight`, expectTensor(w, `${prefix}.weight`, [width]).data, [width]);
+  const beta = g.weight(`${prefix}.bias`, expectTensor(w, `${prefix}.bias`, [width]).data, [width]);
+  return g.op('LayerNormalization', [x, gamma, beta], { axis: -1, epsilon: eps });
+}
+
+/** y = x·Wᵀ + b for a checkpoint Linear with weight [out, in]. */
+export function linear(g: GraphBuilder, x: string, w: WeightSource, prefix: string, inF: number, outF: number, bias = true): string {
+  const W = expectTensor(w, `${prefix}.weight`, [outF, inF]);
+  const y = g.op('MatMul', [x, g.weight(`${prefix}.weight_t`, transposed(W.data, outF, inF), [inF, outF])]);
+  if (!bias) return y;
+  return g.op('Add', [y, g.weight(`${prefix}.bias`, expectTensor(w, `${prefix}.bias`, [outF]).data, [outF])]);
+}
+
+export function activation(g: GraphBuilder, x: string, act: Activation): string {
+  if (act === 'quick_gelu') {
+    return g.op('Mul', [x, g.op('Sigmoid', [g.op('Mul', [x, g.constF([1.702], [])])])]);
+  }
+  // Exact erf GELU in the pattern ONNX Runtime fuses into one Gelu kernel.
+  const erf = g.op('Erf', [g.op('Div', [x, g.constF([Math.SQRT2], [])])]);
+  return g.op('Mul', [g.op('Mul', [x, g.op('Add', [erf, g.constF([1], [])])]), g.constF([0.5], [])]);
+}
+
+/** Token 0 of a [B, N, ...] value → [B, ...]. */
+export function clsRow(g: GraphBuilder, x: string, axis = 1): string {
+  return g.op('Gather', [x, g.constI64([0], [])], { axis });
+}
+
+export function residualBlock(
+  g: GraphBuilder,
+  x: string, // [B, N, D]
+  w: WeightSource,
+  prefix: string,
+  dims: BlockDims,
+  act: Activation,
+  opts: { causalMask?: string; taps?: boolean } = {},
+): { out: string; taps: BlockTaps } {
+  const { width: D, heads: H, hidden, tokens: N, eps } = dims;
+  const dh = D / H;
+  const taps: BlockTaps = {};
+
+  const h1 = layerNorm(g, x, w, `${prefix}.ln_1`, D, eps);
+  const inW = expectTensor(w, `${prefix}.attn.in_proj_weight`, [3 * D, D]);
+  const inB = expectTensor(w, `${prefix}.attn.in_proj_bias`, [3 * D]);
+  const qkv = g.op('Add', [
+    g.op('MatMul', [h1, g.weight(`${prefix}.attn.in_proj_weight_t`, transposed(inW.data, 3 * D, D), [D, 3 * D])]),
+    g.weight(`${prefix}.attn.in_proj_bias`, inB.data, [3 * D]),
+  ]);
+  const qkv5 = g.op('Reshape', [qkv, g.constI64([-1, N, 3, H, dh])]); // [B, N, 3, H, dh]
+  const pick = (i: number) => g.op('Gather', [qkv5, g.constI64([i], [])], { axis: 2 }); // [B, N, H, dh]
+  const q = g.op('Transpose', [pick(0)], { perm: [0, 2, 1, 3] }); // [B, H, N, dh]
+  const kT = g.op('Transpose', [pick(1)], { perm: [0, 2, 3, 1] }); // [B, H, dh, N]
+  const v = g.op('Transpose', [pick(2)], { perm: [0, 2, 1, 3] }); // [B, H, N, dh]
+  // The reference scales q by 1/√d_h before q·kᵀ.
+  const qs = g.op('Mul', [q, g.constF([1 / Math.sqrt(dh)], [])]);
+  let scores = g.op('MatMul', [qs, kT]); // [B, H, N, N]
+  if (opts.causalMask) scores = g.op('Add', [scores, opts.causalMask]);
+  const probs = g.op('Softmax', [scores], { axis: -1 });
+  const ctx = g.op('MatMul', [probs, v]); // [B, H, N, dh]
+  const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), g.constI64([-1, N, D])]); // [B, N, D]
+  const attnOut = linear(g, merged, w, `${prefix}.attn.out_proj`, D, D);
+  const x1 = g.op('Add', [x, attnOut]);
+
+  const h2 = layerNorm(g, x1, w, `${prefix}.ln_2`, D, eps);
+  const mlpHidden = activation(g, linear(g, h2, w, `${prefix}.mlp.c_fc`, D, hidden), act);
+  const mlpOut = linear(g, mlpHidden, w, `${prefix}.mlp.c_proj`, hidden, D);
+  const out = g.op('Add', [x1, mlpOut]);
+
+  if (opts.taps) {
+    taps.clsProbs = g.op('Gather', [probs, g.constI64([0], [])], { axis: 2 }); // [B, H, N]
+    taps.values = v;
+    taps.headsCls = clsRow(g, merged); // [B, D]
+    taps.mlpCls = clsRow(g, mlpOut); // [B, D]
+  }
+  return { out, taps };
+}

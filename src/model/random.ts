@@ -1,0 +1,92 @@
+// Randomly initialised CLIP weights in open_clip layout (benchmarks and tests), following the
+// fixture's recipe: LN weights 1+N(0,0.1²), biases N(0,0.05²), embeddings N(0,0.5²),
+// matrices N(0, (gain/√fan_in)²).
+
+import type { F32 } from '../tensor.ts';
+import { f32 } from '../tensor.ts';
+import type { ClipConfig } from './config.ts';
+import { parseOpenClipConfig, visionDims } from './config.ts';
+import { MemoryWeights } from './weights.ts';
+
+/** Deterministic standard normals (sfc32 + Box-Muller). */
+export function normalRng(seed: number): () => number {
+  let a = 0x9e3779b9, b = 0x243f6a88, c = 0xb7e15162, d = seed >>> 0;
+  const u32 = () => {
+    a >>>= 0; b >>>= 0; c >>>= 0; d >>>= 0;
+    const t = (a + b + d) >>> 0;
+    d = (d + 1) >>> 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) >>> 0;
+    c = ((c << 21) | (c >>> 11)) + t;
+    return t;
+  };
+  for (let i = 0; i < 12; i++) u32();
+  let spare: number | null = null;
+  return () => {
+    if (spare !== null) {
+      const s = spare;
+      spare = null;
+      return s;
+    }
+    const u = (u32() + 1) / 4294967297;
+    const v = u32() / 4294967296;
+    const r = Math.sqrt(-2 * Math.log(u));
+    spare = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  };
+}
+
+export function randomClipWeights(cfg: ClipConfig, seed = 0): MemoryWeights {
+  const rng = normalRng(seed);
+  const m = new Map<string, F32>();
+  const fill = (name: string, shape: number[], std: number, mean = 0) => {
+    const t = f32(shape);
+    for (let i = 0; i < t.data.length; i++) t.data[i] = mean + std * rng();
+    m.set(name, t);
+  };
+  const block = (p: string, D: number, hidden: number) => {
+    fill(`${p}.ln_1.weight`, [D], 0.1, 1);
+    fill(`${p}.ln_1.bias`, [D], 0.05);
+    fill(`${p}.attn.in_proj_weight`, [3 * D, D], 1.5 / Math.sqrt(D));
+    fill(`${p}.attn.in_proj_bias`, [3 * D], 0.05);
+    fill(`${p}.attn.out_proj.weight`, [D, D], 1 / Math.sqrt(D));
+    fill(`${p}.attn.out_proj.bias`, [D], 0.05);
+    fill(`${p}.ln_2.weight`, [D], 0.1, 1);
+    fill(`${p}.ln_2.bias`, [D], 0.05);
+    fill(`${p}.mlp.c_fc.weight`, [hidden, D], 1 / Math.sqrt(D));
+    fill(`${p}.mlp.c_fc.bias`, [hidden], 0.05);
+    fill(`${p}.mlp.c_proj.weight`, [D, hidden], 1 / Math.sqrt(hidden));
+    fill(`${p}.mlp.c_proj.bias`, [D], 0.05);
+  };
+  const v = cfg.vision;
+  const { tokens, hidden } = visionDims(v);
+  fill('visual.conv1.weight', [v.width, 3, v.patchSize, v.patchSize], 1 / Math.sqrt(3 * v.patchSize ** 2));
+  fill('visual.class_embedding', [v.width], 0.5);
+  fill('visual.positional_embedding', [tokens, v.width], 0.5);
+  fill('visual.ln_pre.weight', [v.width], 0.1, 1);
+  fill('visual.ln_pre.bias', [v.width], 0.05);
+  for (let l = 0; l < v.layers; l++) block(`visual.transformer.resblocks.${l}`, v.width, hidden);
+  fill('visual.ln_post.weight', [v.width], 0.1, 1);
+  fill('visual.ln_post.bias', [v.width], 0.05);
+  fill('visual.proj', [v.width, cfg.embedDim], 1 / Math.sqrt(v.width));
+  const t = cfg.text;
+  fill('token_embedding.weight', [t.vocabSize, t.width], 0.5);
+  fill('positional_embedding', [t.contextLength, t.width], 0.5);
+  for (let l = 0; l < t.layers; l++) block(`transformer.resblocks.${l}`, t.width, Math.round(t.width * t.mlpRatio));
+  fill('ln_final.weight', [t.width], 0.1, 1);
+  fill('ln_final.bias', [t.width], 0.05);
+  fill('text_projection', [t.width, cfg.embedDim], 1 / Math.sqrt(t.width));
+  m.set('logit_scale', f32([], Float32Array.of(Math.log(1 / 0.07))));
+  return new MemoryWeights(m, `random(seed=${seed})`);
+}
+
+/** open_clip's ViT-B-16 config. */
+export const VIT_B_16 = {
+  embed_dim: 512,
+  vision_cfg: { image_size: 224, layers: 12, width: 768, patch_size: 16 },
+  text_cfg: { context_length: 77, vocab_size: 49408, width: 512, heads: 8, layers: 12 },
+};
+
+export function vitB16Config(): ClipConfig {
+  return parseOpenClipConfig(VIT_B_16);
+}

@@ -36,7 +36,7 @@ export function normalRng(seed: number): () => number {
   };
 }
 
-export function randomClipWeights(cfg: ClipConfig, seed = 0): MemoryWeights {
+export function randomClipWeights(cfg: ClipConfig, seed = 0, towers: ('vision' | 'text')[] = ['vision', 'text']): MemoryWeights {
   const rng = normalRng(seed);
   const m = new Map<string, F32>();
   const fill = (name: string, shape: number[], std: number, mean = 0) => {
@@ -60,6 +60,7 @@ export function randomClipWeights(cfg: ClipConfig, seed = 0): MemoryWeights {
   };
   const v = cfg.vision;
   const { tokens, hidden } = visionDims(v);
+  if (towers.includes('vision')) {
   fill('visual.conv1.weight', [v.width, 3, v.patchSize, v.patchSize], 1 / Math.sqrt(3 * v.patchSize ** 2));
   fill('visual.class_embedding', [v.width], 0.5);
   fill('visual.positional_embedding', [tokens, v.width], 0.5);
@@ -69,13 +70,16 @@ export function randomClipWeights(cfg: ClipConfig, seed = 0): MemoryWeights {
   fill('visual.ln_post.weight', [v.width], 0.1, 1);
   fill('visual.ln_post.bias', [v.width], 0.05);
   fill('visual.proj', [v.width, cfg.embedDim], 1 / Math.sqrt(v.width));
+  }
   const t = cfg.text;
+  if (towers.includes('text')) {
   fill('token_embedding.weight', [t.vocabSize, t.width], 0.5);
   fill('positional_embedding', [t.contextLength, t.width], 0.5);
   for (let l = 0; l < t.layers; l++) block(`transformer.resblocks.${l}`, t.width, Math.round(t.width * t.mlpRatio));
   fill('ln_final.weight', [t.width], 0.1, 1);
   fill('ln_final.bias', [t.width], 0.05);
   fill('text_projection', [t.width, cfg.embedDim], 1 / Math.sqrt(t.width));
+  }
   m.set('logit_scale', f32([], Float32Array.of(Math.log(1 / 0.07))));
   return new MemoryWeights(m, `random(seed=${seed})`);
 }

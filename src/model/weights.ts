@@ -44,6 +44,9 @@ export class OpenClipSafetensors implements WeightSource {
 /** In-memory weights (tests, synthetic models). */
 export class MemoryWeights implements WeightSource {
   constructor(private tensors: Map<string, F32>, readonly origin = 'memory') {}
+  names(): string[] {
+    return [...this.tensors.keys()];
+  }
   has(name: string): boolean {
     return this.tensors.has(name);
   }

@@ -1,0 +1,37 @@
+// Benchmark worker: one measurement on a randomly initialised full-size ViT-B-16, in its own
+// process so that peak RSS belongs to that measurement alone. Prints one JSON line.
+//   node --import tsx bench/vitb16.ts <mode> <checkpoint> [batch] [repeats]
+// modes: encode | heads | maps10 | spatial
+
+import { Decomposer } from '../src/decompose/decomposer.ts';
+import { ClipModel } from '../src/model/clip.ts';
+import { normalRng, vitB16Config } from '../src/model/random.ts';
+import { OpenClipSafetensors } from '../src/model/weights.ts';
+import { f32 } from '../src/tensor.ts';
+
+const [mode, ckpt, batchArg, repArg] = process.argv.slice(2);
+const B = Number(batchArg ?? 8);
+const repeats = Number(repArg ?? 3);
+const cfg = vitB16Config();
+const model = new ClipModel({ name: 'ViT-B-16 (random)', config: cfg, weights: OpenClipSafetensors.open(ckpt) });
+const dec = new Decomposer(model);
+const rng = normalRng(5);
+const px = f32([B, 3, 224, 224]);
+for (let i = 0; i < px.data.length; i++) px.data[i] = rng();
+const texts = f32([10, cfg.embedDim]);
+for (let i = 0; i < texts.data.length; i++) texts.data[i] = rng() / Math.sqrt(cfg.embedDim);
+
+const run = async () => {
+  switch (mode) {
+    case 'encode': return void (await model.encodeImages(px, B));
+    case 'heads': return void (await dec.decompose(px, { batchSize: B }));
+    case 'maps10': return void (await dec.textMaps(px, texts, { batchSize: B }));
+    case 'spatial': return void (await dec.decompose(px, { spatial: true, batchSize: B }));
+    default: throw new Error(`unknown mode ${mode}`);
+  }
+};
+await run(); // warm-up: graph build, pre-packing, readout folding
+const t0 = performance.now();
+for (let i = 0; i < repeats; i++) await run();
+const seconds = (performance.now() - t0) / 1000 / repeats;
+console.log(JSON.stringify({ mode, batch: B, imagesPerSecond: B / seconds, peakRssMB: process.resourceUsage().maxRSS / 1024 }));

@@ -1,0 +1,354 @@
+// Hub download cache: files of a Hugging Face-style repo fetched once into
+// <cache>/<org>--<name>/<revision>/<file>, resumable, size-checked, and usable offline afterwards.
+
+import { createWriteStream, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import cliProgress from 'cli-progress';
+
+export const DEFAULT_ENDPOINT = 'https://huggingface.co';
+const COMPLETE = '.complete.json';
+
+export interface HubOptions {
+  cacheDir?: string;
+  endpoint?: string;
+  offline?: boolean;
+  progress?: boolean;
+  revision?: string;
+  /** No response headers, or no body bytes, for this long → the attempt fails (ms). */
+  timeoutMs?: number;
+}
+
+export interface HubFile {
+  name: string;
+  /** Absent on the hub is fine (recorded, not re-asked). */
+  optional?: boolean;
+}
+
+export class HubError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HubError';
+  }
+}
+
+/** The repo, or a required file in it, does not exist on the hub. */
+export class HubNotFoundError extends HubError {
+  constructor(message: string, readonly file: string, readonly status: number) {
+    super(message);
+    this.name = 'HubNotFoundError';
+  }
+}
+
+export function hubEndpoint(opt?: string): string {
+  const e = opt || process.env.CLIPLENS_HUB_ENDPOINT || process.env.HF_ENDPOINT || DEFAULT_ENDPOINT;
+  return e.replace(/\/+$/, '');
+}
+
+export function hubCacheDir(opt?: string): string {
+  return opt || process.env.CLIPLENS_CACHE || join(homedir(), '.cache', 'cliplens', 'hub');
+}
+
+export function isOffline(opt?: boolean): boolean {
+  if (opt !== undefined) return opt;
+  const v = process.env.CLIPLENS_OFFLINE;
+  return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
+}
+
+const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
+const REVISION = /^[\w.-]+$/;
+
+export function isRepoId(s: string): boolean {
+  return REPO_ID.test(s) && !s.includes('..');
+}
+
+function checkIds(repo: string, revision: string): void {
+  if (!isRepoId(repo)) throw new HubError(`'${repo}' is not a valid hub id (expected org/name of letters, digits, '-', '_', '.')`);
+  if (!REVISION.test(revision) || revision.includes('..')) throw new HubError(`'${revision}' is not a supported revision (letters, digits, '-', '_', '.')`);
+}
+
+/** Where a repo revision lives in the cache. */
+export function repoCacheDir(repo: string, opts: { cacheDir?: string; revision?: string } = {}): string {
+  const revision = opts.revision ?? 'main';
+  checkIds(repo, revision);
+  return join(hubCacheDir(opts.cacheDir), repo.replace('/', '--'), revision);
+}
+
+/** file name → size in bytes, or null for an optional file the hub does not have. */
+type SizeRecord = Record<string, number | null>;
+
+function readRecord(dir: string): SizeRecord {
+  try {
+    const r = JSON.parse(readFileSync(join(dir, COMPLETE), 'utf8')) as { files?: unknown };
+    return r.files && typeof r.files === 'object' ? (r.files as SizeRecord) : {};
+  } catch {
+    return {};
+  }
+}
+
+function writeRecord(dir: string, repo: string, revision: string, files: SizeRecord): void {
+  const tmp = join(dir, `${COMPLETE}.tmp-${process.pid}`);
+  writeFileSync(tmp, JSON.stringify({ repo, revision, files }, null, 1));
+  renameSync(tmp, join(dir, COMPLETE));
+}
+
+function sizeOf(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
+  }
+}
+
+type CacheState = { kind: 'ok' } | { kind: 'absent' } | { kind: 'missing' } | { kind: 'bad'; why: string };
+
+/** A file renamed into place was complete when written; the record catches later truncation. */
+function cacheState(dir: string, rec: SizeRecord, f: HubFile): CacheState {
+  const size = sizeOf(join(dir, f.name));
+  const want = rec[f.name];
+  if (size === undefined) return want === null && f.optional ? { kind: 'absent' } : { kind: 'missing' };
+  if (typeof want === 'number' && want !== size) return { kind: 'bad', why: `${f.name} is ${size} bytes but was downloaded as ${want}` };
+  return { kind: 'ok' };
+}
+
+export interface CachedRepo {
+  dir: string;
+  /** Local paths of the files present (optional ones the hub lacks are left out). */
+  files: Record<string, string>;
+}
+
+function present(dir: string, rec: SizeRecord, files: HubFile[]): CachedRepo {
+  const out: Record<string, string> = {};
+  for (const f of files) if (cacheState(dir, rec, f).kind === 'ok') out[f.name] = join(dir, f.name);
+  return { dir, files: out };
+}
+
+/** The cached copy when every file is there (no network); otherwise undefined. */
+export function cachedRepo(repo: string, files: HubFile[], opts: HubOptions = {}): CachedRepo | undefined {
+  const dir = repoCacheDir(repo, opts);
+  const rec = readRecord(dir);
+  const offline = isOffline(opts.offline);
+  // Offline, an optional file we never heard about is simply treated as absent.
+  const ok = files.every((f) => {
+    const s = cacheState(dir, rec, f).kind;
+    return s === 'ok' || s === 'absent' || (offline && s === 'missing' && f.optional);
+  });
+  return ok ? present(dir, rec, files) : undefined;
+}
+
+/**
+ * Make `files` of `repo` available locally, downloading only what the cache lacks.
+ * The first file is the one whose 404 means "no such repo".
+ */
+export async function fetchRepoFiles(repo: string, files: HubFile[], opts: HubOptions = {}): Promise<CachedRepo> {
+  const revision = opts.revision ?? 'main';
+  const dir = repoCacheDir(repo, opts);
+  const hit = cachedRepo(repo, files, opts);
+  if (hit) return hit;
+  const endpoint = hubEndpoint(opts.endpoint);
+  const rec = readRecord(dir);
+  if (isOffline(opts.offline)) {
+    const problems = files
+      .map((f) => [f, cacheState(dir, rec, f)] as const)
+      .filter(([f, s]) => s.kind === 'bad' || (s.kind === 'missing' && !f.optional))
+      .map(([f, s]) => (s.kind === 'bad' ? s.why : `${f.name} missing`));
+    throw new HubError(`offline: hub id ${repo} (revision ${revision}) is not fully cached in ${dir} (${problems.join('; ')}); run once with network access (without --offline / CLIPLENS_OFFLINE)`);
+  }
+  mkdirSync(dir, { recursive: true });
+  for (const [i, f] of files.entries()) {
+    const state = cacheState(dir, rec, f);
+    if (state.kind === 'ok' || state.kind === 'absent') continue;
+    if (state.kind === 'bad') rmSync(join(dir, f.name), { force: true });
+    const url = `${endpoint}/${repo}/resolve/${encodeURIComponent(revision)}/${f.name}`;
+    const size = await downloadFile(url, join(dir, f.name), {
+      label: `${repo}/${f.name}`, repo, endpoint, progress: opts.progress ?? false, timeoutMs: opts.timeoutMs ?? 30_000, first: i === 0, optional: f.optional ?? false,
+    });
+    rec[f.name] = size;
+    writeRecord(dir, repo, revision, rec);
+  }
+  return present(dir, rec, files);
+}
+
+interface DlOpts {
+  label: string;
+  repo: string;
+  endpoint: string;
+  progress: boolean;
+  timeoutMs: number;
+  first: boolean;
+  optional: boolean;
+  /** Set once the non-TTY line for this file is printed, so retries stay quiet. */
+  announced?: boolean;
+}
+
+const MAX_ATTEMPTS = 4;
+
+class Retryable extends Error {}
+
+/** Download to `${dest}.incomplete`, resuming it, then rename. Returns the size, or null for an absent optional file. */
+async function downloadFile(url: string, dest: string, o: DlOpts): Promise<number | null> {
+  const part = `${dest}.incomplete`;
+  let lastErr: Error | undefined;
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const before = sizeOf(part) ?? 0;
+    try {
+      const r = await attemptDownload(url, part, o);
+      if (r === null) return null;
+      renameSync(part, dest);
+      return r;
+    } catch (e) {
+      if (!(e instanceof Retryable)) throw e;
+      lastErr = e;
+      // Give up early on failures that make no progress (host down, refusing), keep going while bytes arrive.
+      if ((sizeOf(part) ?? 0) <= before && attempt >= 1) break;
+      await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
+    }
+  }
+  const have = sizeOf(part);
+  throw new HubError(
+    `cannot download ${o.label} from ${o.endpoint}: ${lastErr?.message}` +
+      (have ? ` (${have} bytes kept in ${part}; the next run resumes)` : '') +
+      '; check the network or CLIPLENS_HUB_ENDPOINT/HF_ENDPOINT, or use an already cached model with --offline / CLIPLENS_OFFLINE=1',
+  );
+}
+
+function causeOf(e: unknown): string {
+  const err = e as Error & { cause?: { code?: string; message?: string } };
+  return err.cause?.code ?? err.cause?.message ?? err.message;
+}
+
+/** One request. Throws Retryable for network trouble; HubError for answers that retrying cannot change. */
+async function attemptDownload(url: string, part: string, o: DlOpts): Promise<number | null> {
+  const have = sizeOf(part) ?? 0;
+  const ac = new AbortController();
+  let timedOut = false;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort();
+    }, o.timeoutMs);
+  };
+  arm();
+  const headers: Record<string, string> = { 'accept-encoding': 'identity' };
+  if (have > 0) headers.range = `bytes=${have}-`;
+  let res: Response;
+  try {
+    res = await fetch(url, { headers, signal: ac.signal, redirect: 'follow' });
+  } catch (e) {
+    clearTimeout(timer);
+    throw new Retryable(timedOut ? `no response within ${o.timeoutMs / 1000}s` : `network error (${causeOf(e)})`);
+  }
+  try {
+    if (res.status === 404) {
+      if (o.optional) return null;
+      const file = url.slice(url.lastIndexOf('/') + 1);
+      throw new HubNotFoundError(
+        o.first ? `hub id ${o.repo} not found at ${o.endpoint} (404)` : `hub id ${o.repo} at ${o.endpoint} has no file ${file} (404)`,
+        file,
+        404,
+      );
+    }
+    if (res.status === 401 || res.status === 403) {
+      throw new HubNotFoundError(`hub id ${o.repo} not found at ${o.endpoint} or needs authentication (${res.status}); private and gated repos are not supported, download them yourself and pass the directory`, url.slice(url.lastIndexOf('/') + 1), res.status);
+    }
+    if (res.status === 416) {
+      // The partial is not a prefix the server recognises: start over.
+      rmSync(part, { force: true });
+      throw new Retryable('server refused to resume (416)');
+    }
+    if (res.status >= 500) throw new Retryable(`server error ${res.status}`);
+    if (res.status !== 200 && res.status !== 206) throw new HubError(`downloading ${o.label} from ${url} failed: HTTP ${res.status}`);
+
+    let start = 0;
+    let total: number | undefined;
+    if (res.status === 206) {
+      const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get('content-range') ?? '');
+      if (!m || Number(m[1]) !== have) {
+        rmSync(part, { force: true });
+        throw new Retryable(`server answered the resume request with an unexpected range (${res.headers.get('content-range')})`);
+      }
+      start = have;
+      if (m[3] !== '*') total = Number(m[3]);
+    } else {
+      const len = res.headers.get('content-length');
+      // A compressed body's length says nothing about the decoded size.
+      const enc = res.headers.get('content-encoding');
+      if (len !== null && (!enc || enc === 'identity')) total = Number(len);
+    }
+    const linked = res.headers.get('x-linked-size');
+    if (linked !== null) {
+      if (total !== undefined && Number(linked) !== total) {
+        throw new HubError(`size mismatch for ${o.label}: the hub says ${linked} bytes (x-linked-size) but the response carries ${total}; not caching it`);
+      }
+      total = Number(linked);
+    }
+    if (total !== undefined && !Number.isSafeInteger(total)) throw new HubError(`size mismatch for ${o.label}: bad length header ${total}`);
+
+    const bar = makeBar(o, total, start);
+    const out = createWriteStream(part, { flags: start > 0 ? 'a' : 'w' });
+    let written = start;
+    try {
+      if (!res.body) throw new Retryable('empty response body');
+      const reader = res.body.getReader();
+      for (;;) {
+        arm();
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (e) {
+          throw new Retryable(timedOut ? `stalled: no data for ${o.timeoutMs / 1000}s` : `connection lost after ${written} bytes (${causeOf(e)})`);
+        }
+        if (chunk.done) break;
+        written += chunk.value.length;
+        if (total !== undefined && written > total) {
+          throw new HubError(`size mismatch for ${o.label}: received more than the announced ${total} bytes`);
+        }
+        if (!out.write(chunk.value)) await new Promise<void>((r) => out.once('drain', () => r()));
+        bar?.update(written);
+      }
+    } catch (e) {
+      if (e instanceof HubError) rmSync(part, { force: true });
+      throw e;
+    } finally {
+      await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      bar?.stop();
+    }
+    if (total !== undefined && written !== total) throw new Retryable(`connection closed after ${written} of ${total} bytes`);
+    return written;
+  } finally {
+    clearTimeout(timer);
+    ac.abort(); // releases the socket if the body was not consumed
+  }
+}
+
+function fmtBytes(n: number): string {
+  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+interface Bar {
+  update(n: number): void;
+  stop(): void;
+}
+
+/** A bar on a terminal; otherwise one line per file. */
+function makeBar(o: DlOpts, total: number | undefined, start: number): Bar | undefined {
+  if (!o.progress) return undefined;
+  const what = `${start > 0 ? 'resuming' : 'downloading'} ${o.label}`;
+  if (!process.stderr.isTTY || total === undefined) {
+    if (o.announced) return undefined;
+    o.announced = true;
+    process.stderr.write(`${what}${total !== undefined ? ` (${fmtBytes(total)})` : ''}\n`);
+    return undefined;
+  }
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: `${o.label} [{bar}] {percentage}% | {have}/{size}`, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, start, { have: fmtBytes(start), size: fmtBytes(total) });
+  return { update: (n) => bar.update(n, { have: fmtBytes(n) }), stop: () => bar.stop() };
+}

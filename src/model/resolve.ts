@@ -1,0 +1,288 @@
+// One entry point from a model spec (file, directory, hub id, builtin name) to config + weights + tokenizer.
+
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cachedRepo, fetchRepoFiles, HubNotFoundError, isOffline, isRepoId, type CachedRepo, type HubFile, type HubOptions } from '../io/hub.ts';
+import { SafetensorsFile } from '../io/safetensors.ts';
+import { ConfigError, parseOpenClipConfig, visionDims, type ClipConfig } from './config.ts';
+import { HfClipWeights, hfMapping, parseHfClipConfig } from './hf_layout.ts';
+import { OpenClipSafetensors, WeightError, type WeightSource } from './weights.ts';
+
+export interface ResolvedModel {
+  name: string; // display name
+  config: ClipConfig;
+  weights: WeightSource; // open_clip names
+  /** 'hf': paths of vocab.json and merges.txt; 'default': the bundled open_clip BPE. */
+  tokenizer: { kind: 'default' } | { kind: 'hf'; vocab: string; merges: string };
+  files: string[]; // local files used (for provenance)
+}
+
+export interface ResolveOptions extends Omit<HubOptions, 'revision'> {
+  /** Where builtin models live; default env CLIPLENS_MODELS_DIR, else <repo>/models. */
+  modelsDir?: string;
+}
+
+export class ModelNotFoundError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelNotFoundError';
+  }
+}
+
+export const DEFAULT_MODEL = 'toyworld';
+
+const OPEN_CLIP_CONFIG = 'open_clip_config.json';
+const OPEN_CLIP_WEIGHTS = 'open_clip_model.safetensors';
+const HF_FILES = ['config.json', 'model.safetensors', 'vocab.json', 'merges.txt'];
+const HF_HUB_FILES: HubFile[] = [...HF_FILES.map((name) => ({ name })), { name: 'preprocessor_config.json', optional: true }];
+const OPEN_CLIP_HUB_FILES: HubFile[] = [{ name: OPEN_CLIP_CONFIG }, { name: OPEN_CLIP_WEIGHTS }];
+
+const FORMS =
+  'accepted forms: a .safetensors file in open_clip layout with a .json config beside it; ' +
+  `a directory with ${OPEN_CLIP_CONFIG} + ${OPEN_CLIP_WEIGHTS}; ` +
+  'a directory in Hugging Face CLIPModel layout (config.json, model.safetensors, vocab.json, merges.txt); ' +
+  'hf-hub:org/name (open_clip hub repo); org/name (transformers hub repo), optionally @revision; a builtin name';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export function modelsDir(opt?: string): string {
+  return opt || process.env.CLIPLENS_MODELS_DIR || join(REPO_ROOT, 'models');
+}
+
+/** Builtin names: subdirectories of the models dir that hold an open_clip hub layout. */
+export function builtinModels(dir?: string): string[] {
+  const root = modelsDir(dir);
+  try {
+    return readdirSync(root, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && existsSync(join(root, d.name, OPEN_CLIP_CONFIG)))
+      .map((d) => d.name)
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+function readJson(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${path} is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** Prefix the file so a config error says where it came from. */
+function withPath<T>(path: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof ConfigError && !e.message.includes(path)) throw new ConfigError(`${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** open_clip JSON: either a bare model config or a hub open_clip_config.json with model_cfg/preprocess_cfg. */
+function parseOpenClipJson(path: string): ClipConfig {
+  const raw = readJson(path);
+  return withPath(path, () => {
+    if (raw && typeof raw === 'object' && 'model_cfg' in raw) {
+      const r = raw as { model_cfg: unknown; preprocess_cfg?: unknown };
+      return parseOpenClipConfig(r.model_cfg, r.preprocess_cfg);
+    }
+    return parseOpenClipConfig(raw);
+  });
+}
+
+/** Every open_clip tensor the config implies, with its shape. */
+export function expectedTensors(cfg: ClipConfig): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  const v = cfg.vision;
+  const { tokens, hidden } = visionDims(v);
+  const D = v.width;
+  const block = (prefix: string, w: number, hid: number) => {
+    for (const ln of ['ln_1', 'ln_2']) for (const p of ['weight', 'bias']) m.set(`${prefix}.${ln}.${p}`, [w]);
+    m.set(`${prefix}.attn.in_proj_weight`, [3 * w, w]);
+    m.set(`${prefix}.attn.in_proj_bias`, [3 * w]);
+    m.set(`${prefix}.attn.out_proj.weight`, [w, w]);
+    m.set(`${prefix}.attn.out_proj.bias`, [w]);
+    m.set(`${prefix}.mlp.c_fc.weight`, [hid, w]);
+    m.set(`${prefix}.mlp.c_fc.bias`, [hid]);
+    m.set(`${prefix}.mlp.c_proj.weight`, [w, hid]);
+    m.set(`${prefix}.mlp.c_proj.bias`, [w]);
+  };
+  m.set('visual.class_embedding', [D]);
+  m.set('visual.positional_embedding', [tokens, D]);
+  m.set('visual.conv1.weight', [D, 3, v.patchSize, v.patchSize]);
+  for (const ln of ['visual.ln_pre', 'visual.ln_post']) for (const p of ['weight', 'bias']) m.set(`${ln}.${p}`, [D]);
+  for (let l = 0; l < v.layers; l++) block(`visual.transformer.resblocks.${l}`, D, hidden);
+  m.set('visual.proj', [D, cfg.embedDim]);
+  const t = cfg.text;
+  m.set('token_embedding.weight', [t.vocabSize, t.width]);
+  m.set('positional_embedding', [t.contextLength, t.width]);
+  for (let l = 0; l < t.layers; l++) block(`transformer.resblocks.${l}`, t.width, Math.round(t.width * t.mlpRatio));
+  for (const p of ['weight', 'bias']) m.set(`ln_final.${p}`, [t.width]);
+  m.set('text_projection', [t.width, cfg.embedDim]);
+  m.set('logit_scale', []);
+  return m;
+}
+
+/** Header-only check that the checkpoint matches its config, so a wrong pair fails at load, not mid-run. */
+function checkWeights(cfg: ClipConfig, origin: string, shapeOf: (name: string) => number[] | undefined, hfName?: (name: string) => string): void {
+  for (const [name, shape] of expectedTensors(cfg)) {
+    const got = shapeOf(name);
+    if (got === undefined) {
+      const alt = hfName ? ` (Hugging Face '${hfName(name)}')` : '';
+      throw new WeightError(`${origin}: missing tensor '${name}'${alt} required by the config`);
+    }
+    if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
+      throw new WeightError(`${origin}: tensor '${name}' has shape [${got}] but the config implies [${shape}]`);
+    }
+  }
+}
+
+function openOpenClip(name: string, cfg: ClipConfig, weightsPath: string, files: string[]): ResolvedModel {
+  const file = SafetensorsFile.open(weightsPath);
+  try {
+    checkWeights(cfg, weightsPath, (n) => file.tensors.get(n)?.shape);
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+  return { name, config: cfg, weights: new OpenClipSafetensors(file), tokenizer: { kind: 'default' }, files };
+}
+
+function fromOpenClipFile(path: string): ResolvedModel {
+  const json = path.replace(/\.safetensors$/, '.json');
+  if (!existsSync(json)) {
+    throw new ConfigError(`no config for ${path}: expected the open_clip model config ${basename(json)} beside it`);
+  }
+  const cfg = parseOpenClipJson(json);
+  return openOpenClip(basename(path, '.safetensors'), cfg, path, [path, json]);
+}
+
+function fromOpenClipDir(dir: string, name: string): ResolvedModel {
+  const cfgPath = join(dir, OPEN_CLIP_CONFIG);
+  const weights = join(dir, OPEN_CLIP_WEIGHTS);
+  if (!existsSync(weights)) throw new ConfigError(`${dir} has ${OPEN_CLIP_CONFIG} but no ${OPEN_CLIP_WEIGHTS}`);
+  const raw = readJson(cfgPath);
+  const cfg = withPath(cfgPath, () => {
+    if (!raw || typeof raw !== 'object' || !('model_cfg' in raw)) throw new ConfigError('has no model_cfg');
+    const r = raw as { model_cfg: unknown; preprocess_cfg?: unknown };
+    return parseOpenClipConfig(r.model_cfg, r.preprocess_cfg);
+  });
+  return openOpenClip(name, cfg, weights, [cfgPath, weights]);
+}
+
+function fromHfDir(dir: string, name: string): ResolvedModel {
+  const missing = HF_FILES.filter((f) => !existsSync(join(dir, f)));
+  if (missing.length) throw new ConfigError(`${dir} looks like a Hugging Face CLIPModel directory but lacks ${missing.join(', ')}`);
+  const cfgPath = join(dir, 'config.json');
+  const ppPath = join(dir, 'preprocessor_config.json');
+  const hasPp = existsSync(ppPath);
+  const raw = readJson(cfgPath);
+  const pp = hasPp ? readJson(ppPath) : undefined;
+  const cfg = withPath(cfgPath, () => parseHfClipConfig(raw, pp));
+  const wPath = join(dir, 'model.safetensors');
+  const weights = HfClipWeights.open(wPath);
+  try {
+    checkWeights(cfg, wPath, (n) => weights.shapeOf(n), (n) => hfNameFor(n));
+  } catch (e) {
+    weights.close();
+    throw e;
+  }
+  const vocab = join(dir, 'vocab.json');
+  const merges = join(dir, 'merges.txt');
+  return {
+    name,
+    config: cfg,
+    weights,
+    tokenizer: { kind: 'hf', vocab, merges },
+    files: [cfgPath, wPath, vocab, merges, ...(hasPp ? [ppPath] : [])],
+  };
+}
+
+function hfNameFor(n: string): string {
+  return hfMapping(n)?.sources.join("' + '") ?? '?';
+}
+
+function fromDir(dir: string, name: string): ResolvedModel {
+  if (existsSync(join(dir, OPEN_CLIP_CONFIG))) return fromOpenClipDir(dir, name);
+  if (existsSync(join(dir, 'config.json'))) return fromHfDir(dir, name);
+  throw new ConfigError(`${dir} is not a model directory: it has neither ${OPEN_CLIP_CONFIG} (open_clip) nor config.json (Hugging Face CLIPModel)`);
+}
+
+function splitRevision(id: string): { repo: string; revision: string } {
+  const at = id.lastIndexOf('@');
+  return at > 0 ? { repo: id.slice(0, at), revision: id.slice(at + 1) } : { repo: id, revision: 'main' };
+}
+
+async function fromHub(spec: string, id: string, openClip: boolean, opts: ResolveOptions): Promise<ResolvedModel> {
+  const { repo, revision } = splitRevision(id);
+  if (!isRepoId(repo)) throw new ModelNotFoundError(`'${spec}' is not a valid hub id (org/name); ${FORMS}`);
+  const hopts: HubOptions = { ...opts, revision };
+  const load = (c: CachedRepo, oc: boolean) => (oc ? fromOpenClipDir(c.dir, spec) : fromHfDir(c.dir, spec));
+  // Cached first: a complete cache never touches the network.
+  const layouts = openClip ? [true] : [false, true];
+  for (const oc of layouts) {
+    const c = cachedRepo(repo, oc ? OPEN_CLIP_HUB_FILES : HF_HUB_FILES, hopts);
+    if (c) return load(c, oc);
+  }
+  if (isOffline(opts.offline)) {
+    // Let the hub module produce its detailed offline message.
+    await fetchRepoFiles(repo, openClip ? OPEN_CLIP_HUB_FILES : HF_HUB_FILES, hopts);
+  }
+  const notFound = (e: HubNotFoundError) =>
+    new ModelNotFoundError(e.file === 'model.safetensors' || e.file === OPEN_CLIP_WEIGHTS ? `${e.message}; only safetensors checkpoints are loaded` : e.message);
+  try {
+    return load(await fetchRepoFiles(repo, openClip ? OPEN_CLIP_HUB_FILES : HF_HUB_FILES, hopts), openClip);
+  } catch (e) {
+    if (!(e instanceof HubNotFoundError)) throw e;
+    if (openClip || e.file !== 'config.json') throw notFound(e);
+  }
+  // A repo made by open_clip alone has no transformers config.json: try its own layout.
+  try {
+    return load(await fetchRepoFiles(repo, OPEN_CLIP_HUB_FILES, hopts), true);
+  } catch (e) {
+    if (!(e instanceof HubNotFoundError)) throw e;
+    throw notFound(e);
+  }
+}
+
+function looksLikePath(spec: string): boolean {
+  return /^(\.{1,2}|~)?[\\/]/.test(spec) || spec.includes('\\') || /\.(safetensors|json|bin|pt|pth)$/i.test(spec) || spec.startsWith('.');
+}
+
+/**
+ * Resolve a model spec to config + weights (open_clip names) + tokenizer.
+ * The caller owns `weights` and should close() it.
+ */
+export async function resolveModel(spec: string | undefined, opts: ResolveOptions = {}): Promise<ResolvedModel> {
+  const s = (spec ?? DEFAULT_MODEL).trim();
+  if (s === '') throw new ModelNotFoundError(`empty model name; ${FORMS}`);
+  if (s.startsWith('hf-hub:')) return fromHub(s, s.slice('hf-hub:'.length), true, opts);
+
+  const path = s.startsWith('~/') ? join(process.env.HOME ?? '', s.slice(2)) : s;
+  if (existsSync(path)) {
+    const abs = resolvePath(path);
+    if (statSync(abs).isDirectory()) return fromDir(abs, basename(abs));
+    if (!abs.endsWith('.safetensors')) {
+      throw new ConfigError(`${abs} is a file but not a .safetensors checkpoint; ${FORMS}`);
+    }
+    return fromOpenClipFile(abs);
+  }
+  if (looksLikePath(s)) throw new ModelNotFoundError(`no such file or directory: ${resolvePath(path)}`);
+  if (s.includes('/')) return fromHub(s, s, false, opts);
+
+  const builtins = builtinModels(opts.modelsDir);
+  if (/^[\w.-]+$/.test(s) && builtins.includes(s)) {
+    return fromDir(join(modelsDir(opts.modelsDir), s), s);
+  }
+  const list = builtins.length ? `builtin models are ${builtins.join(', ')}` : `no builtin models found in ${modelsDir(opts.modelsDir)}`;
+  throw new ModelNotFoundError(`unknown model '${s}': ${list}; ${FORMS}`);
+}

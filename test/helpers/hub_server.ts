@@ -1,0 +1,104 @@
+// Loopback stand-in for a Hugging Face hub: GET /<org>/<name>/resolve/<rev>/<file>, with Range,
+// request log, and switches for the failure modes the downloader must survive.
+
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface LoggedRequest {
+  url: string;
+  file: string;
+  range?: string;
+}
+
+export interface HubServer {
+  endpoint: string;
+  requests: LoggedRequest[];
+  /** repo → file → bytes; mutate freely between requests. */
+  repos: Map<string, Map<string, Buffer>>;
+  /** Next GET of `file` sends its headers and `bytes` bytes of body, then drops the connection. */
+  dropOnce(file: string, bytes: number): void;
+  /** Answer Range requests with a full 200 (as some servers and proxies do). */
+  ignoreRange: boolean;
+  /** file → x-linked-size value to announce (a lie when it differs from the file). */
+  linkedSize: Map<string, number>;
+  /** Serve LFS-like files via a 302 to /cdn/... as the real hub does. */
+  redirect: boolean;
+  /** Accept requests but never answer (timeout tests). */
+  hang: boolean;
+  close(): Promise<void>;
+}
+
+export async function startHubServer(repos: Record<string, Record<string, Buffer>> = {}): Promise<HubServer> {
+  const drops = new Map<string, number>();
+  const sockets = new Set<Socket>();
+  const state: HubServer = {
+    endpoint: '',
+    requests: [],
+    repos: new Map(Object.entries(repos).map(([r, files]) => [r, new Map(Object.entries(files))])),
+    dropOnce: (file, bytes) => void drops.set(file, bytes),
+    ignoreRange: false,
+    linkedSize: new Map(),
+    redirect: false,
+    hang: false,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '';
+    const cdn = url.startsWith('/cdn/');
+    const m = /^\/(?:cdn\/)?([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url);
+    const file = m ? decodeURIComponent(m[3]) : '';
+    state.requests.push({ url, file, range: req.headers.range });
+    if (state.hang) return;
+    const body = m ? state.repos.get(m[1])?.get(file) : undefined;
+    if (!m || !body) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('Entry not found');
+      return;
+    }
+    if (state.redirect && !cdn) {
+      res.writeHead(302, { location: `/cdn${url}`, 'x-linked-size': String(body.length) }).end();
+      return;
+    }
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes' };
+    const lie = state.linkedSize.get(file);
+    if (lie !== undefined) headers['x-linked-size'] = String(lie);
+    let start = 0;
+    let status = 200;
+    const r = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    if (r && !state.ignoreRange) {
+      start = Number(r[1]);
+      if (start >= body.length) {
+        res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
+        return;
+      }
+      status = 206;
+      headers['content-range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
+    }
+    const part = body.subarray(start);
+    headers['content-length'] = String(part.length);
+    res.writeHead(status, headers);
+    const drop = drops.get(file);
+    if (drop !== undefined) {
+      drops.delete(file);
+      res.write(part.subarray(0, Math.min(drop, part.length)), () => {
+        // Let the bytes reach the client before the reset.
+        setTimeout(() => res.socket?.destroy(), 20);
+      });
+      return;
+    }
+    res.end(part);
+  };
+
+  const server = createServer(handle);
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  state.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return state;
+}

@@ -1,0 +1,304 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { fetchRepoFiles, hubCacheDir, hubEndpoint, repoCacheDir } from '../src/io/hub.ts';
+import { readSafetensors } from '../src/io/safetensors.ts';
+import { parseOpenClipConfig } from '../src/model/config.ts';
+import { ModelNotFoundError, resolveModel, type ResolvedModel } from '../src/model/resolve.ts';
+import { writeHfClipDir } from './helpers/hf_convert.ts';
+import { startHubServer, type HubServer } from './helpers/hub_server.ts';
+import { referencePath } from './helpers/reference.ts';
+
+const FIX_ST = referencePath('tiny_a.safetensors');
+const tinyCfg = JSON.parse(readFileSync(referencePath('tiny_a.json'), 'utf8'));
+const fixtureBytes = readFileSync(FIX_ST);
+const fixture = readSafetensors(FIX_ST);
+const PP = { mean: [0.5, 0.4, 0.3], std: [0.2, 0.3, 0.4], interpolation: 'bicubic', resize_mode: 'shortest' };
+const OC_CONFIG = Buffer.from(JSON.stringify({ model_cfg: tinyCfg, preprocess_cfg: PP }));
+const WEIGHTS = 'open_clip_model.safetensors';
+
+let tmp: string;
+let server: HubServer;
+let cache: string;
+let n = 0;
+
+function hfRepoFiles(withPreprocessor: boolean): Record<string, Buffer> {
+  const dir = join(tmp, `hfsrc${withPreprocessor ? 1 : 0}`);
+  writeHfClipDir(dir, fixture, tinyCfg, { preprocessor: withPreprocessor ? undefined : null });
+  return Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f))]));
+}
+
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'cliplens-hub-'));
+  server = await startHubServer({
+    'org/tiny': { 'open_clip_config.json': OC_CONFIG, [WEIGHTS]: fixtureBytes },
+    'org/noweights': { 'open_clip_config.json': OC_CONFIG },
+    'org/tiny-hf': hfRepoFiles(true),
+    'org/tiny-hf-nopp': hfRepoFiles(false),
+  });
+});
+after(async () => {
+  await server.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+beforeEach(() => {
+  cache = join(tmp, `cache${n++}`);
+  server.requests.length = 0;
+  server.ignoreRange = false;
+  server.redirect = false;
+  server.hang = false;
+  server.linkedSize.clear();
+});
+
+const opts = () => ({ cacheDir: cache, endpoint: server.endpoint });
+const cachedWeights = () => join(cache, 'org--tiny', 'main', WEIGHTS);
+
+function assertSameWeights(m: ResolvedModel): void {
+  for (const [name, t] of fixture) {
+    const got = m.weights.get(name);
+    assert.deepEqual(got.shape, t.shape, name);
+    assert.ok(Buffer.from(got.data.buffer, got.data.byteOffset, got.data.byteLength).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)), `${name} differs`);
+  }
+}
+
+async function use(spec: string, o: Parameters<typeof resolveModel>[1]): Promise<ResolvedModel> {
+  const m = await resolveModel(spec, o);
+  m.weights.close();
+  return m;
+}
+
+async function rejectsOneLine(p: Promise<unknown>, pattern: RegExp): Promise<Error> {
+  let err: Error | undefined;
+  try {
+    ((await p) as ResolvedModel | undefined)?.weights?.close();
+  } catch (e) {
+    err = e as Error;
+  }
+  assert.ok(err, 'expected an error');
+  assert.match(err.message, pattern);
+  assert.ok(!err.message.includes('\n'), `multi-line message: ${err.message}`);
+  return err;
+}
+
+describe('open_clip hub repo (hf-hub:)', () => {
+  test('downloads, resolves to the fixture, then works with no network', async () => {
+    const m = await resolveModel('hf-hub:org/tiny', opts());
+    try {
+      assert.equal(m.name, 'hf-hub:org/tiny');
+      assert.deepEqual(m.config, parseOpenClipConfig(tinyCfg, PP));
+      assert.deepEqual(m.tokenizer, { kind: 'default' });
+      assertSameWeights(m);
+      assert.deepEqual(m.files, [join(cache, 'org--tiny', 'main', 'open_clip_config.json'), cachedWeights()]);
+    } finally {
+      m.weights.close();
+    }
+    assert.deepEqual(server.requests.map((r) => r.url), ['/org/tiny/resolve/main/open_clip_config.json', `/org/tiny/resolve/main/${WEIGHTS}`]);
+    assert.ok(readFileSync(cachedWeights()).equals(fixtureBytes));
+    const rec = JSON.parse(readFileSync(join(cache, 'org--tiny', 'main', '.complete.json'), 'utf8'));
+    assert.equal(rec.files[WEIGHTS], fixtureBytes.length);
+
+    server.requests.length = 0;
+    await use('hf-hub:org/tiny', opts());
+    await use('hf-hub:org/tiny', { ...opts(), offline: true });
+    // The endpoint no longer matters once cached.
+    await use('hf-hub:org/tiny', { cacheDir: cache, endpoint: 'http://127.0.0.1:9' });
+    assert.equal(server.requests.length, 0);
+  });
+
+  test('interrupted download resumes with a Range request and is byte-identical', async () => {
+    server.dropOnce(WEIGHTS, 10_000_000);
+    const m = await use('hf-hub:org/tiny', opts());
+    const reqs = server.requests.filter((r) => r.file === WEIGHTS);
+    assert.equal(reqs.length, 2);
+    assert.equal(reqs[0].range, undefined);
+    const resumedAt = Number(/^bytes=(\d+)-$/.exec(reqs[1].range ?? '')?.[1]);
+    assert.ok(resumedAt > 0 && resumedAt <= 10_000_000, `resumed at ${reqs[1].range}`);
+    assert.ok(readFileSync(cachedWeights()).equals(fixtureBytes));
+    assert.ok(!existsSync(`${cachedWeights()}.incomplete`));
+    assert.deepEqual(m.config, parseOpenClipConfig(tinyCfg, PP));
+  });
+
+  test('progress off a terminal is at most one line per file, retries included', async () => {
+    const lines: string[] = [];
+    const write = process.stderr.write;
+    const tty = Object.getOwnPropertyDescriptor(process.stderr, 'isTTY');
+    Object.defineProperty(process.stderr, 'isTTY', { value: false, configurable: true });
+    process.stderr.write = ((chunk: string | Uint8Array) => (lines.push(String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      server.dropOnce(WEIGHTS, 3_000_000);
+      await use('hf-hub:org/tiny', { ...opts(), progress: true });
+      await use('hf-hub:org/tiny', { ...opts(), progress: true }); // cached: silent
+    } finally {
+      process.stderr.write = write;
+      if (tty) Object.defineProperty(process.stderr, 'isTTY', tty);
+      else delete (process.stderr as { isTTY?: boolean }).isTTY;
+    }
+    assert.deepEqual(lines, [`downloading org/tiny/open_clip_config.json (${OC_CONFIG.length} B)\n`, 'downloading org/tiny/open_clip_model.safetensors (32.3 MiB)\n']);
+    assert.equal(server.requests.filter((r) => r.file === WEIGHTS).length, 2);
+  });
+
+  test('a partial file left by an earlier run is resumed', async () => {
+    const dir = repoCacheDir('org/tiny', { cacheDir: cache });
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${WEIGHTS}.incomplete`), fixtureBytes.subarray(0, 1_234_567));
+    await fetchRepoFiles('org/tiny', [{ name: WEIGHTS }], opts());
+    assert.deepEqual(server.requests.map((r) => r.range), ['bytes=1234567-']);
+    assert.ok(readFileSync(cachedWeights()).equals(fixtureBytes));
+  });
+
+  test('a server that ignores Range makes the download restart from zero', async () => {
+    server.ignoreRange = true;
+    server.dropOnce(WEIGHTS, 5_000_000);
+    await use('hf-hub:org/tiny', opts());
+    const reqs = server.requests.filter((r) => r.file === WEIGHTS);
+    assert.equal(reqs.length, 2);
+    assert.match(reqs[1].range ?? '', /^bytes=\d+-$/);
+    assert.ok(readFileSync(cachedWeights()).equals(fixtureBytes));
+  });
+
+  test('a partial longer than the file (416) restarts cleanly', async () => {
+    const dir = repoCacheDir('org/tiny', { cacheDir: cache });
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${WEIGHTS}.incomplete`), Buffer.alloc(fixtureBytes.length + 10));
+    await fetchRepoFiles('org/tiny', [{ name: WEIGHTS }], opts());
+    assert.deepEqual(server.requests.map((r) => r.range), [`bytes=${fixtureBytes.length + 10}-`, undefined]);
+    assert.ok(readFileSync(cachedWeights()).equals(fixtureBytes));
+  });
+
+  test('size mismatch is detected and nothing is cached', async () => {
+    server.linkedSize.set(WEIGHTS, fixtureBytes.length + 1);
+    await rejectsOneLine(resolveModel('hf-hub:org/tiny', opts()), /size mismatch for org\/tiny\/open_clip_model\.safetensors: the hub says \d+ bytes/);
+    assert.ok(!existsSync(cachedWeights()));
+    const rec = JSON.parse(readFileSync(join(cache, 'org--tiny', 'main', '.complete.json'), 'utf8'));
+    assert.equal(rec.files[WEIGHTS], undefined);
+  });
+
+  test('a cached file truncated later is caught offline and re-fetched online', async () => {
+    await use('hf-hub:org/tiny', opts());
+    truncateSync(cachedWeights(), 1000);
+    await rejectsOneLine(resolveModel('hf-hub:org/tiny', { ...opts(), offline: true }), /offline: .*open_clip_model\.safetensors is 1000 bytes but was downloaded as \d+/);
+    server.requests.length = 0;
+    await use('hf-hub:org/tiny', opts());
+    assert.deepEqual(server.requests.map((r) => r.file), [WEIGHTS]);
+    assert.ok(readFileSync(cachedWeights()).equals(fixtureBytes));
+  });
+
+  test('unknown hub id (404) gives ModelNotFoundError', async () => {
+    const e = await rejectsOneLine(resolveModel('hf-hub:org/missing', opts()), /^hub id org\/missing not found at http:\/\/127\.0\.0\.1:\d+ \(404\)$/);
+    assert.ok(e instanceof ModelNotFoundError);
+    assert.ok(!existsSync(join(cache, 'org--missing', 'main', 'open_clip_config.json')));
+  });
+
+  test('repo without a safetensors checkpoint', async () => {
+    await rejectsOneLine(resolveModel('hf-hub:org/noweights', opts()), /hub id org\/noweights at .* has no file open_clip_model\.safetensors \(404\); only safetensors/);
+  });
+
+  test('offline with an empty cache fails clearly and makes no request', async () => {
+    await rejectsOneLine(resolveModel('hf-hub:org/tiny', { ...opts(), offline: true }), /^offline: hub id org\/tiny \(revision main\) is not fully cached in .* \(open_clip_config\.json missing; open_clip_model\.safetensors missing\)/);
+    process.env.CLIPLENS_OFFLINE = '1';
+    try {
+      await rejectsOneLine(resolveModel('org/tiny-hf', opts()), /^offline: hub id org\/tiny-hf .*config\.json missing/);
+    } finally {
+      delete process.env.CLIPLENS_OFFLINE;
+    }
+    assert.equal(server.requests.length, 0);
+  });
+
+  test('unreachable endpoint fails fast with advice', async () => {
+    const s = createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+    const port = (s.address() as AddressInfo).port;
+    await new Promise<void>((r) => s.close(() => r()));
+    await rejectsOneLine(
+      resolveModel('hf-hub:org/tiny', { cacheDir: cache, endpoint: `http://127.0.0.1:${port}` }),
+      /cannot download org\/tiny\/open_clip_config\.json from http:\/\/127\.0\.0\.1:\d+: network error \(ECONNREFUSED\).*offline/,
+    );
+  });
+
+  test('a server that never answers times out', async () => {
+    server.hang = true;
+    const t0 = Date.now();
+    await rejectsOneLine(fetchRepoFiles('org/tiny', [{ name: WEIGHTS }], { ...opts(), timeoutMs: 300 }), /no response within 0\.3s/);
+    assert.ok(Date.now() - t0 < 5000);
+  });
+
+  test('revision goes into the URL and the cache path', async () => {
+    const m = await use('hf-hub:org/tiny@v2', opts());
+    assert.equal(server.requests[0].url, '/org/tiny/resolve/v2/open_clip_config.json');
+    assert.equal(m.files[1], join(cache, 'org--tiny', 'v2', WEIGHTS));
+    await rejectsOneLine(resolveModel('hf-hub:org/tiny@../x', opts()), /not a supported revision|not a valid hub id/);
+    await rejectsOneLine(resolveModel('hf-hub:org/a/b', opts()), /not a valid hub id/);
+  });
+});
+
+describe('transformers hub repo (org/name)', () => {
+  test('downloads the HF layout (following redirects) and resolves it', async () => {
+    server.redirect = true;
+    const m = await resolveModel('org/tiny-hf', opts());
+    try {
+      assert.equal(m.tokenizer.kind, 'hf');
+      assert.deepEqual(m.config.preprocess.mean, [0.5, 0.5, 0.5]);
+      assert.equal(m.config.vision.layers, 6);
+      assertSameWeights(m);
+    } finally {
+      m.weights.close();
+    }
+    assert.deepEqual(
+      server.requests.filter((r) => !r.url.startsWith('/cdn/')).map((r) => r.file),
+      ['config.json', 'model.safetensors', 'vocab.json', 'merges.txt', 'preprocessor_config.json'],
+    );
+    server.requests.length = 0;
+    await use('org/tiny-hf', opts());
+    assert.equal(server.requests.length, 0);
+  });
+
+  test('an absent optional preprocessor_config.json is remembered', async () => {
+    const m = await use('org/tiny-hf-nopp', opts());
+    assert.equal(m.files.length, 4);
+    assert.equal(server.requests.length, 5);
+    server.requests.length = 0;
+    await use('org/tiny-hf-nopp', opts());
+    assert.equal(server.requests.length, 0);
+  });
+
+  test('an open_clip-only repo named org/name falls back to the open_clip layout', async () => {
+    const m = await use('org/tiny', opts());
+    assert.deepEqual(m.config, parseOpenClipConfig(tinyCfg, PP));
+    assert.deepEqual(server.requests.map((r) => r.file), ['config.json', 'open_clip_config.json', WEIGHTS]);
+    server.requests.length = 0;
+    await use('org/tiny', opts());
+    assert.equal(server.requests.length, 0);
+  });
+
+  test('unknown org/name (404)', async () => {
+    const e = await rejectsOneLine(resolveModel('org/missing', opts()), /^hub id org\/missing not found at http:\/\/127\.0\.0\.1:\d+ \(404\)$/);
+    assert.ok(e instanceof ModelNotFoundError);
+  });
+
+  test('endpoint and cache come from the environment', async () => {
+    process.env.CLIPLENS_HUB_ENDPOINT = server.endpoint + '/';
+    process.env.CLIPLENS_CACHE = cache;
+    try {
+      assert.equal(hubEndpoint(), server.endpoint);
+      assert.equal(hubCacheDir(), cache);
+      await use('org/tiny-hf', {});
+      assert.ok(existsSync(join(cache, 'org--tiny-hf', 'main', 'model.safetensors')));
+    } finally {
+      delete process.env.CLIPLENS_HUB_ENDPOINT;
+      delete process.env.CLIPLENS_CACHE;
+    }
+    const saved = process.env.HF_ENDPOINT;
+    process.env.HF_ENDPOINT = 'http://example.invalid';
+    try {
+      assert.equal(hubEndpoint(), 'http://example.invalid');
+      assert.equal(hubEndpoint('http://opt'), 'http://opt');
+    } finally {
+      if (saved === undefined) delete process.env.HF_ENDPOINT;
+      else process.env.HF_ENDPOINT = saved;
+    }
+  });
+});

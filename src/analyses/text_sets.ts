@@ -1,0 +1,64 @@
+// Text sets on disk: a pool of normalised text embeddings (TextSpan candidates) or a zero-shot
+// classifier (class names × templates), as safetensors with the strings in its metadata.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
+import type { ClipModel } from '../model/clip.ts';
+import { f32, type F32 } from '../tensor.ts';
+import { normalizeRows } from './linalg.ts';
+import { buildClassifier } from './zeroshot.ts';
+
+export interface TextSet {
+  kind: 'pool' | 'classifier';
+  /** The texts (pool) or class names (classifier). */
+  names: string[];
+  /** [m, d] normalised rows */
+  embeddings: F32;
+  model: string;
+}
+
+export function readLines(path: string): string[] {
+  if (!existsSync(path)) throw new Error(`text file ${path} does not exist`);
+  return readFileSync(path, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
+}
+
+export async function embedPool(model: ClipModel, texts: string[], onProgress?: (done: number) => void, batch = 256): Promise<TextSet> {
+  const d = model.config.embedDim;
+  const out = new Float32Array(texts.length * d);
+  for (let i = 0; i < texts.length; i += batch) {
+    const chunk = texts.slice(i, i + batch);
+    const { features } = await model.encodeTexts(chunk);
+    out.set(normalizeRows(features.data, chunk.length, d), i * d);
+    onProgress?.(Math.min(i + batch, texts.length));
+  }
+  return { kind: 'pool', names: texts, embeddings: f32([texts.length, d], out), model: model.name };
+}
+
+/** Zero-shot classifier: average of the normalised template embeddings per class, renormalised. */
+export async function embedClassifier(model: ClipModel, classes: string[], templates: string[], onProgress?: (done: number) => void): Promise<TextSet> {
+  if (!templates.length) throw new Error('no prompt templates');
+  for (const t of templates) if (!t.includes('{}')) throw new Error(`template '${t}' has no {} for the class name`);
+  const prompts = classes.flatMap((c) => templates.map((t) => t.replaceAll('{}', c)));
+  const pool = await embedPool(model, prompts, onProgress);
+  const d = model.config.embedDim;
+  const cls = buildClassifier(pool.embeddings, classes.length, templates.length);
+  return { kind: 'classifier', names: classes, embeddings: f32([classes.length, d], cls), model: model.name };
+}
+
+export function writeTextSet(path: string, set: TextSet): void {
+  writeSafetensors(path, { text_features: set.embeddings }, { metadata: { kind: set.kind, model: set.model, names: JSON.stringify(set.names) } });
+}
+
+export function readTextSet(path: string): TextSet {
+  const f = SafetensorsFile.open(path);
+  try {
+    if (!f.has('text_features')) throw new Error(`${path} has no text_features tensor; make it with 'cliplens texts'`);
+    const names = JSON.parse(f.metadata.names ?? 'null');
+    const emb = f.readF32('text_features');
+    if (!Array.isArray(names) || names.length !== emb.shape[0]) throw new Error(`${path}: metadata 'names' missing or not matching ${emb.shape[0]} rows`);
+    const kind = f.metadata.kind === 'classifier' ? 'classifier' : 'pool';
+    return { kind, names, embeddings: emb, model: f.metadata.model ?? '?' };
+  } finally {
+    f.close();
+  }
+}

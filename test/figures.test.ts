@@ -1,0 +1,162 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { barChart, colormap, heatmapOverlay, imageGrid, lineChart, niceTicks, table, type RGBImage } from '../src/report/figures.ts';
+import { writeReport } from '../src/report/writer.ts';
+
+/** Decode a PNG: size and per-channel RGB stats; fails on anything that is not a valid image. */
+async function inspect(png: Buffer) {
+  assert.equal(png.readUInt32BE(0), 0x89504e47, 'PNG signature');
+  const meta = await sharp(png).metadata();
+  assert.equal(meta.format, 'png');
+  assert.ok((meta.width ?? 0) > 0 && (meta.height ?? 0) > 0);
+  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  let sum = 0, sq = 0;
+  for (let i = 0; i < data.length; i++) {
+    sum += data[i];
+    sq += data[i] * data[i];
+  }
+  const mean = sum / data.length;
+  return { width: info.width, height: info.height, variance: sq / data.length - mean * mean, data, channels: info.channels };
+}
+
+function gradientImage(w: number, h: number, caption?: string): RGBImage {
+  const rgb = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const o = (y * w + x) * 3;
+      rgb[o] = (x * 255) / (w - 1);
+      rgb[o + 1] = (y * 255) / (h - 1);
+      rgb[o + 2] = 128;
+    }
+  return { rgb, width: w, height: h, caption };
+}
+
+test('bar chart renders a non-blank PNG of the requested size', async () => {
+  const png = await barChart({
+    title: 'Accuracy after mean-ablation',
+    labels: ['baseline', 'MLPs', 'CLS→CLS', 'layers 0–8'],
+    values: [0.78, 0.75, 0.77, -0.1],
+    yLabel: 'top-1',
+    valueLabels: true,
+    width: 500,
+    height: 300,
+  });
+  const im = await inspect(png);
+  assert.equal(im.width, 500);
+  assert.equal(im.height, 300);
+  assert.ok(im.variance > 0);
+  // Many long labels switch to rotated labels and still render.
+  const many = await barChart({ labels: Array.from({ length: 30 }, (_, i) => `head L${i} a long label`), values: Array.from({ length: 30 }, (_, i) => i) });
+  assert.ok((await inspect(many)).variance > 0);
+  await assert.rejects(barChart({ labels: ['a'], values: [1, 2] }), /1 labels for 2 values/);
+});
+
+test('line chart renders; series lengths are checked', async () => {
+  const x = Array.from({ length: 21 }, (_, i) => i);
+  const png = await lineChart({
+    title: 'TextSpan: accuracy vs texts per head',
+    x,
+    series: [
+      { name: 'ViT-B-16', values: x.map((k) => 0.6 + 0.1 * (1 - Math.exp(-k / 5))) },
+      { name: 'missing point', values: x.map((k) => (k === 10 ? NaN : 0.5 + k / 100)) },
+    ],
+    xLabel: 'k',
+    yLabel: 'accuracy',
+  });
+  const im = await inspect(png);
+  assert.equal(im.width, 640);
+  assert.ok(im.variance > 0);
+  await assert.rejects(lineChart({ x: [1, 2], series: [{ name: 'a', values: [1] }] }), /has 1 values for 2/);
+});
+
+test('heatmap overlay: hot region of the map is red (jet) where the map is high', async () => {
+  const S = 64;
+  const img: RGBImage = { rgb: new Uint8Array(S * S * 3).fill(128), width: S, height: S };
+  // 4×4 map, high in the top-left patch only.
+  const map = { shape: [4, 4], data: new Float32Array(16) };
+  map.data[0] = 1;
+  const png = await heatmapOverlay(img, map, { colormap: 'jet', alpha: 1 });
+  const im = await inspect(png);
+  assert.equal(im.width, S);
+  assert.ok(im.variance > 0);
+  const px = (x: number, y: number) => Array.from(im.data.subarray((y * S + x) * im.channels, (y * S + x) * im.channels + 3));
+  const [r0, , b0] = px(2, 2);
+  const [r1, , b1] = px(60, 60);
+  assert.ok(r0 > 100 && b0 < 50, `top-left should be red-ish: ${px(2, 2)}`);
+  assert.ok(b1 > 100 && r1 < 50, `bottom-right should be blue-ish: ${px(60, 60)}`);
+  // With colour bar and title the canvas grows and stays non-blank.
+  const withBar = await inspect(await heatmapOverlay(img, map, { colormap: 'viridis', alpha: 0.6, colorbar: true, title: 'head 11.3' }));
+  assert.ok(withBar.width > S && withBar.height > S);
+  assert.ok(withBar.variance > 0);
+  await assert.rejects(heatmapOverlay(img, { shape: [4], data: new Float32Array(4) }), /2-D/);
+  await assert.rejects(heatmapOverlay({ rgb: new Uint8Array(5), width: 2, height: 2 }, map), /needs 12/);
+});
+
+test('colour maps hit their known end points', () => {
+  assert.deepEqual(colormap('jet', 0), [0, 0, 128]);
+  assert.deepEqual(colormap('jet', 1), [128, 0, 0]);
+  assert.deepEqual(colormap('viridis', 0), [68, 1, 84]);
+  assert.deepEqual(colormap('viridis', 1), [253, 231, 37]);
+  assert.throws(() => colormap('hot' as 'jet', 0.5), /unknown colour map/);
+});
+
+test('image grid lays images out with captions', async () => {
+  const imgs = [gradientImage(32, 32, 'a'), gradientImage(48, 24, 'b'), gradientImage(16, 40, 'a very long caption that is cut')];
+  const png = await imageGrid(imgs, 2, { title: 'neighbours' });
+  const im = await inspect(png);
+  // 2 columns of width 48 (+ gaps), 2 rows of height 40 + caption.
+  assert.equal(im.width, 8 + 2 * (48 + 8));
+  assert.ok(im.height > 2 * 40);
+  assert.ok(im.variance > 0);
+  await assert.rejects(imageGrid([], 2), /no images/);
+});
+
+test('markdown table escapes cells and right-aligns numeric columns', () => {
+  const md = table(['head', 'text', 'acc'], [['L11.H3', 'a|b', 0.123456], ['L10.H1', 'c', 1]]);
+  assert.equal(md, '| head | text | acc |\n| --- | --- | ---: |\n| L11.H3 | a\\|b | 0.1235 |\n| L10.H1 | c | 1 |\n');
+  assert.throws(() => table(['a', 'b'], [[1]]), /row 0 has 1 cells/);
+  assert.deepEqual(niceTicks(0, 1, 5), [0, 0.2, 0.4, 0.6, 0.8, 1]);
+});
+
+test('report writer produces json, markdown, html and figure files', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cliplens-report-'));
+  try {
+    const png = await barChart({ labels: ['x', 'y'], values: [1, 2] });
+    const res = await writeReport(dir, {
+      title: 'Ablations <test>',
+      summary: 'Mean-ablation on random terms.',
+      meta: { model: 'ViT-B-16', images: 10 },
+      sections: [
+        {
+          title: 'Accuracy',
+          text: 'Only the last layers matter.',
+          figures: [{ name: 'bars', png, caption: 'accuracy' }, { name: 'bars', png }],
+          tables: [{ headers: ['setting', 'acc'], rows: [['baseline', 0.5]] }],
+          data: { acc: new Float32Array([0.5, 0.25]) },
+        },
+      ],
+    });
+    assert.deepEqual(res.files.sort(), ['figures/bars.png', 'figures/bars_2.png', 'index.html', 'report.json', 'report.md'].sort());
+    assert.deepEqual((await readdir(join(dir, 'figures'))).sort(), ['bars.png', 'bars_2.png']);
+    const json = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8'));
+    assert.equal(json.title, 'Ablations <test>');
+    assert.deepEqual(json.sections[0].data.acc, [0.5, 0.25]);
+    assert.equal(json.sections[0].figures[0].path, 'figures/bars.png');
+    const md = await readFile(join(dir, 'report.md'), 'utf8');
+    assert.match(md, /^# Ablations <test>/);
+    assert.match(md, /!\[accuracy\]\(figures\/bars\.png\)/);
+    assert.match(md, /\| baseline \| 0\.5 \|/);
+    const html = await readFile(join(dir, 'index.html'), 'utf8');
+    assert.match(html, /<h1>Ablations &lt;test&gt;<\/h1>/);
+    assert.match(html, /<img src="figures\/bars_2\.png"/);
+    const written = await readFile(join(dir, 'figures/bars.png'));
+    assert.ok(written.equals(png));
+    await assert.rejects(writeReport(dir, { title: 't', sections: [{ title: 's', figures: [{ name: 'x', png: Buffer.from('nope') }] }] }), /not a PNG/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

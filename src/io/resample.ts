@@ -1,0 +1,365 @@
+// PIL-exact resampling (Pillow 9.4 libImaging/Resample.c and Geometry.c ImagingScaleAffine).
+// Byte parity with the reference preprocessing depends on every rounding step here, so the
+// arithmetic mirrors the C code: double coefficients normalised per output pixel, 8-bit
+// images through 22-bit fixed point with clip8, a uint8 intermediate after the horizontal pass.
+
+export type Filter = 'nearest' | 'box' | 'bilinear' | 'hamming' | 'bicubic' | 'lanczos';
+
+export class ResampleError extends Error {
+  override name = 'ResampleError';
+}
+
+interface FilterDef {
+  fn: (x: number) => number;
+  support: number;
+}
+
+function boxFilter(x: number): number {
+  return x > -0.5 && x <= 0.5 ? 1.0 : 0.0;
+}
+
+function bilinearFilter(x: number): number {
+  if (x < 0.0) x = -x;
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+// 0.54f / 0.46f are float literals in the C source.
+const H054 = Math.fround(0.54);
+const H046 = Math.fround(0.46);
+function hammingFilter(x: number): number {
+  if (x < 0.0) x = -x;
+  if (x === 0.0) return 1.0;
+  if (x >= 1.0) return 0.0;
+  x = x * Math.PI;
+  return (Math.sin(x) / x) * (H054 + H046 * Math.cos(x));
+}
+
+function bicubicFilter(x: number): number {
+  const a = -0.5;
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+function sinc(x: number): number {
+  if (x === 0.0) return 1.0;
+  x = x * Math.PI;
+  return Math.sin(x) / x;
+}
+
+function lanczosFilter(x: number): number {
+  return -3.0 <= x && x < 3.0 ? sinc(x) * sinc(x / 3) : 0.0;
+}
+
+const FILTERS: Record<Exclude<Filter, 'nearest'>, FilterDef> = {
+  box: { fn: boxFilter, support: 0.5 },
+  bilinear: { fn: bilinearFilter, support: 1.0 },
+  hamming: { fn: hammingFilter, support: 1.0 },
+  bicubic: { fn: bicubicFilter, support: 2.0 },
+  lanczos: { fn: lanczosFilter, support: 3.0 },
+};
+
+const PRECISION_BITS = 32 - 8 - 2;
+const ROUND_HALF = 1 << (PRECISION_BITS - 1);
+const ONE = 1 << PRECISION_BITS;
+
+export interface Coeffs {
+  ksize: number;
+  /** per output pixel: first input index and number of taps */
+  bounds: Int32Array;
+  /** [outSize * ksize] normalised weights */
+  kk: Float64Array;
+}
+
+/** Pillow precompute_coeffs for the box [in0, in1) of an axis of length inSize. */
+export function precomputeCoeffs(inSize: number, in0: number, in1: number, outSize: number, filter: Exclude<Filter, 'nearest'>): Coeffs {
+  const f = FILTERS[filter];
+  // box coordinates are C floats
+  in0 = Math.fround(in0);
+  in1 = Math.fround(in1);
+  const scale = Math.fround(in1 - in0) / outSize;
+  const filterscale = scale < 1.0 ? 1.0 : scale;
+  const support = f.support * filterscale;
+  const ksize = Math.ceil(support) * 2 + 1;
+  const kk = new Float64Array(outSize * ksize);
+  const bounds = new Int32Array(outSize * 2);
+  const ss = 1.0 / filterscale;
+  for (let xx = 0; xx < outSize; xx++) {
+    const center = in0 + (xx + 0.5) * scale;
+    let ww = 0.0;
+    let xmin = Math.trunc(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    let xmax = Math.trunc(center + support + 0.5);
+    if (xmax > inSize) xmax = inSize;
+    xmax -= xmin;
+    const base = xx * ksize;
+    for (let x = 0; x < xmax; x++) {
+      const w = f.fn((x + xmin - center + 0.5) * ss);
+      kk[base + x] = w;
+      ww += w;
+    }
+    if (ww !== 0.0) for (let x = 0; x < xmax; x++) kk[base + x] /= ww;
+    bounds[xx * 2] = xmin;
+    bounds[xx * 2 + 1] = xmax;
+  }
+  return { ksize, bounds, kk };
+}
+
+/** normalize_coeffs_8bpc: double weights to 22-bit fixed point, rounding away from zero. */
+function fixedCoeffs(kk: Float64Array): Int32Array {
+  const out = new Int32Array(kk.length);
+  for (let i = 0; i < kk.length; i++) {
+    const v = kk[i];
+    out[i] = v < 0 ? Math.trunc(-0.5 + v * ONE) : Math.trunc(0.5 + v * ONE);
+  }
+  return out;
+}
+
+function clip8(ss: number): number {
+  const v = ss >> PRECISION_BITS;
+  return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+function checkArgs(len: number, w: number, h: number, c: number, outW: number, outH: number): void {
+  for (const [n, v] of [['width', w], ['height', h], ['channels', c], ['output width', outW], ['output height', outH]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new ResampleError(`resample: ${n} must be a positive integer, got ${v}`);
+  }
+  if (len !== w * h * c) throw new ResampleError(`resample: buffer has ${len} values, expected ${w}x${h}x${c} = ${w * h * c}`);
+}
+
+/** Which passes Pillow runs, and the input rows the horizontal pass must cover. */
+function plan(w: number, h: number, outW: number, outH: number, filter: Exclude<Filter, 'nearest'>) {
+  const needH = outW !== w;
+  const needV = outH !== h;
+  const vert = precomputeCoeffs(h, 0, h, outH, filter);
+  const yFirst = vert.bounds[0];
+  const yLast = vert.bounds[outH * 2 - 2] + vert.bounds[outH * 2 - 1];
+  const horiz = needH ? precomputeCoeffs(w, 0, w, outW, filter) : undefined;
+  return { needH, needV, vert, horiz, yFirst, yLast };
+}
+
+/**
+ * Resample an 8-bit HWC image like Pillow's ImagingResample on a UINT8 image (modes L, RGB,
+ * RGBX, CMYK, La, RGBa ...): each channel independently, no premultiplication here.
+ * Pillow runs the horizontal pass first (on only the rows the vertical pass reads), storing a
+ * clipped uint8 intermediate, then the vertical pass.
+ */
+export function resampleU8(src: Uint8Array, w: number, h: number, c: number, outW: number, outH: number, filter: Filter): Uint8Array {
+  checkArgs(src.length, w, h, c, outW, outH);
+  if (filter === 'nearest') return resizeNearest(src, w, h, c, outW, outH);
+  if (outW === w && outH === h) return src.slice();
+  const p = plan(w, h, outW, outH, filter);
+  let img = src;
+  let rowOffset = 0;
+  if (p.needH) {
+    const rows = p.yLast - p.yFirst;
+    img = horizontalU8(src, w, c, p.yFirst, rows, outW, p.horiz!.ksize, p.horiz!.bounds, fixedCoeffs(p.horiz!.kk));
+    rowOffset = p.yFirst;
+  }
+  if (!p.needV) return img === src ? src.slice() : img;
+  return verticalU8(img, outW * c, rowOffset, outH, p.vert.ksize, p.vert.bounds, fixedCoeffs(p.vert.kk));
+}
+
+function horizontalU8(src: Uint8Array, w: number, c: number, y0: number, rows: number, outW: number, ksize: number, bounds: Int32Array, k: Int32Array): Uint8Array {
+  const tmp = new Uint8Array(rows * outW * c);
+  let o = 0;
+  for (let yy = 0; yy < rows; yy++) {
+    const inRow = (yy + y0) * w * c;
+    for (let xx = 0; xx < outW; xx++) {
+      const xmin = bounds[xx * 2];
+      const xmax = bounds[xx * 2 + 1];
+      const kb = xx * ksize;
+      let pi = inRow + xmin * c;
+      // specialised for the common channel counts: accumulators stay in registers
+      if (c === 3) {
+        let s0 = ROUND_HALF, s1 = ROUND_HALF, s2 = ROUND_HALF;
+        for (let x = 0; x < xmax; x++, pi += 3) {
+          const kv = k[kb + x];
+          s0 = (s0 + src[pi] * kv) | 0;
+          s1 = (s1 + src[pi + 1] * kv) | 0;
+          s2 = (s2 + src[pi + 2] * kv) | 0;
+        }
+        tmp[o++] = clip8(s0);
+        tmp[o++] = clip8(s1);
+        tmp[o++] = clip8(s2);
+      } else if (c === 1) {
+        let s0 = ROUND_HALF;
+        for (let x = 0; x < xmax; x++) s0 = (s0 + src[pi + x] * k[kb + x]) | 0;
+        tmp[o++] = clip8(s0);
+      } else {
+        for (let ch = 0; ch < c; ch++) {
+          let ss = ROUND_HALF;
+          let q = pi + ch;
+          for (let x = 0; x < xmax; x++, q += c) ss = (ss + src[q] * k[kb + x]) | 0;
+          tmp[o++] = clip8(ss);
+        }
+      }
+    }
+  }
+  return tmp;
+}
+
+// Sums are int32 as in C (`| 0`); Pillow's two spare bits keep them from overflowing.
+function verticalU8(img: Uint8Array, rowLen: number, rowOffset: number, outH: number, ksize: number, bounds: Int32Array, k: Int32Array): Uint8Array {
+  const out = new Uint8Array(outH * rowLen);
+  for (let yy = 0; yy < outH; yy++) {
+    const ymin = bounds[yy * 2] - rowOffset;
+    const ymax = bounds[yy * 2 + 1];
+    const kb = yy * ksize;
+    const ob = yy * rowLen;
+    for (let i = 0; i < rowLen; i++) {
+      let ss = ROUND_HALF;
+      let pi = ymin * rowLen + i;
+      for (let y = 0; y < ymax; y++, pi += rowLen) ss = (ss + img[pi] * k[kb + y]) | 0;
+      out[ob + i] = clip8(ss);
+    }
+  }
+  return out;
+}
+
+function roundUp(f: number): number {
+  // ROUND_UP: (int)(f >= 0 ? f + 0.5 : f - 0.5)
+  return Math.trunc(f >= 0.0 ? f + 0.5 : f - 0.5);
+}
+
+/**
+ * Pillow's 32-bit resampling (modes I and F): double weights, double accumulation; mode I
+ * rounds half away from zero into int32, mode F stores float32. One channel per pixel in
+ * Pillow; here any channel count, each independent.
+ */
+function resample32(src: ArrayLike<number>, w: number, h: number, c: number, outW: number, outH: number, filter: Exclude<Filter, 'nearest'>, isInt: boolean): Int32Array | Float32Array {
+  const make = (n: number) => (isInt ? new Int32Array(n) : new Float32Array(n));
+  const store = isInt ? roundUp : (v: number) => v;
+  const p = plan(w, h, outW, outH, filter);
+  let img: ArrayLike<number> = src;
+  let rowOffset = 0;
+  if (p.needH) {
+    const { ksize, bounds, kk } = p.horiz!;
+    const rows = p.yLast - p.yFirst;
+    const tmp = make(rows * outW * c);
+    for (let yy = 0; yy < rows; yy++) {
+      const inRow = (yy + p.yFirst) * w * c;
+      const outRow = yy * outW * c;
+      for (let xx = 0; xx < outW; xx++) {
+        const xmin = bounds[xx * 2];
+        const xmax = bounds[xx * 2 + 1];
+        const kb = xx * ksize;
+        for (let ch = 0; ch < c; ch++) {
+          let ss = 0.0;
+          let pi = inRow + xmin * c + ch;
+          for (let x = 0; x < xmax; x++, pi += c) ss += src[pi] * kk[kb + x];
+          tmp[outRow + xx * c + ch] = store(ss);
+        }
+      }
+    }
+    img = tmp;
+    rowOffset = p.yFirst;
+  }
+  if (!p.needV) return img === src ? (isInt ? Int32Array.from(src) : Float32Array.from(src)) : (img as Int32Array | Float32Array);
+  const { ksize, bounds, kk } = p.vert;
+  const rowLen = outW * c;
+  const out = make(outH * rowLen);
+  for (let yy = 0; yy < outH; yy++) {
+    const ymin = bounds[yy * 2] - rowOffset;
+    const ymax = bounds[yy * 2 + 1];
+    const kb = yy * ksize;
+    const outRow = yy * rowLen;
+    for (let i = 0; i < rowLen; i++) {
+      let ss = 0.0;
+      let pi = ymin * rowLen + i;
+      for (let y = 0; y < ymax; y++, pi += rowLen) ss += img[pi] * kk[kb + y];
+      out[outRow + i] = store(ss);
+    }
+  }
+  return out;
+}
+
+/** Pillow mode 'I' resampling (int32 samples, e.g. 16-bit grayscale PNGs as PIL 9.4 opens them). */
+export function resampleI32(src: Int32Array | Uint16Array, w: number, h: number, c: number, outW: number, outH: number, filter: Filter): Int32Array {
+  checkArgs(src.length, w, h, c, outW, outH);
+  if (filter === 'nearest') return resizeNearest(Int32Array.from(src), w, h, c, outW, outH);
+  if (outW === w && outH === h) return Int32Array.from(src);
+  return resample32(src, w, h, c, outW, outH, filter, true) as Int32Array;
+}
+
+/**
+ * Pillow mode 'F' resampling (float32 samples). Used for upsampling score maps with
+ * 'bilinear'; equals `Image.fromarray(a, 'F').resize((outW, outH), BILINEAR)` per channel.
+ */
+export function resampleF32(src: Float32Array, w: number, h: number, c: number, outW: number, outH: number, filter: Filter): Float32Array {
+  checkArgs(src.length, w, h, c, outW, outH);
+  if (filter === 'nearest') return resizeNearest(src, w, h, c, outW, outH);
+  if (outW === w && outH === h) return src.slice();
+  return resample32(src, w, h, c, outW, outH, filter, false) as Float32Array;
+}
+
+/**
+ * Nearest-neighbour scaling as Pillow does it (ImagingScaleAffine): source positions are
+ * accumulated by repeated addition of the scale, truncated; pixels mapping outside are 0.
+ */
+export function resizeNearest<T extends Uint8Array | Int32Array | Float32Array | Uint16Array>(src: T, w: number, h: number, c: number, outW: number, outH: number): T {
+  checkArgs(src.length, w, h, c, outW, outH);
+  const out = new (src.constructor as { new (n: number): T })(outW * outH * c);
+  if (outW === w && outH === h) {
+    out.set(src);
+    return out;
+  }
+  const a0 = Math.fround(w) / outW;
+  const a4 = Math.fround(h) / outH;
+  const coord = (v: number) => (v < 0.0 ? -1 : Math.trunc(v));
+  const xintab = new Int32Array(outW).fill(-1);
+  let xo = a0 * 0.5;
+  for (let x = 0; x < outW; x++) {
+    const xin = coord(xo);
+    if (xin >= 0 && xin < w) xintab[x] = xin;
+    xo += a0;
+  }
+  let yo = a4 * 0.5;
+  for (let y = 0; y < outH; y++) {
+    const yi = coord(yo);
+    if (yi >= 0 && yi < h) {
+      const inRow = yi * w * c;
+      const outRow = y * outW * c;
+      for (let x = 0; x < outW; x++) {
+        const xi = xintab[x];
+        if (xi < 0) continue;
+        for (let ch = 0; ch < c; ch++) out[outRow + x * c + ch] = src[inRow + xi * c + ch];
+      }
+    }
+    yo += a4;
+  }
+  return out;
+}
+
+const muldiv255 = (a: number, b: number) => {
+  const t = a * b + 128;
+  return ((t >> 8) + t) >> 8;
+};
+
+/**
+ * Pillow's Image.resize for images with a trailing alpha channel (LA, RGBA): convert to
+ * premultiplied (La/RGBa, MULDIV255), resample every channel, then un-premultiply with
+ * truncating integer division; alpha 0 and 255 pass through unchanged.
+ */
+export function resampleU8Premultiplied(src: Uint8Array, w: number, h: number, c: 2 | 4, outW: number, outH: number, filter: Exclude<Filter, 'nearest'>): Uint8Array {
+  checkArgs(src.length, w, h, c, outW, outH);
+  if (outW === w && outH === h) return src.slice();
+  const pre = new Uint8Array(src.length);
+  const nc = c - 1;
+  for (let i = 0; i < src.length; i += c) {
+    const alpha = src[i + nc];
+    for (let k = 0; k < nc; k++) pre[i + k] = muldiv255(src[i + k], alpha);
+    pre[i + nc] = alpha;
+  }
+  const res = resampleU8(pre, w, h, c, outW, outH, filter);
+  for (let i = 0; i < res.length; i += c) {
+    const alpha = res[i + nc];
+    if (alpha === 255 || alpha === 0) continue;
+    for (let k = 0; k < nc; k++) {
+      const v = Math.trunc((255 * res[i + k]) / alpha);
+      res[i + k] = v > 255 ? 255 : v;
+    }
+  }
+  return res;
+}

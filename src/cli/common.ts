@@ -1,0 +1,83 @@
+// Shared pieces of the commands: model options, errors, progress.
+
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { loadClip } from '../model/load.ts';
+import type { ClipModel } from '../model/clip.ts';
+
+/** An error the user caused (bad flag, bad file): printed as one line, exit code 1. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface ModelFlags {
+  model?: string;
+  threads?: string;
+  ep?: string;
+  offline?: boolean;
+  cacheDir?: string;
+}
+
+export function withModelOptions(cmd: Command): Command {
+  return cmd
+    .option('-m, --model <spec>', 'builtin name, .safetensors file (open_clip layout, config beside it), model directory, or hub id (hf-hub:org/name, org/name); default: the embedded toyworld model')
+    .option('--threads <n>', 'compute threads (default: all cores)')
+    .addOption(new Option('--ep <provider>', 'onnxruntime execution provider').default('cpu'))
+    .option('--offline', 'never contact the hub; use the cache only')
+    .option('--cache-dir <dir>', 'hub download cache (default ~/.cache/cliplens/hub)');
+}
+
+export function parseIntFlag(value: string | undefined, name: string, min = 1): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got '${value}'`);
+  return n;
+}
+
+export async function modelFromFlags(f: ModelFlags): Promise<ClipModel> {
+  return loadClip(f.model, {
+    threads: parseIntFlag(f.threads, 'threads'),
+    executionProvider: f.ep,
+    offline: f.offline,
+    cacheDir: f.cacheDir,
+    progress: true,
+  });
+}
+
+/** A progress bar with images/s and ETA on a terminal; a line every few seconds otherwise. */
+export function progressBar(label: string, total: number): { update(done: number, extra?: string): void; stop(): void } {
+  const start = Date.now();
+  let first = -1;
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      { format: `${label} [{bar}] {value}/{total} | {rate} img/s | ETA {eta_formatted} {extra}`, hideCursor: true, stream: process.stderr, etaBuffer: 50 },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(total, 0, { rate: '0.0', extra: '' });
+    return {
+      update(done, extra = '') {
+        if (first < 0) first = done;
+        const dt = (Date.now() - start) / 1000;
+        bar.update(done, { rate: dt > 0 ? ((done - first) / dt).toFixed(1) : '0.0', extra });
+      },
+      stop: () => bar.stop(),
+    };
+  }
+  let last = 0;
+  return {
+    update(done, extra = '') {
+      if (first < 0) first = done;
+      const now = Date.now();
+      if (now - last < 5000 && done < total) return;
+      last = now;
+      const dt = (now - start) / 1000;
+      const rate = dt > 0 ? (done - first) / dt : 0;
+      const eta = rate > 0 ? Math.round((total - done) / rate) : NaN;
+      process.stderr.write(`${label}: ${done}/${total} (${rate.toFixed(1)} img/s, ETA ${Number.isNaN(eta) ? '?' : eta + 's'}) ${extra}\n`);
+    },
+    stop() {},
+  };
+}

@@ -1,0 +1,34 @@
+import { Command } from 'commander';
+import { writeSafetensors } from '../io/safetensors.ts';
+import type { Tensor } from '../tensor.ts';
+import { modelFromFlags, UsageError, withModelOptions, type ModelFlags } from './common.ts';
+import { collect, pixelsFromArgs, textsFromArgs } from './inputs.ts';
+
+export function encodeCommand(): Command {
+  return withModelOptions(new Command('encode'))
+    .description('image and/or text embeddings (unnormalised, as encode_image/encode_text) into a safetensors file')
+    .argument('[images...]', 'image files')
+    .option('--pixels <file>', 'safetensors file with pixel_values [B,3,S,S] (skips preprocessing)')
+    .option('--text <text>', 'a text to embed (repeatable)', collect, [])
+    .option('--texts-file <file>', 'a file with one text per line')
+    .requiredOption('-o, --out <file>', 'output .safetensors')
+    .option('--batch-size <n>', 'images per forward pass', '8')
+    .action(async (images: string[], o: ModelFlags & { pixels?: string; text: string[]; textsFile?: string; out: string; batchSize: string }) => {
+      const texts = textsFromArgs(o.text, o.textsFile);
+      if (!images.length && !o.pixels && !texts.length) throw new UsageError('nothing to encode: give images, --pixels or --text');
+      const model = await modelFromFlags(o);
+      const out: Record<string, Tensor> = {};
+      if (images.length || o.pixels) {
+        const { pixels } = await pixelsFromArgs(model, o.pixels, images);
+        out.image_features = await model.encodeImages(pixels, Number(o.batchSize) || 8);
+      }
+      if (texts.length) {
+        const { features, tokens } = await model.encodeTexts(texts);
+        out.text_features = features;
+        out.tokens = { dtype: 'I32', shape: [texts.length, model.config.text.contextLength], data: tokens };
+      }
+      writeSafetensors(o.out, out, { metadata: { model: model.name } });
+      const shapes = Object.entries(out).map(([k, t]) => `${k} [${t.shape}]`).join(', ');
+      process.stderr.write(`wrote ${o.out}: ${shapes}\n`);
+    });
+}

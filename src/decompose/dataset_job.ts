@@ -1,0 +1,100 @@
+// Decompose a whole dataset into a store, batch by batch, resumable, with progress.
+// Decoding of the next batch overlaps the forward pass of the current one.
+
+import type { Dataset } from '../io/datasets.ts';
+import { StoreWriter, modelFingerprint, type FailedEntry } from '../io/store.ts';
+import type { ClipModel } from '../model/clip.ts';
+import { preprocessFiles } from '../model/preprocess_model.ts';
+import { f32, type F32 } from '../tensor.ts';
+import { Decomposer } from './decomposer.ts';
+
+export interface DatasetJobOptions {
+  storeDir: string;
+  batchSize?: number;
+  /** Attention layers to keep (default: all). */
+  layers?: number[];
+  half?: boolean;
+  normalise?: boolean;
+  onProgress?: (p: { done: number; total: number; skipped: number; failed: number }) => void;
+  /** Stop after this many batches (tests use it to simulate an interruption). */
+  maxBatches?: number;
+}
+
+export interface DatasetJobResult {
+  store: string;
+  processed: number;
+  skippedBatches: number;
+  failed: FailedEntry[];
+  complete: boolean;
+}
+
+export async function decomposeDataset(model: ClipModel, ds: Dataset, opts: DatasetJobOptions): Promise<DatasetJobResult> {
+  const { L, H, tokens: N, D, d } = model.dims();
+  const layers = opts.layers ?? Array.from({ length: L }, (_, l) => l);
+  for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new Error(`layer ${l} is out of range: the model has layers 0..${L - 1}`);
+  const batchSize = opts.batchSize ?? 16;
+  const store = StoreWriter.open({
+    dir: opts.storeDir,
+    model: { name: model.name, fingerprint: modelFingerprint(model) },
+    dims: { L, H, N, D, d },
+    layers,
+    dtype: opts.half ? 'F16' : 'F32',
+    normalised: opts.normalise ?? true,
+    batchSize,
+    dataset: { root: ds.root, kind: ds.kind, labels: ds.labels, groups: ds.groups },
+    items: ds.items.map((i) => ({ id: i.id, label: i.label, group: i.group })),
+  });
+  const pending = store.pendingBatches();
+  const total = ds.items.length;
+  const skipped = store.batches - pending.length;
+  let done = store.manifest.shards.reduce((a, s) => a + s.indices.length, 0) + store.manifest.failed.length;
+  let failedCount = store.manifest.failed.length;
+  opts.onProgress?.({ done, total, skipped, failed: failedCount });
+  const dec = new Decomposer(model);
+  const newlyFailed: FailedEntry[] = [];
+  let processed = 0;
+
+  const prepare = (batch: number) => {
+    const start = batch * batchSize;
+    const idx = Array.from({ length: Math.min(batchSize, total - start) }, (_, i) => start + i);
+    return preprocessFiles(model.config, idx.map((i) => ds.items[i].path)).then((r) => ({ batch, idx, r }));
+  };
+  const todo = opts.maxBatches !== undefined ? pending.slice(0, opts.maxBatches) : pending;
+  let next = todo.length ? prepare(todo[0]) : undefined;
+  for (let k = 0; k < todo.length; k++) {
+    const { batch, idx, r } = await next!;
+    next = k + 1 < todo.length ? prepare(todo[k + 1]) : undefined;
+    const ok = idx.filter((_, j) => r.errors[j] === undefined);
+    const failed = idx.flatMap((i, j) => (r.errors[j] !== undefined ? [{ index: i, id: ds.items[i].id, error: r.errors[j]! }] : []));
+    let tensors = {};
+    if (ok.length) {
+      const res = await dec.decompose(r.pixels, { normalise: opts.normalise ?? true });
+      tensors = {
+        attn: selectLayers(res.attn, layers),
+        mlp: res.mlp,
+        image_features: res.imageFeatures,
+        norm: res.norm,
+      };
+    }
+    store.writeBatch(batch, ok, tensors, failed);
+    newlyFailed.push(...failed);
+    processed += idx.length;
+    done += idx.length;
+    failedCount += failed.length;
+    opts.onProgress?.({ done, total, skipped, failed: failedCount });
+  }
+  await next?.catch(() => undefined);
+  return { store: opts.storeDir, processed, skippedBatches: skipped, failed: newlyFailed, complete: store.manifest.complete };
+}
+
+/** [B, L, H, d] → [B, layers.length, H, d] */
+export function selectLayers(attn: F32, layers: number[]): F32 {
+  const [B, L, H, d] = attn.shape;
+  if (layers.length === L && layers.every((l, i) => l === i)) return attn;
+  const out = f32([B, layers.length, H, d]);
+  const per = H * d;
+  for (let b = 0; b < B; b++) {
+    layers.forEach((l, j) => out.data.set(attn.data.subarray((b * L + l) * per, (b * L + l + 1) * per), (b * layers.length + j) * per));
+  }
+  return out;
+}

@@ -1,0 +1,38 @@
+// Images → pixel_values for a given model, keeping going past unreadable files.
+
+import { decodeImage } from '../io/image.ts';
+import { f32, type F32 } from '../tensor.ts';
+import type { ClipConfig } from './config.ts';
+import { preprocessDecoded } from './preprocess.ts';
+
+export interface PreprocessedBatch {
+  /** [b, 3, S, S] for the images that decoded, in input order */
+  pixels: F32;
+  /** [b, S, S, 3] the resized, cropped RGB bytes of the same images */
+  u8: Uint8Array;
+  /** One entry per input: undefined when it decoded, else the one-line reason. */
+  errors: (string | undefined)[];
+}
+
+export async function preprocessFiles(cfg: ClipConfig, inputs: (string | Buffer)[]): Promise<PreprocessedBatch> {
+  const S = cfg.vision.imageSize;
+  const opts = { imageSize: S, mean: cfg.preprocess.mean, std: cfg.preprocess.std };
+  const results = await Promise.all(
+    inputs.map(async (input) => {
+      try {
+        return preprocessDecoded(await decodeImage(input), opts);
+      } catch (e) {
+        return (e as Error).message.split('\n')[0];
+      }
+    }),
+  );
+  const ok = results.filter((r): r is Exclude<typeof r, string> => typeof r !== 'string');
+  const per = 3 * S * S;
+  const pixels = f32([ok.length, 3, S, S]);
+  const u8 = new Uint8Array(ok.length * per);
+  ok.forEach((r, i) => {
+    pixels.data.set(r.pixels, i * per);
+    u8.set(r.u8, i * per);
+  });
+  return { pixels, u8, errors: results.map((r) => (typeof r === 'string' ? r : undefined)) };
+}

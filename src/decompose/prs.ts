@@ -111,15 +111,18 @@ export async function decomposeTaps(taps: VisionTaps, r: Readout, opts: Decompos
     for (let b = 0; b < B; b++) {
       weightedValues(taps, b, r, av);
       const c = await batchedMatmul(av, r.F, L * H, N, dh, d); // [L, H, N, d]
+      // ĉ = c·mul + add[l], the constant terms folded per layer.
+      const mul = scale(b) / std[b];
+      const add = new Float32Array(d);
       for (let l = 0; l < L; l++) {
+        for (let k = 0; k < d; k++) {
+          add[k] = ((r.biasOP[l * d + k] / (N * H) - s * mean[b] * r.gammaP[k]) / std[b] + s * r.betaP[k]) * scale(b);
+        }
         for (let h = 0; h < H; h++) {
           for (let i = 0; i < N; i++) {
             const src = ((l * H + h) * N + i) * d;
             const o = (((b * L + l) * N + i) * H + h) * d;
-            for (let k = 0; k < d; k++) {
-              const v = c[src + k] + r.biasOP[l * d + k] / (N * H) - s * mean[b] * r.gammaP[k];
-              attn.data[o + k] = (v / std[b] + s * r.betaP[k]) * scale(b);
-            }
+            for (let k = 0; k < d; k++) attn.data[o + k] = c[src + k] * mul + add[k];
           }
         }
       }
@@ -198,15 +201,15 @@ export async function textMapsFromTaps(taps: VisionTaps, r: Readout, folded: Awa
     weightedValues(taps, b, r, av);
     const c = await batchedMatmul(av, U, L * H, N, dh, T); // [L, H, N, T]
     const sc = normalise ? 1 / zNorm[b] : 1;
+    const mul = sc / std[b];
+    const add = new Float32Array(T);
     for (let l = 0; l < L; l++) {
+      for (let t = 0; t < T; t++) add[t] = ((biasT[l * T + t] / (N * H) - s * mean[b] * gammaT[t]) / std[b] + s * betaT[t]) * sc;
       for (let h = 0; h < H; h++) {
         for (let i = 0; i < N; i++) {
           const src = ((l * H + h) * N + i) * T;
           const o = (((b * L + l) * N + i) * H + h) * T;
-          for (let t = 0; t < T; t++) {
-            const v = c[src + t] + biasT[l * T + t] / (N * H) - s * mean[b] * gammaT[t];
-            maps.data[o + t] = (v / std[b] + s * betaT[t]) * sc;
-          }
+          for (let t = 0; t < T; t++) maps.data[o + t] = c[src + t] * mul + add[t];
         }
       }
     }

@@ -6,6 +6,12 @@ import { encodeCommand } from './encode.ts';
 import { heatmapCommand } from './heatmap.ts';
 import { preprocessCommand } from './preprocess.ts';
 import { textsCommand } from './texts.ts';
+import { ablateCommand } from './ablate.ts';
+import { debiasCommand } from './debias.ts';
+import { jointCommand } from './joint.ts';
+import { retrieveCommand } from './retrieve.ts';
+import { segmentCommand } from './segment.ts';
+import { textspanCommand } from './textspan.ts';
 
 export function program(): Command {
   const p = new Command('cliplens')
@@ -13,7 +19,7 @@ export function program(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const c of [encodeCommand(), preprocessCommand(), decomposeCommand(), heatmapCommand(), textsCommand()]) p.addCommand(c.exitOverride());
+  for (const c of [encodeCommand(), preprocessCommand(), decomposeCommand(), heatmapCommand(), textsCommand(), ablateCommand(), textspanCommand(), debiasCommand(), retrieveCommand(), segmentCommand(), jointCommand()]) p.addCommand(c.exitOverride());
   return p;
 }
 

@@ -1,0 +1,198 @@
+// Reports (tables, charts, image grids) of the store studies, for writeReport.
+
+import { existsSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import sharp from 'sharp';
+import { barChart, lineChart, imageGrid, type RGBImage } from '../report/figures.ts';
+import type { Report, ReportSection } from '../report/writer.ts';
+import type { StoreManifest } from '../io/store.ts';
+import { headName, type AblationStudyResult, type DebiasStudyResult, type RetrievalStudyResult, type TextSpanStudyResult } from './studies.ts';
+
+const pct = (x: number) => Number((100 * x).toFixed(2));
+
+export function ablationReport(r: AblationStudyResult, meta: Record<string, string | number | boolean>): Promise<Report> {
+  return (async () => {
+    const rows: (string | number)[][] = [
+      ['nothing (baseline)', pct(r.baseline)],
+      ['all MLPs', pct(r.mlps)],
+      ...(r.heads ? [[`heads ${r.heads.heads.map(headName).join(', ')}`, pct(r.heads.accuracy)]] : []),
+      ...r.cumulative.map((c) => [`attention layers up to ${c.upTo}`, pct(c.accuracy)]),
+    ];
+    const bars = await barChart({
+      title: 'Zero-shot accuracy after mean-ablation',
+      labels: rows.map((x) => String(x[0]).replace('attention layers up to', 'attn ≤')),
+      values: rows.map((x) => Number(x[1])),
+      yLabel: 'accuracy (%)',
+      yMin: 0,
+      yMax: 100,
+      valueLabels: true,
+    });
+    const lines = await lineChart({
+      title: 'Which attention layers matter',
+      x: r.cumulative.map((c) => c.upTo),
+      series: [
+        { name: 'layers 0..l ablated', values: r.cumulative.map((c) => pct(c.accuracy)) },
+        { name: 'layer l alone ablated', values: r.single.map((c) => pct(c.accuracy)) },
+        { name: 'baseline', values: r.cumulative.map(() => pct(r.baseline)) },
+      ],
+      xLabel: 'attention layer l',
+      yLabel: 'accuracy (%)',
+      yMin: 0,
+      yMax: 100,
+    });
+    return {
+      title: 'Mean-ablation: which parts of the model carry the direct effect',
+      summary: `Baseline ${pct(r.baseline)}% on ${r.images} images (${r.classes} classes); MLPs mean-ablated ${pct(r.mlps)}%; all attention layers mean-ablated ${pct(r.cumulative.at(-1)?.accuracy ?? NaN)}%.`,
+      meta,
+      sections: [
+        { title: 'Accuracy', text: r.notes, tables: [{ caption: 'top-1 zero-shot accuracy (%) with the terms mean-ablated', headers: ['mean-ablated', 'accuracy (%)'], rows }], figures: [{ name: 'ablation_bars', png: bars, caption: 'accuracy per ablation' }] },
+        {
+          title: 'Attention layers',
+          tables: [{ headers: ['layer', 'layers ≤ l ablated (%)', 'layer l alone ablated (%)'], rows: r.cumulative.map((c, i) => [c.upTo, pct(c.accuracy), pct(r.single[i].accuracy)]) }],
+          figures: [{ name: 'layers', png: lines, caption: 'accuracy as attention layers are mean-ablated cumulatively from the first, and one at a time' }],
+        },
+      ],
+      data: r,
+    };
+  })();
+}
+
+export async function textspanReport(r: TextSpanStudyResult, meta: Record<string, string | number | boolean>): Promise<Report> {
+  const sections: ReportSection[] = [];
+  const layers = [...new Set(r.heads.map((h) => h.layer))];
+  for (const l of layers) {
+    const hs = r.heads.filter((h) => h.layer === l);
+    const show = Math.min(r.k, 10);
+    sections.push({
+      title: `Layer ${l}`,
+      text: `The first ${show} of ${r.k} texts per head, in TextSpan order, with the cumulative fraction of the head's variance explained.`,
+      tables: hs.map((h) => ({
+        caption: `head ${h.layer}:${h.head} (${pct(h.varianceExplained[h.varianceExplained.length - 1] ?? 0)}% of variance with ${h.texts.length} texts)`,
+        headers: ['#', 'text', 'variance explained (%)'],
+        rows: h.texts.slice(0, show).map((t, i) => [i + 1, t, pct(h.varianceExplained[i])]),
+      })),
+    });
+  }
+  const ve = await barChart({
+    title: `Variance explained by ${r.k} texts per head`,
+    labels: r.heads.map((h) => `${h.layer}:${h.head}`),
+    values: r.heads.map((h) => pct(h.varianceExplained[h.varianceExplained.length - 1] ?? 0)),
+    yLabel: 'variance explained (%)',
+    yMin: 0,
+    yMax: 100,
+  });
+  sections.unshift({ title: 'Variance explained', figures: [{ name: 'variance_explained', png: ve, caption: 'fraction of each head’s variance spanned by its texts' }] });
+  if (r.accuracy) {
+    const a = r.accuracy;
+    const fig = await lineChart({
+      title: 'Accuracy with heads replaced by their TextSpan reconstruction',
+      x: a.m,
+      series: [
+        { name: 'reconstructed', values: a.replaced.map(pct) },
+        { name: 'layers intact', values: a.m.map(() => pct(a.chosenLayersOnly)) },
+        { name: 'full model', values: a.m.map(() => pct(a.baseline)) },
+      ],
+      xLabel: 'texts per head (m)',
+      yLabel: 'accuracy (%)',
+      yMin: 0,
+      yMax: 100,
+    });
+    sections.splice(1, 0, {
+      title: 'How much of the heads the texts explain',
+      text: `Every head of layers ${r.layers.join(', ')} is replaced by its reconstruction from its first m texts; all other terms (earlier layers, MLPs) are mean-ablated, as in the paper.`,
+      tables: [{ headers: ['m', 'accuracy (%)'], rows: a.m.map((m, i) => [m, pct(a.replaced[i])]) }],
+      figures: [{ name: 'accuracy_vs_m', png: fig, caption: 'zero-shot accuracy vs texts per head' }],
+    });
+  }
+  return {
+    title: 'TextSpan: a text basis for each attention head',
+    summary: `${r.heads.length} heads of layers ${r.layers.join(', ')}, ${r.k} texts each, rank ${r.rank}.`,
+    meta,
+    sections,
+    data: r,
+  };
+}
+
+export async function debiasReport(r: DebiasStudyResult, meta: Record<string, string | number | boolean>, selection?: ReportSection): Promise<Report> {
+  const labels = r.cells.map((c) => `${c.label} / ${c.group}`);
+  // Grouped bars as one bar chart: before, after (and random) side by side per cell.
+  const bl: string[] = [];
+  const bv: number[] = [];
+  const bc: string[] = [];
+  const colors = ['#7f7f7f', '#2ca02c', '#ff7f0e'];
+  r.cells.forEach((c, i) => {
+    bl.push(`${labels[i]} before`, `${labels[i]} after`);
+    bv.push(pct(c.before), pct(c.after));
+    bc.push(colors[0], colors[1]);
+    if (c.random !== undefined) {
+      bl.push(`${labels[i]} random`);
+      bv.push(pct(c.random));
+      bc.push(colors[2]);
+    }
+  });
+  const fig = await barChart({ title: 'Accuracy per (label, group): before, after, random heads', labels: bl, values: bv, color: bc, yMin: 0, yMax: 100, yLabel: 'accuracy (%)', height: 460 });
+  const sumRows: (string | number)[][] = [
+    ['before', pct(r.before.overall), pct(r.before.mean), pct(r.before.worst)],
+    [`after (heads ${r.heads.map(headName).join(', ')})`, pct(r.after.overall), pct(r.after.mean), pct(r.after.worst)],
+  ];
+  if (r.random) sumRows.push([`${r.heads.length} random heads (mean of ${r.random.draws})`, pct(r.random.meanOverall), pct(r.random.meanMean), pct(r.random.meanWorst)]);
+  const sections: ReportSection[] = [
+    {
+      title: 'Summary',
+      text: r.notes,
+      tables: [{ headers: ['embeddings', 'overall (%)', 'mean over groups (%)', 'worst group (%)'], rows: sumRows }],
+    },
+    {
+      title: 'Per (label, group)',
+      tables: [{ headers: ['label', 'group', 'images', 'before (%)', 'after (%)', ...(r.random ? ['random heads (%)'] : [])], rows: r.cells.map((c) => [c.label, c.group, c.count, pct(c.before), pct(c.after), ...(c.random !== undefined ? [pct(c.random)] : [])]) }],
+      figures: [{ name: 'groups', png: fig, caption: 'grey: before, green: chosen heads mean-ablated, orange: as many random heads mean-ablated' }],
+    },
+  ];
+  if (selection) sections.unshift(selection);
+  return {
+    title: 'Reducing spurious cues by mean-ablating heads',
+    summary: `Worst-group accuracy ${pct(r.before.worst)}% → ${pct(r.after.worst)}% after mean-ablating ${r.heads.length} head(s)${r.random ? `; ${pct(r.random.meanWorst)}% with as many random heads` : ''}.`,
+    meta,
+    sections,
+    data: r,
+  };
+}
+
+/** An image of the dataset as an RGB thumbnail (grey with a note when it cannot be read). */
+export async function thumbnail(m: StoreManifest, id: string, size = 112): Promise<RGBImage> {
+  const path = isAbsolute(id) ? id : join(m.dataset.root, id);
+  if (existsSync(path)) {
+    try {
+      const { data, info } = await sharp(path).resize(size, size, { fit: 'cover' }).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      if (info.channels === 3) return { rgb: new Uint8Array(data), width: info.width, height: info.height };
+    } catch {
+      // fall through to the placeholder
+    }
+  }
+  return { rgb: new Uint8Array(size * size * 3).fill(200), width: size, height: size };
+}
+
+export async function retrievalReport(r: RetrievalStudyResult, m: StoreManifest, meta: Record<string, string | number | boolean>): Promise<Report> {
+  const q = await thumbnail(m, r.query.id);
+  const sections: ReportSection[] = [];
+  const fmt = (s: number) => s.toFixed(3);
+  for (const v of r.views) {
+    const imgs: RGBImage[] = [{ ...q, caption: 'query' }];
+    for (const nb of v.neighbours) imgs.push({ ...(await thumbnail(m, nb.id)), caption: `${fmt(nb.score)}${nb.label !== undefined ? ' ' + nb.label : ''}` });
+    const grid = await imageGrid(imgs, Math.min(imgs.length, 6), { title: `${v.name}: nearest ${r.k}` });
+    const prec = v.precision ? [v.precision.labels !== undefined ? `precision@${r.k} by label ${pct(v.precision.labels)}%` : '', v.precision.groups !== undefined ? `precision@${r.k} by group ${pct(v.precision.groups)}%` : ''].filter(Boolean).join('; ') + ` (over ${v.precision.queries} queries)` : '';
+    sections.push({
+      title: v.name,
+      text: prec ? [prec] : undefined,
+      tables: [{ headers: ['rank', 'image', 'label', 'group', 'cosine'], rows: v.neighbours.map((nb, i) => [i + 1, nb.id, nb.label ?? '', nb.group ?? '', Number(nb.score.toFixed(4))]) }],
+      figures: [{ name: `grid_${v.name}`, png: grid, caption: `query first, then its nearest neighbours using ${v.name}` }],
+    });
+  }
+  return {
+    title: 'Property-based retrieval with single heads',
+    summary: `Query ${r.query.id} (row ${r.query.row}); neighbours by ${r.search}.`,
+    meta: { ...meta, search: r.search },
+    sections,
+    data: r,
+  };
+}

@@ -1,0 +1,60 @@
+import { writeFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { textspanStudy, type TextSpanJson } from '../analyses/studies.ts';
+import { textspanReport } from '../analyses/study_reports.ts';
+import { parseIntFlag, progressBar, UsageError } from './common.ts';
+import { parseLayers } from './decompose.ts';
+import { finish, openStore, openTextSet, toJson } from './study_common.ts';
+
+interface TextSpanFlags {
+  store: string;
+  texts: string;
+  layers?: string;
+  k?: string;
+  m?: string;
+  rank: string;
+  classifier?: string;
+  mGrid: string;
+  out?: string;
+  report?: string;
+  json?: boolean;
+}
+
+export function textspanCommand(): Command {
+  return new Command('textspan')
+    .description("TextSpan: for each head of the chosen layers, the texts that span its output (and, with a classifier, how much accuracy they keep)")
+    .requiredOption('--store <dir>', 'decomposition store')
+    .requiredOption('--texts <file>', "text pool from 'cliplens texts --file' (the candidates)")
+    .option('--layers <spec>', 'attention layers (absolute indices): last:4 (default), 8-11, 10,11', 'last:4')
+    .option('-k, --k <n>', 'texts per head', '10')
+    .option('-m <n>', 'same as --k')
+    .option('--rank <r>', 'rank of the head span the texts are projected onto', '80')
+    .option('--classifier <file>', 'zero-shot classifier: also measure accuracy with the heads replaced by their reconstructions')
+    .option('--m-grid <list>', 'texts per head for the accuracy curve', '10,20,30,40,50,60')
+    .option('-o, --out <file>', 'heads.json for the web explorer and debias --textspan')
+    .option('--report <dir>', 'write a report here')
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (o: TextSpanFlags) => {
+      const store = openStore(o.store);
+      const pool = openTextSet(o.texts, 'texts');
+      const m = store.manifest;
+      const wanted = parseLayers(o.layers, m.dims.L) ?? [...m.layers];
+      // 'last:N' means the last N layers the store keeps.
+      const last = /^last:(\d+)$/.exec(o.layers ?? '');
+      const layers = last ? m.layers.slice(-Number(last[1])) : wanted;
+      const k = parseIntFlag(o.m ?? o.k, o.m ? 'm' : 'k')!;
+      const rank = parseIntFlag(o.rank, 'rank')!;
+      const ms = o.mGrid.split(',').map((s) => parseIntFlag(s.trim(), 'm-grid')!);
+      const cls = o.classifier ? openTextSet(o.classifier, 'classifier') : undefined;
+      if (!o.out && !o.report && !o.json) throw new UsageError('give --out FILE, --report DIR and/or --json');
+      const bar = progressBar('heads', layers.length * m.dims.H);
+      const r = textspanStudy(store, pool, { layers, k, rank, classifier: cls, ms, storePath: o.store, onHead: (d) => bar.update(d) });
+      bar.stop();
+      if (o.out) {
+        const j: TextSpanJson = { model: r.model, store: r.store, rank: r.rank, heads: r.heads };
+        writeFileSync(o.out, toJson(j) + '\n');
+        process.stderr.write(`wrote ${o.out}: ${r.heads.length} heads × ${k} texts\n`);
+      }
+      await finish(o, r, () => textspanReport(r, { model: r.model, store: o.store, texts: o.texts, k, rank, layers: layers.join(',') }));
+    });
+}

@@ -1,0 +1,202 @@
+// The analysis commands end to end through main(): a store decomposed by the tiny fixture model
+// from coloured squares, then every command writing its report; bad input as one-line errors.
+
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { main } from '../src/cli/main.ts';
+import { readSafetensors } from '../src/io/safetensors.ts';
+import { writeTextSet } from '../src/analyses/text_sets.ts';
+import { f32 } from '../src/tensor.ts';
+import { TINY_A } from './helpers/fixtures.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'cliplens-cli-analyses-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+const p = (...s: string[]) => join(tmp, ...s);
+
+/** Run the CLI in-process; capture stdout and stderr. */
+async function run(args: string[]): Promise<{ rc: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const ow = process.stdout.write.bind(process.stdout);
+  const ew = process.stderr.write.bind(process.stderr);
+  // The CLI writes strings; the test runner's own messages (binary) go through untouched.
+  process.stdout.write = ((c: string | Uint8Array, ...rest: unknown[]) => (typeof c === 'string' ? ((out += c), true) : (ow as (...a: unknown[]) => boolean)(c, ...rest))) as typeof process.stdout.write;
+  process.stderr.write = ((c: string | Uint8Array, ...rest: unknown[]) => (typeof c === 'string' ? ((err += c), true) : (ew as (...a: unknown[]) => boolean)(c, ...rest))) as typeof process.stderr.write;
+  try {
+    const rc = await main(args);
+    return { rc, out, err };
+  } finally {
+    process.stdout.write = ow;
+    process.stderr.write = ew;
+  }
+}
+
+async function ok(args: string[]) {
+  const r = await run(args);
+  assert.equal(r.rc, 0, `cliplens ${args.join(' ')} failed: ${r.err}`);
+  return r;
+}
+
+/** A report folder with report.json/md/html and a valid, non-flat PNG figure. */
+async function checkReport(dir: string): Promise<unknown> {
+  for (const f of ['report.json', 'report.md', 'index.html']) assert.ok(existsSync(join(dir, f)), `${dir}/${f} missing`);
+  const rep = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+  const figs = rep.sections.flatMap((s: { figures: { path: string }[] }) => s.figures.map((f) => f.path));
+  assert.ok(figs.length > 0, 'report has no figure');
+  for (const f of figs) {
+    const img = sharp(join(dir, f));
+    const meta = await img.metadata();
+    assert.equal(meta.format, 'png');
+    assert.ok((meta.width ?? 0) > 50 && (meta.height ?? 0) > 50, `${f} is ${meta.width}x${meta.height}`);
+    const st = await img.stats();
+    assert.ok(st.channels.slice(0, 3).some((c) => c.stdev > 5), `${f} is flat`);
+  }
+  return rep;
+}
+
+const MODEL = ['--model', TINY_A(), '--threads', '1'];
+const COLOURS: Record<string, [number, number, number]> = { red: [220, 30, 30], blue: [30, 40, 220] };
+
+before(async () => {
+  for (const [name, rgb] of Object.entries(COLOURS)) {
+    mkdirSync(p('ds', name), { recursive: true });
+    for (let i = 0; i < 3; i++)
+      await sharp({ create: { width: 48, height: 48, channels: 3, background: { r: rgb[0], g: rgb[1] + 25 * i, b: rgb[2] } } }).png().toFile(p('ds', name, `${name}${i}.png`));
+  }
+  // Images with a red square on green, and masks of the square, for segment.
+  mkdirSync(p('seg', 'img'), { recursive: true });
+  mkdirSync(p('seg', 'mask'), { recursive: true });
+  for (let i = 0; i < 2; i++) {
+    const W = 64;
+    const img = Buffer.alloc(W * W * 3);
+    const m = Buffer.alloc(W * W);
+    for (let y = 0; y < W; y++)
+      for (let x = 0; x < W; x++) {
+        const fg = x >= 10 + 12 * i && x < 40 + 12 * i && y >= 12 && y < 44;
+        img.set(fg ? [230, 20, 20] : [20, 160, 40], (y * W + x) * 3);
+        m[y * W + x] = fg ? 255 : 0;
+      }
+    await sharp(img, { raw: { width: W, height: W, channels: 3 } }).png().toFile(p('seg', 'img', `s${i}.png`));
+    await sharp(m, { raw: { width: W, height: W, channels: 1 } }).png().toFile(p('seg', 'mask', `s${i}.png`));
+  }
+  writeFileSync(p('classes.txt'), 'red\nblue\n');
+  writeFileSync(p('wrong.txt'), 'cat\ndog\n');
+  writeFileSync(p('pool.txt'), ['a red square', 'a blue square', 'a dog', 'a green field', 'the sky', 'a car', 'water', 'a forest'].join('\n'));
+  await ok(['texts', ...MODEL, '--classes', p('classes.txt'), '-o', p('cls.safetensors')]);
+  await ok(['texts', ...MODEL, '--classes', p('wrong.txt'), '-o', p('wrong.safetensors')]);
+  await ok(['texts', ...MODEL, '--file', p('pool.txt'), '-o', p('pool.safetensors')]);
+  await ok(['decompose', ...MODEL, '--dataset', p('ds'), '--store', p('store'), '--batch-size', '6']);
+  writeTextSet(p('small.safetensors'), { kind: 'classifier', names: ['red', 'blue'], embeddings: f32([2, 8]), model: 'x' });
+});
+
+describe('analysis commands on a fixture-model store', () => {
+  it('ablate: accuracies and a report', async () => {
+    const r = await ok(['ablate', '--store', p('store'), '--classifier', p('cls.safetensors'), '--heads', '5:1,4:*', '--report', p('rep_ablate'), '--json']);
+    const j = JSON.parse(r.out);
+    assert.equal(j.images, 6);
+    assert.equal(j.cumulative.length, 6);
+    assert.equal(j.single.length, 6);
+    for (const a of [j.baseline, j.mlps, j.heads.accuracy, ...j.cumulative.map((c: { accuracy: number }) => c.accuracy)])
+      assert.ok(a >= 0 && a <= 1 && Number.isInteger(a * 6), `accuracy ${a} is not k/6`);
+    // Everything ablated → one constant embedding → one class for all: 3 of 6 right.
+    assert.equal(j.cumulative.at(-1).accuracy, 0.5);
+    const rep = (await checkReport(p('rep_ablate'))) as { summary: string };
+    assert.match(rep.summary, /Baseline/);
+    assert.match(readFileSync(p('rep_ablate', 'report.md'), 'utf8'), /CLS→CLS attention terms are not in the store/);
+  });
+
+  it('textspan: heads.json in the explorer format, accuracy curve', async () => {
+    await ok(['textspan', '--store', p('store'), '--texts', p('pool.safetensors'), '--layers', 'last:2', '-k', '3', '--classifier', p('cls.safetensors'), '--m-grid', '1,2,4', '--out', p('heads.json'), '--report', p('rep_ts')]);
+    const h = JSON.parse(readFileSync(p('heads.json'), 'utf8'));
+    assert.equal(h.model, 'tiny_a');
+    assert.equal(h.rank, 80);
+    assert.deepEqual(h.heads.map((x: { layer: number; head: number }) => `${x.layer}:${x.head}`), ['4:0', '4:1', '4:2', '4:3', '5:0', '5:1', '5:2', '5:3']);
+    for (const x of h.heads) {
+      assert.equal(x.texts.length, 3);
+      assert.equal(new Set(x.indices).size, 3);
+      assert.ok(x.varianceExplained[0] > 0 && x.varianceExplained[2] <= 1 + 1e-9 && x.varianceExplained[2] >= x.varianceExplained[0]);
+    }
+    const rep = (await checkReport(p('rep_ts'))) as { data: { accuracy: { m: number[]; replaced: number[] } } };
+    assert.deepEqual(rep.data.accuracy.m, [1, 2, 4]);
+    assert.equal(rep.data.accuracy.replaced.length, 3);
+  });
+
+  it('debias: by heads and by TextSpan query, with export', async () => {
+    const r = await ok(['debias', '--store', p('store'), '--classifier', p('cls.safetensors'), '--heads', '5:0', '--random-baseline', '4', '--report', p('rep_db'), '--export', p('edited.safetensors'), '--json']);
+    const j = JSON.parse(r.out);
+    assert.deepEqual(j.heads, [{ layer: 5, head: 0 }]);
+    assert.equal(j.random.draws, 4);
+    assert.equal(j.cells.length, 2); // no groups: one cell per label
+    await checkReport(p('rep_db'));
+    const ex = readSafetensors(p('edited.safetensors'));
+    assert.deepEqual(ex.get('image_features')!.shape, [6, 64]);
+    assert.deepEqual(ex.get('head_means')!.shape, [1, 64]);
+    const q = await ok(['debias', '--store', p('store'), '--classifier', p('cls.safetensors'), '--query', 'square', '--textspan', p('heads.json'), '--random-baseline', '0', '--json']);
+    const jq = JSON.parse(q.out);
+    const hs = JSON.parse(readFileSync(p('heads.json'), 'utf8')).heads.filter((x: { texts: string[] }) => x.texts.some((t) => t.includes('square')));
+    assert.equal(jq.heads.length, hs.length);
+    assert.equal(jq.selection.match, 'substring');
+  });
+
+  it('retrieve: neighbours per head with image grids', async () => {
+    const r = await ok(['retrieve', '--store', p('store'), '--query', 'red/red1.png', '--heads', '5:1,5:2', '--k', '3', '--report', p('rep_rt'), '--json']);
+    const j = JSON.parse(r.out);
+    assert.equal(j.query.row, 4);
+    assert.deepEqual(j.views.map((v: { name: string }) => v.name), ['head 5:1', 'head 5:2', 'heads 5:1+5:2', 'whole embedding']);
+    assert.match(j.search, /brute force/);
+    for (const v of j.views) {
+      assert.equal(v.neighbours.length, 3);
+      assert.ok(v.neighbours.every((n: { row: number }) => n.row !== 4));
+      assert.ok(v.precision.labels >= 0 && v.precision.labels <= 1);
+    }
+    await checkReport(p('rep_rt'));
+  });
+
+  it('segment: metrics against masks, overlays and a report', async () => {
+    const r = await ok(['segment', ...MODEL, '--text', 'a red square', '--dataset', p('seg', 'img'), '--masks', p('seg', 'mask'), '--report', p('rep_seg'), '--out-dir', p('ov'), '--json']);
+    const j = JSON.parse(r.out);
+    assert.equal(j.metrics.images, 2);
+    for (const k of ['pixelAccuracy', 'mIoU', 'mAP']) assert.ok(j.metrics[k] > 0 && j.metrics[k] < 1, `${k} = ${j.metrics[k]}`);
+    const pa = (j.images[0].pixelAccuracy + j.images[1].pixelAccuracy) / 2;
+    assert.ok(Math.abs(pa - j.metrics.pixelAccuracy) < 1e-6); // equal-size images: mean of per-image accuracy
+    assert.ok(existsSync(p('ov', 's0.png')) && existsSync(p('ov', 's1.png')));
+    await checkReport(p('rep_seg'));
+  });
+
+  it('joint: a grid of per-head overlays', async () => {
+    const r = await ok(['joint', ...MODEL, '--text', 'a red square', p('seg', 'img', 's0.png'), '--top', '4', '--out', p('joint.png'), '--json']);
+    const j = JSON.parse(r.out);
+    assert.equal(j.heads.length, 4);
+    for (let i = 1; i < 4; i++) assert.ok(j.heads[i - 1].total >= j.heads[i].total);
+    assert.equal(j.full.length, 14 * 14);
+    const meta = await sharp(p('joint.png')).metadata();
+    assert.equal(meta.format, 'png');
+    assert.ok((await sharp(p('joint.png')).stats()).channels[0].stdev > 5);
+  });
+});
+
+describe('bad input gives one-line errors', () => {
+  const cases: [string, string[], RegExp][] = [
+    ['missing store', ['ablate', '--store', '/nonexistent/store', '--classifier', 'x'], /store \/nonexistent\/store does not exist/],
+    ['classifier of another size', ['ablate', '--store', '__store', '--classifier', '__small'], /embedding size 8, the store's model 'tiny_a' has 64/],
+    ['unknown head', ['retrieve', '--store', '__store', '--query', '0', '--heads', '99:0'], /layer 99 is not in the store/],
+    ['labels not class names', ['debias', '--store', '__store', '--classifier', '__wrong', '--heads', '5:0'], /store labels not among the classifier's class names: blue, red/],
+    ['missing classifier', ['ablate', '--store', '__store', '--classifier', '/nonexistent.safetensors'], /--classifier \/nonexistent.safetensors does not exist/],
+    ['mat masks', ['segment', '--text', 'x', '--masks', '__mat', 'a.png', '--json'], /MATLAB v7\.3 \(HDF5\) file, which cliplens cannot read/],
+  ];
+  for (const [what, args, re] of cases)
+    it(what, async () => {
+      writeFileSync(p('gt.mat'), Buffer.concat([Buffer.from('MATLAB 7.3 MAT-file, Platform: GLNXA64'.padEnd(128, ' ')), Buffer.alloc(512)]));
+      const sub = { __store: p('store'), __small: p('small.safetensors'), __wrong: p('wrong.safetensors'), __mat: p('gt.mat') } as Record<string, string>;
+      const r = await run(args.map((a) => sub[a] ?? a));
+      assert.equal(r.rc, 1);
+      const lines = r.err.trim().split('\n');
+      assert.equal(lines.length, 1, r.err);
+      assert.match(lines[0], /^cliplens: error: /);
+      assert.match(lines[0], re);
+    });
+});

@@ -11,6 +11,7 @@ import { debiasCommand } from './debias.ts';
 import { jointCommand } from './joint.ts';
 import { retrieveCommand } from './retrieve.ts';
 import { segmentCommand } from './segment.ts';
+import { serveCommand } from './serve.ts';
 import { textspanCommand } from './textspan.ts';
 
 export function program(): Command {
@@ -19,7 +20,7 @@ export function program(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const c of [encodeCommand(), preprocessCommand(), decomposeCommand(), heatmapCommand(), textsCommand(), ablateCommand(), textspanCommand(), debiasCommand(), retrieveCommand(), segmentCommand(), jointCommand()]) p.addCommand(c.exitOverride());
+  for (const c of [encodeCommand(), preprocessCommand(), decomposeCommand(), heatmapCommand(), textsCommand(), ablateCommand(), textspanCommand(), debiasCommand(), retrieveCommand(), segmentCommand(), jointCommand(), serveCommand()]) p.addCommand(c.exitOverride());
   return p;
 }
 

@@ -1,0 +1,52 @@
+// `cliplens serve`: the local web explorer (src/server, src/web).
+
+import { Command } from 'commander';
+import { formatBytes, parseSize } from '../server/http_util.ts';
+import { startServer } from '../server/server.ts';
+import { modelFromFlags, parseIntFlag, UsageError, withModelOptions, type ModelFlags } from './common.ts';
+
+interface ServeFlags extends ModelFlags {
+  store?: string;
+  textspan?: string;
+  classes?: string;
+  port: string;
+  host: string;
+  maxUpload: string;
+  cache: string;
+}
+
+export function serveCommand(): Command {
+  return withModelOptions(new Command('serve'))
+    .description('a local web page to look inside the model: per-layer/head decomposition and text heatmaps of your images, TextSpan head catalogue, retrieval by head, ablation playground')
+    .option('--store <dir>', 'a store made by `cliplens decompose --dataset` (retrieval, ablation, head top images)')
+    .option('--textspan <file>', 'TextSpan result JSON: { "heads": [{ "layer", "head", "texts": [...], "varianceExplained": [...] }] }')
+    .option('--classes <file>', 'class names for zero-shot, one a line, in the order of the store labels (default: the labels)')
+    .option('--port <n>', 'port; 0 = any free port', '8765')
+    .option('--host <host>', 'address to bind; anything but loopback exposes the server to your network', '127.0.0.1')
+    .option('--max-upload <size>', 'largest image upload', '20MB')
+    .option('--cache <n>', 'uploaded images kept in memory', '64')
+    .action(async (o: ServeFlags) => {
+      const port = parseIntFlag(o.port, 'port', 0)!;
+      if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+      let maxUpload: number;
+      try {
+        maxUpload = parseSize(o.maxUpload);
+      } catch (e) {
+        throw new UsageError(`--max-upload: ${(e as Error).message}`);
+      }
+      const cacheSize = parseIntFlag(o.cache, 'cache')!;
+      const model = await modelFromFlags(o);
+      const srv = await startServer({ model, store: o.store, textspan: o.textspan, classes: o.classes, port, host: o.host, maxUpload, cacheSize });
+      process.stdout.write(`cliplens serve: model ${model.name}${o.store ? `, store ${o.store}` : ''}; uploads up to ${formatBytes(maxUpload)}\n`);
+      process.stdout.write(`listening on ${srv.url}  (Ctrl-C to stop)\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          srv.close().then(() => model.release()).then(resolve, resolve);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
+}

@@ -1,0 +1,566 @@
+// What the explorer computes: the model (loaded once, shared), uploaded images (bounded LRU by
+// content id), an optional store (retrieval, ablation, head top images) and TextSpan heads.
+// All handlers are async and long loops yield, so one slow request does not stall the others.
+
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import sharp from 'sharp';
+import { normalizeRows } from '../analyses/linalg.ts';
+import { headSum, nearestNeighbours } from '../analyses/retrieval.ts';
+import { embedClassifier } from '../analyses/text_sets.ts';
+import { groupAccuracy, predict, type GroupAccuracy } from '../analyses/zeroshot.ts';
+import { Decomposer } from '../decompose/decomposer.ts';
+import { tokenMaps } from '../decompose/patch_maps.ts';
+import { decomposeTaps, foldTexts, textMapsFromTaps, type Decomposition, type VisionTaps } from '../decompose/prs.ts';
+import { loadStore, modelFingerprint, type StoreData } from '../io/store.ts';
+import type { ClipModel } from '../model/clip.ts';
+import { preprocessFiles } from '../model/preprocess_model.ts';
+import { f32 } from '../tensor.ts';
+import { HttpError, safeResolve } from './http_util.ts';
+import { Gate, Lru } from './lru.ts';
+
+export const MAX_TEXTS = 16;
+export const MAX_TEXT_CHARS = 300;
+export const ZEROSHOT_TEMPLATE = 'a photo of a {}.';
+
+export interface ExplorerOptions {
+  model: ClipModel;
+  /** Store directory (from `cliplens decompose`). */
+  store?: string;
+  /** TextSpan result JSON. */
+  textspan?: string;
+  /** Class names, one a line, in the order of the store's labels (default: the labels). */
+  classes?: string;
+  /** Uploaded images kept (LRU). */
+  cacheSize?: number;
+}
+
+export interface HeadCard {
+  layer: number;
+  head: number;
+  texts: string[];
+  varianceExplained?: number[];
+}
+
+interface Upload {
+  id: string;
+  u8: Uint8Array;
+  taps: VisionTaps;
+  png?: Promise<Buffer>;
+  decomposition?: Promise<Decomposition>;
+}
+
+interface StoreState {
+  dir: string;
+  data: StoreData;
+  n: number;
+  /** Kept attention layers (positions in data.attn). */
+  layers: number[];
+  root: string;
+  hasImages: boolean;
+  /** Mean over rows of each kept head's term [Lk, H, d] and of each MLP term [L+1, d]. */
+  headMean: Float64Array;
+  mlpMean: Float64Array;
+  /** Σ of all terms per row (the embedding in the store's scale) [n, d]. */
+  base: Float32Array;
+  classNames: string[];
+}
+
+const tick = () => new Promise<void>((r) => setImmediate(r));
+
+/** Validated list of texts from a request. */
+export function checkTexts(v: unknown, what = 'texts'): string[] {
+  if (!Array.isArray(v) || v.length === 0) throw new HttpError(400, `${what} must be a non-empty array of strings`);
+  if (v.length > MAX_TEXTS) throw new HttpError(400, `at most ${MAX_TEXTS} texts at once, got ${v.length}`);
+  return v.map((t, i) => {
+    if (typeof t !== 'string' || t.trim() === '') throw new HttpError(400, `${what}[${i}] must be a non-empty string`);
+    if (t.length > MAX_TEXT_CHARS) throw new HttpError(400, `${what}[${i}] is longer than ${MAX_TEXT_CHARS} characters`);
+    return t.trim();
+  });
+}
+
+export function checkInt(v: unknown, what: string, lo: number, hi: number): number {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < lo || n > hi) throw new HttpError(400, `${what} must be an integer in ${lo}..${hi}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** Read a TextSpan result: { heads: [{ layer, head, texts: [...], varianceExplained?: [...] }] }. */
+export function loadTextspanFile(path: string): HeadCard[] {
+  if (!existsSync(path)) throw new Error(`TextSpan file ${path} does not exist`);
+  let j: unknown;
+  try {
+    j = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`TextSpan file ${path} is not valid JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  const root = j as { heads?: unknown; texts?: unknown; pool?: unknown };
+  if (!root || typeof root !== 'object' || !Array.isArray(root.heads)) throw new Error(`TextSpan file ${path} has no "heads" array`);
+  // Heads may name their texts directly or by index into a top-level pool.
+  const pool = Array.isArray(root.texts) ? root.texts : Array.isArray(root.pool) ? root.pool : undefined;
+  return root.heads.map((h: unknown, i: number) => {
+    const e = h as { layer?: unknown; head?: unknown; texts?: unknown; indices?: unknown; varianceExplained?: unknown };
+    const where = `TextSpan file ${path}: heads[${i}]`;
+    if (!Number.isInteger(e?.layer) || !Number.isInteger(e?.head) || (e.layer as number) < 0 || (e.head as number) < 0) throw new Error(`${where} needs integer "layer" and "head"`);
+    let texts: unknown = e.texts;
+    if (texts === undefined && Array.isArray(e.indices) && pool) texts = e.indices.map((k) => pool[k as number]);
+    if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) throw new Error(`${where} needs "texts": an array of strings`);
+    const ve = Array.isArray(e.varianceExplained) && e.varianceExplained.every((x) => typeof x === 'number') ? (e.varianceExplained as number[]) : undefined;
+    return { layer: e.layer as number, head: e.head as number, texts: texts as string[], ...(ve ? { varianceExplained: ve } : {}) };
+  });
+}
+
+function norm(v: ArrayLike<number>, off: number, d: number): number {
+  let s = 0;
+  for (let k = 0; k < d; k++) s += v[off + k] ** 2;
+  return Math.sqrt(s);
+}
+
+function dot(a: ArrayLike<number>, ao: number, b: ArrayLike<number>, bo: number, d: number): number {
+  let s = 0;
+  for (let k = 0; k < d; k++) s += a[ao + k] * b[bo + k];
+  return s;
+}
+
+const round = (x: number) => Math.round(x * 1e6) / 1e6;
+
+export class Explorer {
+  readonly model: ClipModel;
+  readonly dec: Decomposer;
+  private uploads: Lru<string, Upload>;
+  private pendingUploads = new Map<string, Promise<Upload>>();
+  private textCache = new Lru<string, Promise<Float32Array>>(4096);
+  private thumbs = new Lru<string, Promise<Buffer>>(512);
+  private headTopCache = new Lru<string, Promise<unknown>>(256);
+  /** ORT runs at once: bounds memory when many requests arrive together. */
+  private gate = new Gate(2);
+  private store?: StoreState;
+  private classifier?: Promise<Float32Array>;
+  private baselinePreds?: Promise<Int32Array>;
+  readonly heads: HeadCard[];
+
+  private constructor(opts: ExplorerOptions, store: StoreState | undefined, heads: HeadCard[]) {
+    this.model = opts.model;
+    this.dec = new Decomposer(opts.model);
+    this.uploads = new Lru(opts.cacheSize ?? 64);
+    this.store = store;
+    this.heads = heads;
+  }
+
+  static async create(opts: ExplorerOptions): Promise<Explorer> {
+    const { L, H } = opts.model.dims();
+    const heads = opts.textspan ? loadTextspanFile(opts.textspan) : [];
+    for (const h of heads) {
+      if (h.layer >= L || h.head >= H) throw new Error(`TextSpan file ${opts.textspan}: head L${h.layer}.H${h.head} does not exist in model ${opts.model.name} (layers 0..${L - 1}, heads 0..${H - 1})`);
+    }
+    const store = opts.store ? await openStore(opts.model, opts.store, opts.classes) : undefined;
+    if (!opts.store && opts.classes) throw new Error('--classes needs --store (the classes name the store labels)');
+    return new Explorer(opts, store, heads);
+  }
+
+  dims() {
+    const { L, H, d, grid, tokens } = this.model.dims();
+    return { L, H, d, grid, N: tokens, imageSize: this.model.config.vision.imageSize };
+  }
+
+  info() {
+    const s = this.store;
+    return {
+      model: { name: this.model.name, ...this.dims() },
+      store: s
+        ? { dir: s.dir, n: s.n, layers: s.layers, labels: s.data.manifest.dataset.labels, groups: s.data.manifest.dataset.groups, classes: s.classNames, hasImages: s.hasImages, normalised: s.data.manifest.normalised, template: ZEROSHOT_TEMPLATE }
+        : null,
+      textspan: this.heads.length ? { heads: this.heads.length } : null,
+      maxTexts: MAX_TEXTS,
+    };
+  }
+
+  // ------------------------------------------------------------------ uploads
+
+  /** Decode, preprocess and run the vision tower once; the id is the content hash. */
+  async addUpload(bytes: Buffer): Promise<{ id: string; size: number }> {
+    const id = createHash('sha256').update(bytes).digest('hex').slice(0, 24);
+    const size = this.model.config.vision.imageSize;
+    if (this.uploads.get(id)) return { id, size };
+    let p = this.pendingUploads.get(id);
+    if (!p) {
+      p = (async () => {
+        const r = await preprocessFiles(this.model.config, [bytes]);
+        if (r.errors[0] !== undefined) throw new HttpError(400, `image could not be decoded: ${r.errors[0]}`);
+        const taps = await this.gate.run(() => this.dec.taps(r.pixels, true));
+        return { id, u8: r.u8, taps };
+      })();
+      this.pendingUploads.set(id, p);
+      p.finally(() => this.pendingUploads.delete(id)).catch(() => undefined);
+    }
+    this.uploads.set(id, await p);
+    return { id, size };
+  }
+
+  private upload(id: unknown): Upload {
+    if (typeof id !== 'string' || !/^[0-9a-f]{24}$/.test(id)) throw new HttpError(400, 'id must be the id returned by /api/upload');
+    const u = this.uploads.get(id);
+    if (!u) throw new HttpError(404, `image ${id} is not in the cache any more (it keeps the ${this.uploads.capacity} most recent); upload it again`);
+    return u;
+  }
+
+  /** The preprocessed (resized, centre-cropped) image the model saw, as PNG. */
+  uploadPng(id: string): Promise<Buffer> {
+    const u = this.upload(id);
+    const S = this.model.config.vision.imageSize;
+    u.png ??= sharp(Buffer.from(u.u8.buffer, u.u8.byteOffset, S * S * 3), { raw: { width: S, height: S, channels: 3 } }).png().toBuffer();
+    return u.png;
+  }
+
+  /** Normalised text embeddings [T·d], each text encoded once and cached. */
+  async textEmbeddings(texts: string[]): Promise<Float32Array> {
+    const d = this.model.config.embedDim;
+    const missing = [...new Set(texts.filter((t) => !this.textCache.has(t)))];
+    if (missing.length) {
+      const batch = this.gate.run(async () => {
+        const { features } = await this.model.encodeTexts(missing);
+        return normalizeRows(features.data, missing.length, d);
+      });
+      missing.forEach((t, i) => {
+        const p = batch.then((all) => all.slice(i * d, (i + 1) * d));
+        p.catch(() => this.textCache.delete(t));
+        this.textCache.set(t, p);
+      });
+    }
+    const rows = await Promise.all(texts.map((t) => this.textCache.get(t) ?? this.textEmbeddings([t])));
+    const out = new Float32Array(texts.length * d);
+    rows.forEach((r, i) => out.set(r, i * d));
+    return out;
+  }
+
+  /**
+   * The embedding's decomposition for one upload: per layer ‖Σ_h c_{l,h}‖ and ‖MLP_l‖, every
+   * head's norm, and (per text) each term's projection on the text; similarity = cos(z, t).
+   */
+  async decompose(idArg: unknown, textsArg: unknown) {
+    const u = this.upload(idArg);
+    const texts = textsArg === undefined || (Array.isArray(textsArg) && textsArg.length === 0) ? [] : checkTexts(textsArg);
+    const r = await this.dec.getReadout();
+    u.decomposition ??= decomposeTaps(u.taps, r, { normalise: true });
+    const dc = await u.decomposition;
+    const { L, H, d } = this.dims();
+    const T = texts.length;
+    const temb = T ? await this.textEmbeddings(texts) : new Float32Array(0);
+    const A = dc.attn.data; // [1, L, H, d]
+    const M = dc.mlp.data; // [1, L+1, d]
+    const layerSum = new Float64Array(L * d);
+    for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) for (let k = 0; k < d; k++) layerSum[l * d + k] += A[(l * H + h) * d + k];
+    const zhat = new Float64Array(d);
+    for (let k = 0; k < d; k++) {
+      let s = 0;
+      for (let l = 0; l < L; l++) s += layerSum[l * d + k];
+      for (let j = 0; j <= L; j++) s += M[j * d + k];
+      zhat[k] = s;
+    }
+    return {
+      id: u.id,
+      texts,
+      norm: round(dc.norm.data[0]),
+      /** ‖Σ terms‖ (≈1: the terms are normalised by ‖z‖) */
+      sumNorm: round(norm(zhat, 0, d)),
+      attn: {
+        norm: Array.from({ length: L }, (_, l) => round(norm(layerSum, l * d, d))),
+        proj: texts.map((_, t) => Array.from({ length: L }, (_, l) => round(dot(layerSum, l * d, temb, t * d, d)))),
+      },
+      mlp: {
+        norm: Array.from({ length: L + 1 }, (_, j) => round(norm(M, j * d, d))),
+        proj: texts.map((_, t) => Array.from({ length: L + 1 }, (_, j) => round(dot(M, j * d, temb, t * d, d)))),
+      },
+      heads: {
+        norm: Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => round(norm(A, (l * H + h) * d, d)))),
+        proj: texts.map((_, t) => Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => round(dot(A, (l * H + h) * d, temb, t * d, d))))),
+      },
+      similarity: texts.map((_, t) => round(dot(zhat, 0, temb, t * d, d))),
+    };
+  }
+
+  /** Per-patch maps of each text's direct contribution, summed over all or one layer / head. */
+  async heatmap(idArg: unknown, textsArg: unknown, layerArg?: unknown, headArg?: unknown) {
+    const u = this.upload(idArg);
+    const texts = checkTexts(textsArg);
+    const { L, H, d, grid } = this.dims();
+    const layer = layerArg === undefined || layerArg === null || layerArg === 'all' ? undefined : checkInt(layerArg, 'layer', 0, L - 1);
+    const head = headArg === undefined || headArg === null || headArg === 'all' ? undefined : checkInt(headArg, 'head', 0, H - 1);
+    const temb = await this.textEmbeddings(texts);
+    const r = await this.dec.getReadout();
+    const { maps } = await this.gate.run(async () => textMapsFromTaps(u.taps, r, await foldTexts(r, f32([texts.length, d], temb)), true));
+    const per = tokenMaps(maps, { layers: layer !== undefined ? [layer] : undefined, heads: head !== undefined ? [head] : undefined });
+    const N = per.shape[2];
+    return {
+      id: u.id,
+      grid,
+      layer: layer ?? 'all',
+      head: head ?? 'all',
+      maps: texts.map((text, t) => {
+        const row = per.data.subarray(t * N, (t + 1) * N);
+        return { text, cls: round(row[0]), patches: Array.from(row.subarray(1), round) };
+      }),
+    };
+  }
+
+  // ------------------------------------------------------------------ store
+
+  private needStore(): StoreState {
+    if (!this.store) throw new HttpError(404, 'no store loaded: start the server with --store DIR (made by cliplens decompose)');
+    return this.store;
+  }
+
+  private item(row: number, score?: number) {
+    const s = this.needStore();
+    const it = s.data.manifest.items[s.data.index[row]];
+    return { row, id: it.id, label: it.label ?? null, group: it.group ?? null, ...(score !== undefined ? { score: round(score) } : {}) };
+  }
+
+  items(offsetArg: unknown, limitArg: unknown) {
+    const s = this.needStore();
+    const offset = offsetArg === undefined ? 0 : checkInt(offsetArg, 'offset', 0, Math.max(0, s.n));
+    const limit = limitArg === undefined ? 60 : checkInt(limitArg, 'limit', 1, 500);
+    const items = [];
+    for (let r = offset; r < Math.min(s.n, offset + limit); r++) items.push(this.item(r));
+    return { total: s.n, offset, items };
+  }
+
+  private checkRow(v: unknown): number {
+    const s = this.needStore();
+    if (s.n === 0) throw new HttpError(404, 'the store has no images');
+    return checkInt(v, 'row', 0, s.n - 1);
+  }
+
+  /** A store image's file (inside the dataset root; symlinks out are refused). */
+  itemPath(rowArg: unknown): string {
+    const s = this.needStore();
+    const row = this.checkRow(rowArg);
+    if (!s.hasImages) throw new HttpError(404, `the store's dataset root ${s.root} is not readable here, so there are no thumbnails`);
+    return safeResolve(s.root, s.data.manifest.items[s.data.index[row]].id, { encoded: false });
+  }
+
+  datasetRoot(): string {
+    const s = this.needStore();
+    if (!s.hasImages) throw new HttpError(404, `the store's dataset root ${s.root} is not readable here`);
+    return s.root;
+  }
+
+  thumbnail(rowArg: unknown, sizeArg: unknown): Promise<Buffer> {
+    const path = this.itemPath(rowArg);
+    const size = sizeArg === undefined ? 160 : checkInt(sizeArg, 'size', 16, 512);
+    const key = `${path}|${size}`;
+    let t = this.thumbs.get(key);
+    if (!t) {
+      t = sharp(path, { limitInputPixels: 1 << 28 })
+        .rotate()
+        .resize(size, size, { fit: 'cover' })
+        .jpeg({ quality: 85 })
+        .toBuffer()
+        .catch((e: Error) => {
+          this.thumbs.delete(key);
+          throw new HttpError(422, `image could not be read: ${e.message.split('\n')[0]}`);
+        });
+      this.thumbs.set(key, t);
+    }
+    return t;
+  }
+
+  private layerPos(s: StoreState, l: number): number {
+    const li = s.layers.indexOf(l);
+    if (li < 0) throw new HttpError(400, `layer ${l}'s head terms are not in the store (it keeps layers ${s.layers.join(', ')})`);
+    return li;
+  }
+
+  /** Nearest store images by one head's term (cosine) next to those by the whole embedding. */
+  async retrieval(rowArg: unknown, layerArg: unknown, headArg: unknown, kArg: unknown) {
+    const s = this.needStore();
+    const { L, H, d } = this.dims();
+    const row = this.checkRow(rowArg);
+    const layer = checkInt(layerArg, 'layer', 0, L - 1);
+    const head = checkInt(headArg, 'head', 0, H - 1);
+    if (s.n < 2) throw new HttpError(400, 'retrieval needs a store with at least 2 images');
+    const k = kArg === undefined ? 8 : checkInt(kArg, 'k', 1, Math.min(100, s.n - 1));
+    const li = this.layerPos(s, layer);
+    const byHead = headSum(s.data.attn, [[li, head]]);
+    await tick();
+    const near = (base: Float32Array) => {
+      const q = { shape: [1, d], data: base.slice(row * d, (row + 1) * d) };
+      const nb = nearestNeighbours(q, { shape: [s.n, d], data: base }, k + 1);
+      const out = [];
+      for (let j = 0; j < k + 1 && out.length < k; j++) if (nb.indices[j] !== row) out.push(this.item(nb.indices[j], nb.scores[j]));
+      return out;
+    };
+    const headNb = near(byHead);
+    await tick();
+    const whole = near(s.data.imageFeatures.data);
+    return { query: this.item(row), layer, head, k, byHead: headNb, whole };
+  }
+
+  headCards(qArg: unknown) {
+    const q = typeof qArg === 'string' ? qArg.trim().toLowerCase() : '';
+    const s = this.store;
+    const cards = this.heads
+      .filter((h) => !q || h.texts.some((t) => t.toLowerCase().includes(q)) || `l${h.layer}.h${h.head}` === q)
+      .map((h) => ({ ...h, topImages: !!s && s.hasImages && s.layers.includes(h.layer) }));
+    return { total: this.heads.length, query: q, heads: cards };
+  }
+
+  /** Store images with the largest projection of head (l, h)'s term on the head's first TextSpan text. */
+  async headTop(layerArg: unknown, headArg: unknown, kArg: unknown) {
+    const s = this.needStore();
+    const { L, H, d } = this.dims();
+    const layer = checkInt(layerArg, 'layer', 0, L - 1);
+    const head = checkInt(headArg, 'head', 0, H - 1);
+    const k = kArg === undefined ? 8 : checkInt(kArg, 'k', 1, 100);
+    const card = this.heads.find((h) => h.layer === layer && h.head === head);
+    if (!card || card.texts.length === 0) throw new HttpError(404, `no TextSpan texts for head L${layer}.H${head}`);
+    const li = this.layerPos(s, layer);
+    const key = `${layer}|${head}|${k}`;
+    let p = this.headTopCache.get(key);
+    if (!p) {
+      p = (async () => {
+        const text = card.texts[0];
+        const t = await this.textEmbeddings([text]);
+        const Lk = s.layers.length;
+        const A = s.data.attn.data;
+        const scores = new Float64Array(s.n);
+        for (let b = 0; b < s.n; b++) {
+          scores[b] = dot(A, ((b * Lk + li) * H + head) * d, t, 0, d);
+          if (b % 4096 === 4095) await tick();
+        }
+        const order = Array.from({ length: s.n }, (_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+        return { layer, head, text, images: order.slice(0, Math.min(k, s.n)).map((r) => this.item(r, scores[r])) };
+      })();
+      p.catch(() => this.headTopCache.delete(key));
+      this.headTopCache.set(key, p);
+    }
+    return p;
+  }
+
+  private getClassifier(s: StoreState): Promise<Float32Array> {
+    this.classifier ??= this.gate.run(async () => (await embedClassifier(this.model, s.classNames, [ZEROSHOT_TEMPLATE])).embeddings.data);
+    this.classifier.catch(() => (this.classifier = undefined));
+    return this.classifier;
+  }
+
+  /**
+   * Zero-shot predictions over the labelled store rows with the chosen heads (and optionally all
+   * MLPs) mean-ablated: z' = z − Σ_ablated (c − mean c). Equals meanAblate in ablation.ts when the
+   * store keeps every layer, and also works when it keeps only some.
+   */
+  async ablation(headsArg: unknown, mlpsArg: unknown) {
+    const s = this.needStore();
+    if (!s.classNames.length) throw new HttpError(400, 'the store has no labels, so there is nothing to classify');
+    const { H, d, L } = this.dims();
+    if (!Array.isArray(headsArg)) throw new HttpError(400, 'heads must be an array of [layer, head] pairs');
+    if (headsArg.length > s.layers.length * H) throw new HttpError(400, 'too many heads');
+    const seen = new Set<string>();
+    const heads: [number, number][] = [];
+    for (const hd of headsArg) {
+      if (!Array.isArray(hd) || hd.length !== 2) throw new HttpError(400, 'heads must be an array of [layer, head] pairs');
+      const l = checkInt(hd[0], 'layer', 0, L - 1);
+      const h = checkInt(hd[1], 'head', 0, H - 1);
+      this.layerPos(s, l);
+      if (!seen.has(`${l}.${h}`)) heads.push([l, h]);
+      seen.add(`${l}.${h}`);
+    }
+    const mlps = mlpsArg === true;
+    const classifier = await this.getClassifier(s);
+    const rows: number[] = [];
+    for (let b = 0; b < s.n; b++) if (s.data.labels[b] >= 0) rows.push(b);
+    if (!rows.length) throw new HttpError(400, 'no store image has a label');
+    const C = s.classNames.length;
+    const cls = { shape: [C, d], data: classifier };
+    const labels = Int32Array.from(rows, (b) => s.data.labels[b]);
+    const groups = Int32Array.from(rows, (b) => s.data.groups[b]);
+    const embOf = async (ablate: boolean) => {
+      const out = new Float32Array(rows.length * d);
+      const Lk = s.layers.length;
+      const A = s.data.attn.data;
+      const M = s.data.mlp.data;
+      for (let i = 0; i < rows.length; i++) {
+        const b = rows[i];
+        for (let k = 0; k < d; k++) out[i * d + k] = s.base[b * d + k];
+        if (ablate) {
+          for (const [l, h] of heads) {
+            const li = s.layers.indexOf(l);
+            const o = ((b * Lk + li) * H + h) * d;
+            const mo = (li * H + h) * d;
+            for (let k = 0; k < d; k++) out[i * d + k] -= A[o + k] - s.headMean[mo + k];
+          }
+          if (mlps) for (let j = 0; j <= L; j++) for (let k = 0; k < d; k++) out[i * d + k] -= M[(b * (L + 1) + j) * d + k] - s.mlpMean[j * d + k];
+        }
+        if (i % 1024 === 1023) await tick();
+      }
+      return predict({ shape: [rows.length, d], data: out }, cls);
+    };
+    this.baselinePreds ??= embOf(false);
+    const before = await this.baselinePreds;
+    const after = heads.length || mlps ? await embOf(true) : before;
+    const summary = (g: GroupAccuracy) => ({
+      overall: round(g.overall),
+      mean: round(g.mean),
+      worst: round(g.worst),
+      cells: g.cells.map((c) => ({ label: s.classNames[c.label] ?? String(c.label), group: c.group >= 0 ? s.data.manifest.dataset.groups[c.group] : null, count: c.count, correct: c.correct, accuracy: round(c.accuracy) })),
+    });
+    const changed: (ReturnType<Explorer['item']> & { before: string; after: string })[] = [];
+    let nChanged = 0;
+    for (let i = 0; i < rows.length; i++) {
+      if (before[i] === after[i]) continue;
+      nChanged++;
+      if (changed.length < 12) changed.push({ ...this.item(rows[i]), before: s.classNames[before[i]], after: s.classNames[after[i]] });
+    }
+    return {
+      n: rows.length,
+      classes: s.classNames,
+      template: ZEROSHOT_TEMPLATE,
+      ablated: { heads, mlps },
+      baseline: summary(groupAccuracy(before, labels, groups)),
+      result: summary(groupAccuracy(after, labels, groups)),
+      changed: nChanged,
+      examples: changed,
+    };
+  }
+}
+
+async function openStore(model: ClipModel, dir: string, classesFile?: string): Promise<StoreState> {
+  const data = loadStore(dir);
+  const m = data.manifest;
+  const fp = modelFingerprint(model);
+  if (m.model.fingerprint !== fp) {
+    throw new Error(`store ${dir} was made by model '${m.model.name}' (fingerprint ${m.model.fingerprint}), not by '${model.name}' (${fp}); serve it with the same --model`);
+  }
+  const { H } = model.dims();
+  const d = model.config.embedDim;
+  const L = m.dims.L;
+  const n = data.attn.shape[0];
+  const Lk = m.layers.length;
+  const headMean = new Float64Array(Lk * H * d);
+  const mlpMean = new Float64Array((L + 1) * d);
+  for (let b = 0; b < n; b++) {
+    for (let j = 0; j < Lk * H * d; j++) headMean[j] += data.attn.data[b * Lk * H * d + j];
+    for (let j = 0; j < (L + 1) * d; j++) mlpMean[j] += data.mlp.data[b * (L + 1) * d + j];
+  }
+  if (n) {
+    for (let j = 0; j < headMean.length; j++) headMean[j] /= n;
+    for (let j = 0; j < mlpMean.length; j++) mlpMean[j] /= n;
+  }
+  // The terms sum to z/‖z‖ (normalised store) or z.
+  const base = new Float32Array(n * d);
+  for (let b = 0; b < n; b++) {
+    const sc = m.normalised ? 1 / data.norm.data[b] : 1;
+    for (let k = 0; k < d; k++) base[b * d + k] = data.imageFeatures.data[b * d + k] * sc;
+  }
+  let classNames = m.dataset.labels;
+  if (classesFile) {
+    if (!existsSync(classesFile)) throw new Error(`classes file ${classesFile} does not exist`);
+    const lines = readFileSync(classesFile, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
+    if (lines.length !== classNames.length) {
+      throw new Error(`classes file ${classesFile} has ${lines.length} names but the store has ${classNames.length} labels (${classNames.slice(0, 5).join(', ')}${classNames.length > 5 ? ', …' : ''}); give one name per label, in that order`);
+    }
+    classNames = lines;
+  }
+  const hasImages = existsSync(m.dataset.root);
+  return { dir, data, n, layers: m.layers, root: m.dataset.root, hasImages, headMean, mlpMean, base, classNames };
+}
+

@@ -1,0 +1,214 @@
+// `cliplens serve`: a local web explorer on node:http (no framework: a dozen routes do not need
+// one, and every path check stays in plain sight). JSON API under /api, the page under /app
+// (TypeScript transpiled on request with esbuild), store images under /dataset.
+
+import { readFileSync, statSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { transform } from 'esbuild';
+import { IMAGE_EXTENSIONS } from '../io/datasets.ts';
+import type { ClipModel } from '../model/clip.ts';
+import { loadClip, type LoadOptions } from '../model/load.ts';
+import { Explorer, type ExplorerOptions } from './explorer.ts';
+import { CONTENT_TYPES, HttpError, readBody, readJson, safeResolve, sendError, sendJson, sniffImage } from './http_util.ts';
+
+export const WEB_DIR = fileURLToPath(new URL('../web/', import.meta.url));
+export const DEFAULT_MAX_UPLOAD = 20 << 20;
+
+export interface ServerOptions extends Omit<ExplorerOptions, 'model'> {
+  /** A loaded model (shared, not released on close) or a spec for loadClip (default: toyworld). */
+  model?: ClipModel | string;
+  loadOptions?: LoadOptions;
+  /** 0 = any free port (default). */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Largest accepted upload in bytes (default 20 MB). */
+  maxUpload?: number;
+  /** Where server-side failures are reported (default: stderr). */
+  log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  url: string;
+  explorer: Explorer;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+
+export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
+  const ownModel = typeof opts.model !== 'object';
+  const model = typeof opts.model === 'object' ? opts.model : await loadClip(opts.model, opts.loadOptions);
+  let explorer: Explorer;
+  try {
+    explorer = await Explorer.create({ ...opts, model });
+  } catch (e) {
+    if (ownModel) await model.release();
+    throw e;
+  }
+  const maxUpload = opts.maxUpload ?? DEFAULT_MAX_UPLOAD;
+  const host = opts.host ?? '127.0.0.1';
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const transpiled = new Map<string, { mtime: number; code: string }>();
+  let allowedHosts: Set<string> | undefined;
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      if (e instanceof HttpError) {
+        if (e.status === 413) res.setHeader('connection', 'close');
+        sendError(res, e.status, e.message);
+      } else {
+        const msg = ((e as Error)?.message ?? String(e)).split('\n')[0];
+        log(`cliplens serve: ${req.method} ${req.url}: ${msg}`);
+        sendError(res, 500, msg);
+      }
+    });
+  });
+  server.requestTimeout = 120_000;
+  server.headersTimeout = 30_000;
+
+  async function serveStatic(res: ServerResponse, rel: string, head: boolean): Promise<void> {
+    const path = safeResolve(WEB_DIR, rel, { encoded: true });
+    const ext = extname(path);
+    const type = CONTENT_TYPES[ext];
+    if (!type) throw new HttpError(404, 'file not found');
+    let body: Buffer;
+    if (ext === '.ts') {
+      // Browser modules: strip types; imports keep their .ts names and come back here.
+      const mtime = statSync(path).mtimeMs;
+      let c = transpiled.get(path);
+      if (!c || c.mtime !== mtime) {
+        const out = await transform(readFileSync(path, 'utf8'), { loader: 'ts', format: 'esm', target: 'es2022', sourcefile: rel });
+        c = { mtime, code: out.code };
+        transpiled.set(path, c);
+      }
+      body = Buffer.from(c.code);
+    } else body = readFileSync(path);
+    res.writeHead(200, { 'content-type': type, 'content-length': body.length, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+    res.end(head ? undefined : body);
+  }
+
+  function sendImage(res: ServerResponse, body: Buffer, type: string, head = false): void {
+    res.writeHead(200, { 'content-type': type, 'content-length': body.length, 'cache-control': 'private, max-age=3600', 'x-content-type-options': 'nosniff' });
+    res.end(head ? undefined : body);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // A page on another site must not reach this server through a DNS name pointed at 127.0.0.1.
+    if (allowedHosts && !allowedHosts.has((req.headers.host ?? '').toLowerCase())) throw new HttpError(403, 'unexpected Host header');
+    const raw = req.url ?? '/';
+    const qi = raw.indexOf('?');
+    // The raw path, not a WHATWG-normalised one: traversal checks see exactly what was sent.
+    const path = qi < 0 ? raw : raw.slice(0, qi);
+    const q = new URLSearchParams(qi < 0 ? '' : raw.slice(qi + 1));
+    const method = req.method ?? 'GET';
+    const isGet = method === 'GET' || method === 'HEAD';
+    const head = method === 'HEAD';
+    const want = (m: 'GET' | 'POST') => {
+      if (m === 'GET' ? !isGet : method !== 'POST') {
+        res.setHeader('allow', m === 'GET' ? 'GET, HEAD' : 'POST');
+        throw new HttpError(405, `${method} is not allowed on ${path}; use ${m}`);
+      }
+    };
+    let m: RegExpExecArray | null;
+
+    if (path === '/' || path === '/index.html') {
+      want('GET');
+      return serveStatic(res, 'index.html', head);
+    }
+    if (path.startsWith('/app/')) {
+      want('GET');
+      return serveStatic(res, path.slice('/app/'.length), head);
+    }
+    if (path.startsWith('/dataset/')) {
+      want('GET');
+      const file = safeResolve(explorer.datasetRoot(), path.slice('/dataset/'.length), { encoded: true });
+      const ext = extname(file).toLowerCase();
+      if (!IMAGE_EXTENSIONS.has(ext)) throw new HttpError(404, 'only image files are served from the dataset');
+      return sendImage(res, readFileSync(file), CONTENT_TYPES[ext] ?? 'application/octet-stream', head);
+    }
+    if (path === '/api/info') {
+      want('GET');
+      return sendJson(res, 200, { ...explorer.info(), maxUpload });
+    }
+    if (path === '/api/upload') {
+      want('POST');
+      const body = await readBody(req, maxUpload);
+      if (body.length === 0) throw new HttpError(400, 'empty upload: send the image bytes as the request body');
+      const kind = sniffImage(body);
+      if (!kind) throw new HttpError(415, 'unsupported file type: upload a PNG, JPEG, WebP or GIF image');
+      const r = await explorer.addUpload(body);
+      return sendJson(res, 200, { ...r, type: kind, bytes: body.length, image: `/api/upload/${r.id}/image.png` });
+    }
+    if ((m = /^\/api\/upload\/([^/]+)\/image\.png$/.exec(path))) {
+      want('GET');
+      return sendImage(res, await explorer.uploadPng(m[1]), 'image/png', head);
+    }
+    if (path === '/api/decompose') {
+      want('POST');
+      const b = await readJson(req);
+      return sendJson(res, 200, await explorer.decompose(b.id, b.texts));
+    }
+    if (path === '/api/heatmap') {
+      want('POST');
+      const b = await readJson(req);
+      return sendJson(res, 200, await explorer.heatmap(b.id, b.texts, b.layer, b.head));
+    }
+    if (path === '/api/heads') {
+      want('GET');
+      return sendJson(res, 200, explorer.headCards(q.get('q') ?? undefined));
+    }
+    if ((m = /^\/api\/heads\/(\d+)\/(\d+)\/top$/.exec(path))) {
+      want('GET');
+      return sendJson(res, 200, await explorer.headTop(m[1], m[2], q.get('k') ?? undefined));
+    }
+    if (path === '/api/store/items') {
+      want('GET');
+      return sendJson(res, 200, explorer.items(q.get('offset') ?? undefined, q.get('limit') ?? undefined));
+    }
+    if ((m = /^\/api\/store\/thumb\/(\d+)$/.exec(path))) {
+      want('GET');
+      return sendImage(res, await explorer.thumbnail(m[1], q.get('size') ?? undefined), 'image/jpeg', head);
+    }
+    if (path === '/api/retrieval') {
+      want('POST');
+      const b = await readJson(req);
+      return sendJson(res, 200, await explorer.retrieval(b.row, b.layer, b.head, b.k));
+    }
+    if (path === '/api/ablation') {
+      want('POST');
+      const b = await readJson(req);
+      return sendJson(res, 200, await explorer.ablation(b.heads, b.mlps));
+    }
+    throw new HttpError(404, path.startsWith('/api/') ? `no API endpoint ${path}` : 'not found');
+  }
+
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      reject(new Error(e.code === 'EADDRINUSE' ? `port ${opts.port} on ${host} is already in use; pick another --port (0 = any free port)` : `cannot listen on ${host}:${opts.port ?? 0}: ${e.message}`));
+    });
+    server.listen(opts.port ?? 0, host, () => resolveListen());
+  });
+  const port = (server.address() as AddressInfo).port;
+  if (LOOPBACK.has(host)) allowedHosts = new Set([...LOOPBACK].map((h) => (h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`)));
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+  let closed: Promise<void> | undefined;
+  return {
+    url,
+    explorer,
+    close() {
+      closed ??= (async () => {
+        await new Promise<void>((r) => {
+          server.close(() => r());
+          server.closeAllConnections();
+        });
+        if (ownModel) await model.release();
+      })();
+      return closed;
+    },
+  };
+}
+

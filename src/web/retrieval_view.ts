@@ -1,0 +1,90 @@
+// Retrieval: pick a store image and a head; its nearest neighbours by that head's term next to
+// the nearest by the whole embedding.
+
+import { api, busy, el, options, thumb, type Info, type StoreItem } from './ui.ts';
+
+interface Result {
+  query: StoreItem;
+  layer: number;
+  head: number;
+  byHead: StoreItem[];
+  whole: StoreItem[];
+}
+
+const PAGE = 48;
+
+export function retrievalView(root: HTMLElement, info: Info) {
+  const store = info.store;
+  if (!store) {
+    root.append(el('div.card.notice', {}, 'No store loaded. Start the server with ', el('code', {}, '--store DIR'), ' (made by ', el('code', {}, 'cliplens decompose --dataset …'), ').'));
+    return { show() {} };
+  }
+  let offset = 0;
+  let selected: number | undefined;
+  const picker = el('div.picker#store-picker');
+  const pageInfo = el('span.muted.small', {}, '');
+  const prev = el('button.btn.ghost', { onclick: () => void page(offset - PAGE) }, '‹ prev');
+  const next = el('button.btn.ghost', { onclick: () => void page(offset + PAGE) }, 'next ›');
+  const pickCard = el('div.card', {}, el('h2', {}, 'Query image', el('span.sub', {}, 'click one')), picker, el('div.row', { style: { marginTop: '10px' } }, prev, next, pageInfo));
+
+  const layerSel = el('select#ret-layer');
+  const headSel = el('select#ret-head');
+  options(layerSel, store.layers.map((l): [string, string] => [String(l), `layer ${l}`]), String(store.layers[store.layers.length - 1]));
+  options(headSel, Array.from({ length: info.model.H }, (_, h): [string, string] => [String(h), `head ${h}`]));
+  const kInput = el('input#ret-k', { type: 'number', min: 1, max: Math.min(50, store.n - 1), value: Math.min(8, store.n - 1), style: { width: '70px' } });
+  const run = el('button.btn#ret-run', { disabled: true, onclick: () => void search() }, 'Find neighbours');
+  const ctrl = el('div.card', {}, el('h2', {}, 'Neighbours'), el('div.row', {}, el('label.field', {}, 'layer', layerSel), el('label.field', {}, 'head', headSel), el('label.field', {}, 'k', kInput), run));
+  const results = el('div#ret-results', { style: { position: 'relative' } });
+  root.append(el('div.grid2', {}, pickCard, el('div', {}, ctrl, results)));
+
+  async function page(o: number): Promise<void> {
+    offset = Math.max(0, Math.min(o, Math.max(0, store!.n - 1)));
+    try {
+      const r = await busy(pickCard, 'Loading…', api<{ total: number; items: StoreItem[] }>(`/api/store/items?offset=${offset}&limit=${PAGE}`));
+      picker.replaceChildren(
+        ...r.items.map((it) => {
+          const b = el('button', { 'data-row': it.row, title: `${it.id}${it.label ? ` (${it.label})` : ''}`, class: it.row === selected ? 'sel' : undefined }, store!.hasImages ? el('img', { src: `/api/store/thumb/${it.row}?size=144`, alt: it.id, loading: 'lazy' }) : el('span', {}, String(it.row)));
+          b.addEventListener('click', () => {
+            selected = it.row;
+            for (const x of Array.from(picker.querySelectorAll('button'))) x.classList.toggle('sel', x === b);
+            run.disabled = false;
+            void search();
+          });
+          return b;
+        }),
+      );
+      pageInfo.textContent = `${offset + 1}–${offset + r.items.length} of ${r.total}`;
+      prev.disabled = offset === 0;
+      next.disabled = offset + PAGE >= r.total;
+    } catch {
+      /* toast shown */
+    }
+  }
+
+  async function search(): Promise<void> {
+    if (selected === undefined) return;
+    try {
+      const r = await busy(results.isConnected && results.childElementCount ? results : ctrl, 'Searching…', api<Result>('/api/retrieval', { row: selected, layer: Number(layerSel.value), head: Number(headSel.value), k: Number(kInput.value) }));
+      const section = (title: string, items: StoreItem[], id: string) =>
+        el('div.card', { id }, el('h2', {}, title), el('div.thumbs', {}, ...items.map((it) => thumb(it, store!.hasImages, `cos ${it.score?.toFixed(3)}`))));
+      results.replaceChildren(
+        el('div.card', {}, el('h2', {}, 'Query'), el('div.thumbs', {}, thumb(r.query, store!.hasImages, r.query.id))),
+        section(`By layer ${r.layer}, head ${r.head}`, r.byHead, 'ret-byhead'),
+        section('By the whole embedding', r.whole, 'ret-whole'),
+      );
+    } catch {
+      /* toast shown */
+    }
+  }
+
+  for (const s of [layerSel, headSel, kInput]) s.addEventListener('change', () => void search());
+  let loaded = false;
+  return {
+    show() {
+      if (!loaded) {
+        loaded = true;
+        void page(0);
+      }
+    },
+  };
+}

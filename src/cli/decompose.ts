@@ -96,6 +96,11 @@ export function decomposeCommand(): Command {
       if (!o.out) throw new UsageError('--out FILE is required (or use --dataset with --store)');
       const model = await modelFromFlags(o);
       const { pixels } = await pixelsFromArgs(model, o.pixels, images);
+      if (o.spatial) {
+        const { L, tokens, H, d } = model.dims();
+        const gb = (pixels.shape[0] * L * tokens * H * d * 4) / 1024 ** 3;
+        if (gb > 4) throw new UsageError(`--spatial for ${pixels.shape[0]} images would hold ${gb.toFixed(1)} GB; give fewer images, or use heatmap/segment for per-token maps along texts`);
+      }
       const res = await new Decomposer(model).decompose(pixels, { spatial: o.spatial, normalise: o.normalise, batchSize: parseIntFlag(o.batchSize, 'batch-size') });
       writeSafetensors(o.out, { attn: res.attn, mlp: res.mlp, image_features: res.imageFeatures, norm: res.norm }, {
         metadata: { model: model.name, normalised: String(res.normalised), attn_layout: o.spatial ? 'B,L,N,H,d' : 'B,L,H,d' },

@@ -437,3 +437,19 @@ describe('server', { timeout: 180_000 }, () => {
     assert.deepEqual(abl.ablated, { heads, mlps: true });
   });
 });
+
+test('with no arguments the explorer serves the embedded default model', { timeout: 120_000 }, async () => {
+  const s = await startServer({ log: () => {} });
+  try {
+    const info = (await req(s.url, 'GET', '/api/info')).json;
+    assert.equal(info.model.name, 'toyworld');
+    const png = await sharp({ create: { width: 80, height: 64, channels: 3, background: '#3060e0' } }).png().toBuffer();
+    const up = await req(s.url, 'POST', '/api/upload', png, { 'content-type': 'image/png' });
+    assert.equal(up.status, 200);
+    const heat = await req(s.url, 'POST', '/api/heatmap', { id: up.json.id, texts: ['a blue square', 'a red circle'] });
+    assert.equal(heat.status, 200);
+    assert.equal(heat.json.maps[0].patches.length, info.model.grid ** 2);
+  } finally {
+    await s.close();
+  }
+});

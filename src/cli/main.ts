@@ -13,6 +13,8 @@ import { retrieveCommand } from './retrieve.ts';
 import { segmentCommand } from './segment.ts';
 import { serveCommand } from './serve.ts';
 import { textspanCommand } from './textspan.ts';
+import { demoCommand } from './demo.ts';
+import { studyCommand } from './study.ts';
 
 export function program(): Command {
   const p = new Command('cliplens')
@@ -20,7 +22,7 @@ export function program(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const c of [encodeCommand(), preprocessCommand(), decomposeCommand(), heatmapCommand(), textsCommand(), ablateCommand(), textspanCommand(), debiasCommand(), retrieveCommand(), segmentCommand(), jointCommand(), serveCommand()]) p.addCommand(c.exitOverride());
+  for (const c of [encodeCommand(), preprocessCommand(), decomposeCommand(), heatmapCommand(), textsCommand(), ablateCommand(), textspanCommand(), debiasCommand(), retrieveCommand(), segmentCommand(), jointCommand(), serveCommand(), demoCommand(), studyCommand()]) p.addCommand(c.exitOverride());
   return p;
 }
 

@@ -1,0 +1,124 @@
+// (e) Spurious-cue removal (paper §4.2) on the toy world: a model trained with shape correlated
+// with background is tested on scenes balanced over (shape, background); mean-ablating the heads
+// TextSpan labels as background heads should raise the worst group's shape accuracy, and
+// ablating as many random heads should not.
+
+import { meanAblate, type DecompositionTerms } from '../analyses/ablation.ts';
+import { groupAccuracy, predict, type GroupAccuracy } from '../analyses/zeroshot.ts';
+import type { F32 } from '../tensor.ts';
+import { ATTRIBUTES, mulberry32 } from '../toyworld/index.ts';
+import { zeroShot } from './ablation.ts';
+import type { HeadLabel } from './heads.ts';
+
+export interface GroupSummary {
+  overall: number;
+  mean: number;
+  worst: number;
+  worstGroup: string;
+}
+
+export interface SpuriousCell {
+  shape: string;
+  background: string;
+  count: number;
+  before: number;
+  after: number;
+  /** Mean over the random draws. */
+  random: number;
+}
+
+export interface SpuriousStudy {
+  model: string;
+  /** The model the heads were chosen on is the main model standing in for the correlated one. */
+  standIn: boolean;
+  images: number;
+  heads: { layer: number; head: number; purity: number; backgroundShare: number }[];
+  /** How the heads were chosen. */
+  selection: string;
+  before: GroupSummary;
+  after: GroupSummary;
+  random: { draws: number; overall: number; mean: number; worst: number; worstPerDraw: number[] };
+  /** Background zero-shot accuracy: does the ablation remove the background information? */
+  backgroundAccuracy: { before: number; after: number; random: number };
+  cells: SpuriousCell[];
+}
+
+function summarise(g: GroupAccuracy, groupName: (c: { label: number; group: number }) => string): GroupSummary {
+  return { overall: g.overall, mean: g.mean, worst: g.worst, worstGroup: groupName(g.worstCell) };
+}
+
+/**
+ * Background heads: specialised heads labelled background; if there are none, the heads with
+ * the largest background share (at least one text), so the experiment still runs (and says so).
+ */
+export function backgroundHeads(heads: HeadLabel[], maxFallback = 2): { heads: HeadLabel[]; selection: string } {
+  const spec = heads.filter((h) => h.specialised && h.family === 'background');
+  if (spec.length) return { heads: spec, selection: `the ${spec.length} head(s) TextSpan labels background (purity ≥ threshold)` };
+  const ranked = heads.filter((h) => h.shares.background > 0).sort((a, b) => b.shares.background - a.shares.background || a.layer - b.layer || a.head - b.head);
+  const top = ranked.slice(0, maxFallback);
+  return {
+    heads: top,
+    selection: top.length
+      ? `no head is a specialised background head; fallback: the ${top.length} head(s) with the largest share of background texts`
+      : 'no head has any background text among its TextSpan texts',
+  };
+}
+
+export function spuriousStudy(
+  terms: DecompositionTerms,
+  shapeClassifier: F32,
+  backgroundClassifier: F32,
+  labels: Record<string, Int32Array>,
+  chosen: { heads: HeadLabel[]; selection: string },
+  opts: { model: string; standIn: boolean; draws?: number; seed?: number },
+): SpuriousStudy {
+  const [n, L, H, d] = terms.attn.shape;
+  const shape = labels.shape;
+  const bg = labels.background;
+  const eval_ = (e: Float32Array) => groupAccuracy(predict({ shape: [n, d], data: e }, shapeClassifier), shape, bg);
+  const groupName = (c: { label: number; group: number }) => `${ATTRIBUTES.shape[c.label]} / ${ATTRIBUTES.background[c.group]}`;
+  const spec = chosen.heads.map((h) => [h.layer, h.head] as [number, number]);
+  const base = meanAblate(terms, {});
+  const edited = spec.length ? meanAblate(terms, { heads: spec }) : base;
+  const before = eval_(base);
+  const after = eval_(edited);
+  const draws = spec.length ? (opts.draws ?? 10) : 0;
+  const rng = mulberry32(opts.seed ?? 17);
+  const others: [number, number][] = [];
+  for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) if (!spec.some(([a, b]) => a === l && b === h)) others.push([l, h]);
+  const rand: GroupAccuracy[] = [];
+  const randBg: number[] = [];
+  for (let i = 0; i < draws && others.length >= spec.length; i++) {
+    const pool = others.slice();
+    for (let j = pool.length - 1; j > 0; j--) {
+      const k = Math.floor(rng() * (j + 1));
+      [pool[j], pool[k]] = [pool[k], pool[j]];
+    }
+    const e = meanAblate(terms, { heads: pool.slice(0, spec.length) });
+    rand.push(eval_(e));
+    randBg.push(zeroShot(e, d, backgroundClassifier, bg));
+  }
+  const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+  const key = (c: { label: number; group: number }) => `${c.label}|${c.group}`;
+  const afterBy = new Map(after.cells.map((c) => [key(c), c.accuracy]));
+  const cells = before.cells.map((c) => ({
+    shape: ATTRIBUTES.shape[c.label],
+    background: ATTRIBUTES.background[c.group],
+    count: c.count,
+    before: c.accuracy,
+    after: afterBy.get(key(c)) ?? NaN,
+    random: avg(rand.map((r) => r.cells.find((x) => key(x) === key(c))?.accuracy ?? 0)),
+  }));
+  return {
+    model: opts.model,
+    standIn: opts.standIn,
+    images: n,
+    heads: chosen.heads.map((h) => ({ layer: h.layer, head: h.head, purity: h.purity, backgroundShare: h.shares.background })),
+    selection: chosen.selection,
+    before: summarise(before, groupName),
+    after: summarise(after, groupName),
+    random: { draws: rand.length, overall: avg(rand.map((r) => r.overall)), mean: avg(rand.map((r) => r.mean)), worst: avg(rand.map((r) => r.worst)), worstPerDraw: rand.map((r) => r.worst) },
+    backgroundAccuracy: { before: zeroShot(base, d, backgroundClassifier, bg), after: zeroShot(edited, d, backgroundClassifier, bg), random: avg(randBg) },
+    cells,
+  };
+}

@@ -3,6 +3,7 @@
 // rows of its `nprobe` nearest lists. Approximate; brute force is exact and fine below ~100k rows.
 
 import { dot, matmulABt } from './linalg.ts';
+import { mulberry32 } from '../rng.ts';
 
 export interface IvfIndex {
   d: number;
@@ -12,16 +13,6 @@ export interface IvfIndex {
   base: Float32Array; // [n, d] unit rows
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function assign(base: Float32Array, n: number, d: number, C: Float32Array, nlist: number): Int32Array {
   const out = new Int32Array(n);

@@ -10,6 +10,7 @@ import { buildIvf, searchIvf } from './ann.ts';
 import { headTerms, textspan } from './textspan.ts';
 import type { TextSet } from './text_sets.ts';
 import { type GroupAccuracy, groupAccuracy, predict, topkAccuracy } from './zeroshot.ts';
+import { mulberry32 } from '../rng.ts';
 
 export class StudyError extends Error {
   override name = 'StudyError';
@@ -478,16 +479,6 @@ function summary(g: GroupAccuracy): DebiasSummary {
   return { overall: g.overall, mean: g.mean, worst: g.worst };
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `count` distinct random heads of the kept layers, none of `exclude`. */
 export function randomHeads(m: StoreManifest, count: number, exclude: HeadRef[], rng: () => number): HeadRef[] {

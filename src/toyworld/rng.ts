@@ -1,16 +1,7 @@
+import { mulberry32 } from '../rng.ts';
+export { mulberry32 };
 // Small seeded PRNG so a scene is a pure function of its seed (never Math.random).
 
-/** mulberry32: 32-bit state, good enough for drawing scenes, returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Mix two integers into a well-spread 32-bit seed (splitmix-style finaliser). */
 export function mixSeed(a: number, b: number): number {

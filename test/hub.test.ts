@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { fetchRepoFiles, hubCacheDir, hubEndpoint, repoCacheDir } from '../src/io/hub.ts';
@@ -50,6 +51,8 @@ beforeEach(() => {
   server.requests.length = 0;
   server.ignoreRange = false;
   server.redirect = false;
+  server.announceSha = false;
+  server.linkedEtag.clear();
   server.hang = false;
   server.linkedSize.clear();
 });
@@ -175,6 +178,48 @@ describe('open_clip hub repo (hf-hub:)', () => {
     assert.ok(!existsSync(cachedWeights()));
     const rec = JSON.parse(readFileSync(join(cache, 'org--tiny', 'main', '.complete.json'), 'utf8'));
     assert.equal(rec.files[WEIGHTS], undefined);
+  });
+
+  test('the sha256 the hub announces on its redirect is checked, across a resume', async () => {
+    server.redirect = true;
+    server.announceSha = true;
+    server.dropOnce(WEIGHTS, 5_000_000);
+    await use('hf-hub:org/tiny', opts());
+    assert.ok(readFileSync(cachedWeights()).equals(fixtureBytes));
+    // Each attempt goes hub → CDN; the resumed one carries its Range to the CDN.
+    const weightReqs = server.requests.filter((r) => r.file === WEIGHTS);
+    assert.deepEqual(weightReqs.map((r) => r.url.startsWith('/cdn/')), [false, true, false, true]);
+    assert.match(weightReqs[3].range ?? '', /^bytes=\d+-$/);
+  });
+
+  test('a download whose sha256 differs from the announced one is refused and not cached', async () => {
+    server.redirect = true;
+    server.linkedEtag.set(WEIGHTS, `"${'ab'.repeat(32)}"`);
+    await rejectsOneLine(resolveModel('hf-hub:org/tiny', opts()), /checksum mismatch for org\/tiny\/open_clip_model\.safetensors: the hub says sha256 (ab){32} but the download has [0-9a-f]{64}; not caching it/);
+    assert.ok(!existsSync(cachedWeights()));
+    assert.ok(!existsSync(`${cachedWeights()}.incomplete`));
+    // A git-blob etag (not a sha256) is no checksum and is ignored.
+    server.linkedEtag.set(WEIGHTS, '"0123abcd"');
+    await use('hf-hub:org/tiny', opts());
+    assert.ok(readFileSync(cachedWeights()).equals(fixtureBytes));
+  });
+
+  test('concurrent downloads of one repo wait for each other and fetch each file once', async () => {
+    const [a, b] = await Promise.all([fetchRepoFiles('org/tiny', [{ name: 'open_clip_config.json' }, { name: WEIGHTS }], opts()), fetchRepoFiles('org/tiny', [{ name: 'open_clip_config.json' }, { name: WEIGHTS }], opts())]);
+    assert.deepEqual(a, b);
+    assert.deepEqual(server.requests.map((r) => r.file).sort(), ['open_clip_config.json', WEIGHTS].sort());
+    assert.ok(readFileSync(cachedWeights()).equals(fixtureBytes));
+    assert.ok(!existsSync(join(cache, 'org--tiny', 'main', '.lock')), 'lock released');
+  });
+
+  test('a lock left by a dead process is taken over', async () => {
+    const dir = join(cache, 'org--tiny', 'main');
+    mkdirSync(dir, { recursive: true });
+    const dead = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid;
+    writeFileSync(join(dir, '.lock'), JSON.stringify({ pid: dead, host: hostname() }));
+    await fetchRepoFiles('org/tiny', [{ name: WEIGHTS }], opts());
+    assert.ok(readFileSync(cachedWeights()).equals(fixtureBytes));
+    assert.ok(!existsSync(join(dir, '.lock')));
   });
 
   test('a cached file truncated later is caught offline and re-fetched online', async () => {

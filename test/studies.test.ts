@@ -25,21 +25,12 @@ import type { TextSet } from '../src/analyses/text_sets.ts';
 import { topkAccuracy } from '../src/analyses/zeroshot.ts';
 import { fitMask, readMask } from '../src/io/masks.ts';
 import { loadStore, StoreWriter, type StoreData } from '../src/io/store.ts';
+import { mulberry32 as rng } from '../src/rng.ts';
 import { f32 } from '../src/tensor.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cliplens-studies-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function gauss(r: () => number) {
   return Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
 }

@@ -1,8 +1,10 @@
 // Hub download cache: files of a Hugging Face-style repo fetched once into
-// <cache>/<org>--<name>/<revision>/<file>, resumable, size-checked, and usable offline afterwards.
+// <cache>/<org>--<name>/<revision>/<file>, resumable, size- and sha256-checked, locked against
+// concurrent downloaders, and usable offline afterwards.
 
-import { createWriteStream, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 
@@ -155,6 +157,17 @@ export async function fetchRepoFiles(repo: string, files: HubFile[], opts: HubOp
     throw new HubError(`offline: hub id ${repo} (revision ${revision}) is not fully cached in ${dir} (${problems.join('; ')}); run once with network access (without --offline / CLIPLENS_OFFLINE)`);
   }
   mkdirSync(dir, { recursive: true });
+  const lock = await acquireLock(dir, `${repo} (revision ${revision})`, opts.progress ?? false);
+  try {
+    // Another process may have finished some files while we waited for the lock.
+    return await downloadMissing(repo, revision, dir, files, endpoint, opts);
+  } finally {
+    lock.release();
+  }
+}
+
+async function downloadMissing(repo: string, revision: string, dir: string, files: HubFile[], endpoint: string, opts: HubOptions): Promise<CachedRepo> {
+  const rec = readRecord(dir);
   for (const [i, f] of files.entries()) {
     const state = cacheState(dir, rec, f);
     if (state.kind === 'ok' || state.kind === 'absent') continue;
@@ -169,6 +182,86 @@ export async function fetchRepoFiles(repo: string, files: HubFile[], opts: HubOp
   return present(dir, rec, files);
 }
 
+
+const LOCK = '.lock';
+/** A lock whose holder has not touched it for this long is taken over (the holder touches it every few seconds). */
+const LOCK_STALE_MS = 30_000;
+const LOCK_HEARTBEAT_MS = 5_000;
+const LOCK_POLL_MS = 200;
+
+interface LockInfo {
+  pid: number;
+  host: string;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Why the lock at `path` may be taken over, or undefined while its holder looks alive. */
+function staleLock(path: string): string | undefined {
+  let info: Partial<LockInfo> = {};
+  let mtime: number;
+  try {
+    mtime = statSync(path).mtimeMs;
+    info = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockInfo>;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    return 'unreadable'; // a holder killed between create and write
+  }
+  if (info.host === hostname() && typeof info.pid === 'number' && !pidAlive(info.pid)) return `process ${info.pid} is gone`;
+  if (Date.now() - mtime > LOCK_STALE_MS) return `not touched for ${LOCK_STALE_MS / 1000}s`;
+  return undefined;
+}
+
+/**
+ * One downloader per cached repo revision: the lock file names its holder, who touches it while
+ * working; waiters take it over once the holder is dead or silent.
+ */
+async function acquireLock(dir: string, what: string, progress: boolean): Promise<{ release(): void }> {
+  const path = join(dir, LOCK);
+  let told = false;
+  for (;;) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname() } satisfies LockInfo));
+      closeSync(fd);
+      const beat = setInterval(() => {
+        try {
+          const now = new Date();
+          utimesSync(path, now, now);
+        } catch {
+          /* removed by a waiter that judged us stale; nothing to do but finish */
+        }
+      }, LOCK_HEARTBEAT_MS);
+      beat.unref();
+      return {
+        release: () => {
+          clearInterval(beat);
+          rmSync(path, { force: true });
+        },
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new HubError(`cannot create the download lock ${path}: ${(e as Error).message}`);
+    }
+    const stale = staleLock(path);
+    if (stale) {
+      if (stale !== 'gone') rmSync(path, { force: true });
+      continue;
+    }
+    if (progress && !told) {
+      told = true;
+      process.stderr.write(`waiting for another cliplens process downloading ${what} (lock ${path})\n`);
+    }
+    await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
+  }
+}
+
 interface DlOpts {
   label: string;
   repo: string;
@@ -179,6 +272,8 @@ interface DlOpts {
   optional: boolean;
   /** Set once the non-TTY line for this file is printed, so retries stay quiet. */
   announced?: boolean;
+  /** The hub's sha256 of an LFS file (x-linked-etag), seen on any hop of any attempt. */
+  sha256?: string;
 }
 
 const MAX_ATTEMPTS = 4;
@@ -194,6 +289,13 @@ async function downloadFile(url: string, dest: string, o: DlOpts): Promise<numbe
     try {
       const r = await attemptDownload(url, part, o);
       if (r === null) return null;
+      if (o.sha256) {
+        const got = await sha256File(part);
+        if (got !== o.sha256) {
+          rmSync(part, { force: true });
+          throw new HubError(`checksum mismatch for ${o.label}: the hub says sha256 ${o.sha256} but the download has ${got}; not caching it`);
+        }
+      }
       renameSync(part, dest);
       return r;
     } catch (e) {
@@ -234,10 +336,24 @@ async function attemptDownload(url: string, part: string, o: DlOpts): Promise<nu
   const headers: Record<string, string> = { 'accept-encoding': 'identity' };
   if (have > 0) headers.range = `bytes=${have}-`;
   let res: Response;
+  let linkedSize: string | null = null;
   try {
-    res = await fetch(url, { headers, signal: ac.signal, redirect: 'follow' });
+    // Redirects by hand: the hub puts an LFS file's size and sha256 on the redirect, not on the CDN's answer.
+    let at = url;
+    for (let hop = 0; ; hop++) {
+      res = await fetch(at, { headers, signal: ac.signal, redirect: 'manual' });
+      linkedSize ??= res.headers.get('x-linked-size');
+      const etag = /^(?:W\/)?"?([0-9a-f]{64})"?$/i.exec(res.headers.get('x-linked-etag') ?? '');
+      if (etag) o.sha256 ??= etag[1].toLowerCase();
+      const location = res.headers.get('location');
+      if (res.status < 300 || res.status >= 400 || !location) break;
+      if (hop >= 10) throw new HubError(`downloading ${o.label} from ${url} failed: more than 10 redirects`);
+      await res.body?.cancel();
+      at = new URL(location, at).href;
+    }
   } catch (e) {
     clearTimeout(timer);
+    if (e instanceof HubError) throw e;
     throw new Retryable(timedOut ? `no response within ${o.timeoutMs / 1000}s` : `network error (${causeOf(e)})`);
   }
   try {
@@ -277,7 +393,7 @@ async function attemptDownload(url: string, part: string, o: DlOpts): Promise<nu
       const enc = res.headers.get('content-encoding');
       if (len !== null && (!enc || enc === 'identity')) total = Number(len);
     }
-    const linked = res.headers.get('x-linked-size');
+    const linked = linkedSize;
     if (linked !== null) {
       if (total !== undefined && Number(linked) !== total) {
         throw new HubError(`size mismatch for ${o.label}: the hub says ${linked} bytes (x-linked-size) but the response carries ${total}; not caching it`);
@@ -321,6 +437,12 @@ async function attemptDownload(url: string, part: string, o: DlOpts): Promise<nu
     clearTimeout(timer);
     ac.abort(); // releases the socket if the body was not consumed
   }
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
 }
 
 function fmtBytes(n: number): string {

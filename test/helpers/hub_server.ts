@@ -1,6 +1,7 @@
 // Loopback stand-in for a Hugging Face hub: GET /<org>/<name>/resolve/<rev>/<file>, with Range,
 // request log, and switches for the failure modes the downloader must survive.
 
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
@@ -23,6 +24,10 @@ export interface HubServer {
   linkedSize: Map<string, number>;
   /** Serve LFS-like files via a 302 to /cdn/... as the real hub does. */
   redirect: boolean;
+  /** Announce each file's sha256 as x-linked-etag (on the 302 when redirecting, as the real hub does). */
+  announceSha: boolean;
+  /** file → x-linked-etag value to announce instead of the true sha256. */
+  linkedEtag: Map<string, string>;
   /** Accept requests but never answer (timeout tests). */
   hang: boolean;
   close(): Promise<void>;
@@ -39,6 +44,8 @@ export async function startHubServer(repos: Record<string, Record<string, Buffer
     ignoreRange: false,
     linkedSize: new Map(),
     redirect: false,
+    announceSha: false,
+    linkedEtag: new Map(),
     hang: false,
     close: () =>
       new Promise<void>((resolve) => {
@@ -59,11 +66,13 @@ export async function startHubServer(repos: Record<string, Record<string, Buffer
       res.writeHead(404, { 'content-type': 'text/plain' }).end('Entry not found');
       return;
     }
+    const etag = state.linkedEtag.get(file) ?? (state.announceSha ? `"${createHash('sha256').update(body).digest('hex')}"` : undefined);
     if (state.redirect && !cdn) {
-      res.writeHead(302, { location: `/cdn${url}`, 'x-linked-size': String(body.length) }).end();
+      res.writeHead(302, { location: `/cdn${url}`, 'x-linked-size': String(body.length), ...(etag ? { 'x-linked-etag': etag } : {}) }).end();
       return;
     }
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes' };
+    if (etag && !cdn) headers['x-linked-etag'] = etag;
     const lie = state.linkedSize.get(file);
     if (lie !== undefined) headers['x-linked-size'] = String(lie);
     let start = 0;

@@ -12,6 +12,7 @@ import { readSafetensors } from '../src/io/safetensors.ts';
 import { writeTextSet } from '../src/analyses/text_sets.ts';
 import { f32 } from '../src/tensor.ts';
 import { TINY_A } from './helpers/fixtures.ts';
+import { writeSegmentationMat, type MatScene } from './helpers/segmentation_mat.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cliplens-cli-analyses-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -167,6 +168,45 @@ describe('analysis commands on a fixture-model store', () => {
     await checkReport(p('rep_seg'));
   });
 
+  it('segment --mat: the same images and masks from a gtsegs_ijcv.mat give the same metrics', async () => {
+    const scenes: MatScene[] = [];
+    for (let i = 0; i < 2; i++) {
+      const img = await sharp(p('seg', 'img', `s${i}.png`)).raw().toBuffer({ resolveWithObject: true });
+      const m = await sharp(p('seg', 'mask', `s${i}.png`)).extractChannel(0).raw().toBuffer();
+      scenes.push({ width: img.info.width, height: img.info.height, rgb: new Uint8Array(img.data), mask: Uint8Array.from(m, (v) => (v > 0 ? 1 : 0)) });
+    }
+    await writeSegmentationMat(p('seg.mat'), scenes);
+    const folder = JSON.parse((await ok(['segment', ...MODEL, '--text', 'a red square', '--dataset', p('seg', 'img'), '--masks', p('seg', 'mask'), '--json'])).out);
+    const fromMat = JSON.parse((await ok(['segment', ...MODEL, '--text', 'a red square', '--mat', p('seg.mat'), '--json', '--report', p('rep_mat')])).out);
+    assert.deepEqual(fromMat.images.map((r: { name: string }) => r.name), ['seg_0', 'seg_1']);
+    for (const k of ['pixelAccuracy', 'mIoU', 'mAP']) assert.equal(fromMat.metrics[k], folder.metrics[k], k);
+    await checkReport(p('rep_mat'));
+    const one = JSON.parse((await ok(['segment', ...MODEL, '--text', 'a red square', '--mat', p('seg.mat'), '--limit', '1', '--json'])).out);
+    assert.equal(one.metrics.images, 1);
+    assert.equal(one.images[0].pixelAccuracy, fromMat.images[0].pixelAccuracy);
+  });
+
+  it('segment: --mask-geometry reference squashes the mask, aligned crops it like the image', async () => {
+    // A wide image whose right-hand third holds the object: after the centre crop it sits at the right edge.
+    const W = 96, H = 48;
+    const rgb = new Uint8Array(W * H * 3);
+    const mask = new Uint8Array(W * H);
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        const fg = x >= 56 && x < 80 && y >= 10 && y < 38;
+        rgb.set(fg ? [230, 20, 20] : [20, 160, 40], (y * W + x) * 3);
+        mask[y * W + x] = fg ? 1 : 0;
+      }
+    await writeSegmentationMat(p('wide.mat'), [{ width: W, height: H, rgb, mask }]);
+    const run1 = async (g: string) => JSON.parse((await ok(['segment', ...MODEL, '--text', 'a red square', '--mat', p('wide.mat'), '--mask-geometry', g, '--json'])).out);
+    const aligned = await run1('aligned');
+    const reference = await run1('reference');
+    assert.equal(aligned.maskGeometry, 'aligned');
+    assert.equal(reference.maskGeometry, 'reference');
+    // Same heat map, different ground truth on the input square.
+    assert.notEqual(aligned.metrics.pixelAccuracy, reference.metrics.pixelAccuracy);
+  });
+
   it('joint: a grid of per-head overlays', async () => {
     const r = await ok(['joint', ...MODEL, '--text', 'a red square', p('seg', 'img', 's0.png'), '--top', '4', '--out', p('joint.png'), '--json']);
     const j = JSON.parse(r.out);
@@ -186,7 +226,11 @@ describe('bad input gives one-line errors', () => {
     ['unknown head', ['retrieve', '--store', '__store', '--query', '0', '--heads', '99:0'], /layer 99 is not in the store/],
     ['labels not class names', ['debias', '--store', '__store', '--classifier', '__wrong', '--heads', '5:0'], /store labels not among the classifier's class names: blue, red/],
     ['missing classifier', ['ablate', '--store', '__store', '--classifier', '/nonexistent.safetensors'], /--classifier \/nonexistent.safetensors does not exist/],
-    ['mat masks', ['segment', '--text', 'x', '--masks', '__mat', 'a.png', '--json'], /MATLAB v7\.3 \(HDF5\) file, which cliplens cannot read/],
+    ['mat masks', ['segment', '--text', 'x', '--masks', '__mat', 'a.png', '--json'], /MATLAB v7\.3 \(HDF5\) file, not a masks folder; .*pass it as --mat /],
+    ['broken mat', ['segment', '--text', 'x', '--mat', '__mat', '--json'], /gt\.mat: cannot open as HDF5/],
+    ['mat and masks', ['segment', '--text', 'x', '--mat', '__mat', '--masks', '__mat', '--json'], /--mat holds its own masks/],
+    ['mat and images', ['segment', '--text', 'x', '--mat', '__mat', 'a.png', '--json'], /give one of: image files, --dataset, --mat/],
+    ['bad geometry', ['segment', '--text', 'x', '--mat', '__mat', '--mask-geometry', 'squash', '--json'], /--mask-geometry must be one of aligned, reference, got 'squash'/],
   ];
   for (const [what, args, re] of cases)
     it(what, async () => {

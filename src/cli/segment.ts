@@ -5,8 +5,11 @@ import { normalizeRows } from '../analyses/linalg.ts';
 import { classDirection, predictClasses, segmentationSummary, segmentSpatial, spatialMaps, type SegmentedImage } from '../analyses/spatial_studies.ts';
 import { Decomposer } from '../decompose/decomposer.ts';
 import { loadDataset } from '../io/datasets.ts';
-import { fitMask, maskFolder, matUnsupported, readMask, stemOf } from '../io/masks.ts';
-import { preprocessFiles } from '../model/preprocess_model.ts';
+import { decodeImage, type DecodedImage } from '../io/image.ts';
+import { fitMask, maskFolder, matUnsupported, readMask, stemOf, type BinaryMask } from '../io/masks.ts';
+import { resizeNearest } from '../io/resample.ts';
+import { openSegmentationMat, type SegmentationMat } from '../io/segmentation_mat.ts';
+import { preprocessDecodedBatch } from '../model/preprocess_model.ts';
 import { encodePng, imageGrid, type RGBImage } from '../report/figures.ts';
 
 import { modelFromFlags, parseIntFlag, progressBar, UsageError, withModelOptions, type ModelFlags } from './common.ts';
@@ -18,10 +21,58 @@ interface SegmentFlags extends ModelFlags {
   classifier?: string;
   dataset?: string;
   masks?: string;
+  mat?: string;
+  limit?: string;
+  maskGeometry: string;
   report?: string;
   outDir?: string;
   json?: boolean;
   batchSize: string;
+}
+
+/** One image to segment and, when there is one, its ground-truth mask at the image's own size. */
+interface SegItem {
+  name: string;
+  /** Throws (one line) when the image cannot be read; mask undefined when there is none. */
+  load(): Promise<{ image: DecodedImage; mask?: BinaryMask }>;
+}
+
+function fileItems(paths: string[], masks: Map<string, string> | undefined, masksDir: string | undefined, onMissing: () => void): SegItem[] {
+  return paths.map((path) => {
+    const name = stemOf(path);
+    return {
+      name,
+      load: async () => {
+        const image = await decodeImage(path);
+        const mp = masks?.get(name);
+        if (masks && !mp) {
+          onMissing();
+          process.stderr.write(`warning: no mask for ${path} (looked for '${name}.*' in ${masksDir})\n`);
+        }
+        return { image, mask: mp ? await readMask(mp) : undefined };
+      },
+    };
+  });
+}
+
+function matItems(mat: SegmentationMat, n: number): SegItem[] {
+  const stem = stemOf(mat.path);
+  return Array.from({ length: n }, (_, i) => ({ name: `${stem}_${i}`, load: async () => ({ image: mat.image(i), mask: mat.mask(i) }) }));
+}
+
+const GEOMETRIES = ['aligned', 'reference'] as const;
+type MaskGeometry = (typeof GEOMETRIES)[number];
+
+/**
+ * The mask on the model's S×S input. aligned: resized and centre-cropped exactly as the image,
+ * so mask pixels lie under image pixels. reference: squashed to S×S (nearest), as the
+ * reference's ImageNet-segmentation script does while it crops the image; the two differ
+ * for non-square images.
+ */
+function maskOnInput(mask: BinaryMask, image: DecodedImage, S: number, geometry: MaskGeometry): Uint8Array {
+  if (mask.width !== image.width || mask.height !== image.height)
+    throw new Error(`mask is ${mask.width}×${mask.height} but the image is ${image.width}×${image.height}`);
+  return geometry === 'aligned' ? fitMask(mask, S).data : resizeNearest(mask.data, mask.width, mask.height, 1, S, S);
 }
 
 interface Row {
@@ -41,6 +92,9 @@ export function segmentCommand(): Command {
     .option('--classifier <file>', "zero-shot classifier; without --class each image's predicted class is used")
     .option('--dataset <dir|csv|list>', 'images to segment (instead of image arguments)')
     .option('--masks <dir>', 'folder of ground-truth masks with the same file stems as the images (foreground = non-black)')
+    .option('--mat <file>', "ImageNet-segmentation's gtsegs_ijcv.mat (MATLAB v7.3): images and masks both come from it")
+    .option('--limit <n>', 'segment only the first n images')
+    .option('--mask-geometry <how>', "aligned: masks resized and centre-cropped like the images; reference: masks squashed to the input square as the paper's script does (use it to compare with the paper's numbers)", 'aligned')
     .option('--report <dir>', 'write a report here')
     .option('--out-dir <dir>', 'save one overlay PNG per image here')
     .option('--json', 'print the metrics and per-image scores as JSON on stdout')
@@ -48,124 +102,147 @@ export function segmentCommand(): Command {
     .action(async (images: string[], o: SegmentFlags) => {
       if (!!o.text === !!(o.class || o.classifier)) throw new UsageError('give either --text or --classifier (with or without --class)');
       if (o.class && !o.classifier) throw new UsageError('--class needs --classifier');
-      if (o.dataset && images.length) throw new UsageError('give either image files or --dataset, not both');
+      if ([images.length > 0, !!o.dataset, !!o.mat].filter(Boolean).length > 1) throw new UsageError('give one of: image files, --dataset, --mat');
+      if (o.mat && o.masks) throw new UsageError('--mat holds its own masks; do not give --masks with it');
       if (!o.report && !o.outDir && !o.json) throw new UsageError('give --report DIR, --out-dir DIR and/or --json');
+      if (!(GEOMETRIES as readonly string[]).includes(o.maskGeometry)) throw new UsageError(`--mask-geometry must be one of ${GEOMETRIES.join(', ')}, got '${o.maskGeometry}'`);
+      const geometry = o.maskGeometry as MaskGeometry;
+      const limit = o.limit === undefined ? undefined : parseIntFlag(o.limit, 'limit', 1)!;
+      const bs = parseIntFlag(o.batchSize, 'batch-size')!;
       let masks: Map<string, string> | undefined;
       if (o.masks) {
         if (!existsSync(o.masks)) throw new UsageError(`--masks ${o.masks} does not exist`);
         if (!statSync(o.masks).isDirectory()) throw matUnsupported(o.masks);
         masks = maskFolder(o.masks);
       }
-      const paths = o.dataset ? loadDataset(o.dataset).items.map((i) => i.path) : images;
-      if (!paths.length) throw new UsageError('no images: give image files or --dataset');
-      for (const p of paths) if (!existsSync(p)) throw new UsageError(`image ${p} does not exist`);
-      const cls = o.classifier ? openTextSet(o.classifier, 'classifier') : undefined;
-      const model = await modelFromFlags(o);
-      const d = model.config.embedDim;
-      const { grid } = model.dims();
-      const S = model.config.vision.imageSize;
-      let fixed: Float32Array | undefined;
-      let fixedName = '';
-      if (o.text) {
-        fixed = normalizeRows((await model.encodeTexts([o.text])).features.data, 1, d);
-        fixedName = o.text;
-      } else if (cls && o.class) {
-        if (cls.embeddings.shape[1] !== d) throw new UsageError(`--classifier has embedding size ${cls.embeddings.shape[1]}, the model has ${d}`);
-        const c = cls.names.indexOf(o.class);
-        if (c < 0) throw new UsageError(`class '${o.class}' is not in the classifier (${cls.names.slice(0, 8).join(', ')}${cls.names.length > 8 ? ', …' : ''})`);
-        fixed = classDirection(cls.embeddings, c);
-        fixedName = o.class;
-      } else if (cls && cls.embeddings.shape[1] !== d) throw new UsageError(`--classifier has embedding size ${cls.embeddings.shape[1]}, the model has ${d}`);
-      if (o.outDir) mkdirSync(o.outDir, { recursive: true });
-      const dec = new Decomposer(model);
-      const bs = parseIntFlag(o.batchSize, 'batch-size')!;
-      const rows: Row[] = [];
-      const results: SegmentedImage[] = [];
-      const panels: RGBImage[] = [];
-      const bar = progressBar('segment', paths.length);
       let skipped = 0;
-      for (let b0 = 0; b0 < paths.length; b0 += bs) {
-        const chunk = paths.slice(b0, b0 + bs);
-        const pre = await preprocessFiles(model.config, chunk);
-        const ok = chunk.filter((_, j) => pre.errors[j] === undefined);
-        chunk.forEach((p, j) => pre.errors[j] !== undefined && process.stderr.write(`warning: skipped ${p}: ${pre.errors[j]}\n`));
-        if (!ok.length) continue;
-        let dirs: Float32Array[];
-        let names: string[];
-        if (fixed) {
-          dirs = [fixed];
-          names = ok.map(() => fixedName);
-        } else {
-          const pred = await predictClasses(model, pre.pixels, cls!.embeddings);
-          dirs = Array.from(pred, (c) => classDirection(cls!.embeddings, c));
-          names = Array.from(pred, (c) => cls!.names[c]);
-        }
-        const maps = await spatialMaps(dec, pre.pixels, dirs, bs);
-        for (let j = 0; j < ok.length; j++) {
-          const name = stemOf(ok[j]);
-          let gt: Uint8Array | undefined;
-          if (masks) {
-            const mp = masks.get(name);
-            if (mp) gt = fitMask(await readMask(mp), S).data;
-            else {
-              skipped++;
-              process.stderr.write(`warning: no mask for ${ok[j]} (looked for '${name}.*' in ${o.masks})\n`);
-            }
-          }
-          const seg = segmentSpatial(maps[j], grid, S, gt);
-          results.push(seg);
-          const row: Row = { name, target: names[j] };
-          if (seg.scores) {
-            const s = seg.scores;
-            row.pixelAccuracy = s.correct / s.labeled;
-            row.iouForeground = s.union[1] > 0 ? s.inter[1] / s.union[1] : 0;
-            row.ap = s.ap;
-          }
-          rows.push(row);
-          const u8 = pre.u8.subarray(j * S * S * 3, (j + 1) * S * S * 3);
-          const overlay = blendMap(u8, S, S, seg.heatmap.heat, S, S, { range: [0, 1], caption: `${name}: ${names[j]}` });
-          if (o.outDir) writeFileSync(join(o.outDir, `${name}.png`), await encodePng(overlay));
-          if (o.report && panels.length < 36) {
-            panels.push(overlay, maskImage(seg.heatmap.mask, S, S, 'predicted'));
-            panels.push(gt ? maskImage(gt, S, S, 'ground truth') : { ...maskImage(new Uint8Array(S * S), S, S, 'no mask') });
-          }
-        }
-        bar.update(Math.min(paths.length, b0 + bs));
+      let mat: SegmentationMat | undefined;
+      let items: SegItem[];
+      if (o.mat) {
+        mat = await openSegmentationMat(o.mat);
+        items = matItems(mat, Math.min(mat.length, limit ?? mat.length));
+      } else {
+        const paths = (o.dataset ? loadDataset(o.dataset).items.map((i) => i.path) : images).slice(0, limit);
+        if (!paths.length) throw new UsageError('no images: give image files, --dataset or --mat');
+        for (const p of paths) if (!existsSync(p)) throw new UsageError(`image ${p} does not exist`);
+        items = fileItems(paths, masks, o.masks, () => skipped++);
       }
-      bar.stop();
-      if (!results.length) throw new UsageError('no image could be read');
-      const scored = results.filter((r) => r.scores);
-      const metrics = scored.length ? segmentationSummary(scored) : undefined;
-      if (metrics)
-        process.stderr.write(`pixel accuracy ${(100 * metrics.pixelAccuracy).toFixed(2)}, mIoU ${(100 * metrics.mIoU).toFixed(2)}, mAP ${(100 * metrics.mAP).toFixed(2)} over ${metrics.images} images\n`);
-      if (o.outDir) process.stderr.write(`wrote ${results.length} overlays to ${o.outDir}\n`);
-      const out = { model: model.name, target: o.text ? { text: o.text } : o.class ? { class: o.class } : { class: 'predicted' }, metrics, images: rows, skippedWithoutMask: skipped };
-      await finish(o, out, async () => ({
-        title: 'Zero-shot segmentation from the decomposition',
-        summary: metrics
-          ? `Pixel accuracy ${(100 * metrics.pixelAccuracy).toFixed(2)}%, mIoU ${(100 * metrics.mIoU).toFixed(2)}%, mAP ${(100 * metrics.mAP).toFixed(2)}% over ${metrics.images} images.`
-          : `${results.length} images segmented (no masks given).`,
-        meta: { model: model.name, target: o.text ?? o.class ?? 'predicted class', images: results.length, ...(o.masks ? { masks: o.masks } : {}) },
-        sections: [
-          {
-            title: 'Method',
-            text: [
-              "Map over patches: the direct contribution of every patch along the direction, summed over layers and heads (the folded spatial path), minus the mean over classes when a classifier is used.",
-              'Post-processing as the reference: bilinear upsampling to the input size, clip at 0, min–max normalisation, threshold at the mean. Masks are resized (nearest) and centre-cropped like the images.',
-            ],
-          },
-          ...(metrics
-            ? [{ title: 'Metrics', tables: [{ headers: ['pixel accuracy (%)', 'IoU background (%)', 'IoU foreground (%)', 'mIoU (%)', 'mAP (%)', 'images'], rows: [[100 * metrics.pixelAccuracy, 100 * metrics.iou[0], 100 * metrics.iou[1], 100 * metrics.mIoU, 100 * metrics.mAP, metrics.images]] }] }]
-            : []),
-          {
-            title: 'Images',
-            tables: [{ headers: ['image', 'segmented', 'pixel acc (%)', 'IoU fg (%)', 'AP (%)'], rows: rows.map((r) => [r.name, r.target, ...[r.pixelAccuracy, r.iouForeground, r.ap].map((v) => (v === undefined ? '' : Number((100 * v).toFixed(2))))]) }],
-            figures: panels.length ? [{ name: 'overlays', png: await imageGrid(panels, 3, { title: 'map, predicted mask, ground truth' }), caption: 'per image: the heatmap over the image, the thresholded mask, the ground-truth mask' }] : [],
-          },
-        ],
-        data: out,
-      }));
+      try {
+        await segmentItems(items, o, geometry, bs, () => skipped);
+      } finally {
+        mat?.close();
+      }
     });
 }
 
-
+async function segmentItems(items: SegItem[], o: SegmentFlags, geometry: MaskGeometry, bs: number, skippedWithoutMask: () => number): Promise<void> {
+  const cls = o.classifier ? openTextSet(o.classifier, 'classifier') : undefined;
+  const model = await modelFromFlags(o);
+  const d = model.config.embedDim;
+  const { grid } = model.dims();
+  const S = model.config.vision.imageSize;
+  let fixed: Float32Array | undefined;
+  let fixedName = '';
+  if (o.text) {
+    fixed = normalizeRows((await model.encodeTexts([o.text])).features.data, 1, d);
+    fixedName = o.text;
+  } else if (cls && o.class) {
+    if (cls.embeddings.shape[1] !== d) throw new UsageError(`--classifier has embedding size ${cls.embeddings.shape[1]}, the model has ${d}`);
+    const c = cls.names.indexOf(o.class);
+    if (c < 0) throw new UsageError(`class '${o.class}' is not in the classifier (${cls.names.slice(0, 8).join(', ')}${cls.names.length > 8 ? ', …' : ''})`);
+    fixed = classDirection(cls.embeddings, c);
+    fixedName = o.class;
+  } else if (cls && cls.embeddings.shape[1] !== d) throw new UsageError(`--classifier has embedding size ${cls.embeddings.shape[1]}, the model has ${d}`);
+  if (o.outDir) mkdirSync(o.outDir, { recursive: true });
+  const dec = new Decomposer(model);
+  const rows: Row[] = [];
+  const results: SegmentedImage[] = [];
+  const panels: RGBImage[] = [];
+  const bar = progressBar('segment', items.length);
+  for (let b0 = 0; b0 < items.length; b0 += bs) {
+    const chunk = items.slice(b0, b0 + bs);
+    const loaded = await Promise.all(chunk.map((it) => it.load().catch((e: Error) => e.message.split('\n')[0])));
+    const pre = preprocessDecodedBatch(model.config, loaded.map((l) => (typeof l === 'string' ? l : l.image)));
+    const okIdx = chunk.map((_, j) => j).filter((j) => pre.errors[j] === undefined);
+    okIdx.length < chunk.length && chunk.forEach((it, j) => pre.errors[j] !== undefined && process.stderr.write(`warning: skipped ${it.name}: ${pre.errors[j]}\n`));
+    const ok = okIdx.map((j) => ({ item: chunk[j], ...(loaded[j] as { image: DecodedImage; mask?: BinaryMask }) }));
+    if (!ok.length) continue;
+    let dirs: Float32Array[];
+    let names: string[];
+    if (fixed) {
+      dirs = [fixed];
+      names = ok.map(() => fixedName);
+    } else {
+      const pred = await predictClasses(model, pre.pixels, cls!.embeddings);
+      dirs = Array.from(pred, (c) => classDirection(cls!.embeddings, c));
+      names = Array.from(pred, (c) => cls!.names[c]);
+    }
+    const maps = await spatialMaps(dec, pre.pixels, dirs, bs);
+    for (let j = 0; j < ok.length; j++) {
+      const { name } = ok[j].item;
+      let gt: Uint8Array | undefined;
+      const mask = ok[j].mask;
+      if (mask) {
+        try {
+          gt = maskOnInput(mask, ok[j].image, S, geometry);
+        } catch (e) {
+          process.stderr.write(`warning: ${name} not scored: ${(e as Error).message}\n`);
+        }
+      }
+      const seg = segmentSpatial(maps[j], grid, S, gt);
+      results.push(seg);
+      const row: Row = { name, target: names[j] };
+      if (seg.scores) {
+        const s = seg.scores;
+        row.pixelAccuracy = s.correct / s.labeled;
+        row.iouForeground = s.union[1] > 0 ? s.inter[1] / s.union[1] : 0;
+        row.ap = s.ap;
+      }
+      rows.push(row);
+      const u8 = pre.u8.subarray(j * S * S * 3, (j + 1) * S * S * 3);
+      const overlay = blendMap(u8, S, S, seg.heatmap.heat, S, S, { range: [0, 1], caption: `${name}: ${names[j]}` });
+      if (o.outDir) writeFileSync(join(o.outDir, `${name}.png`), await encodePng(overlay));
+      if (o.report && panels.length < 36) {
+        panels.push(overlay, maskImage(seg.heatmap.mask, S, S, 'predicted'));
+        panels.push(gt ? maskImage(gt, S, S, 'ground truth') : { ...maskImage(new Uint8Array(S * S), S, S, 'no mask') });
+      }
+    }
+    bar.update(Math.min(items.length, b0 + bs));
+  }
+  bar.stop();
+  if (!results.length) throw new UsageError('no image could be read');
+  const scored = results.filter((r) => r.scores);
+  const metrics = scored.length ? segmentationSummary(scored) : undefined;
+  if (metrics)
+    process.stderr.write(`pixel accuracy ${(100 * metrics.pixelAccuracy).toFixed(2)}, mIoU ${(100 * metrics.mIoU).toFixed(2)}, mAP ${(100 * metrics.mAP).toFixed(2)} over ${metrics.images} images\n`);
+  if (o.outDir) process.stderr.write(`wrote ${results.length} overlays to ${o.outDir}\n`);
+  const out = { model: model.name, target: o.text ? { text: o.text } : o.class ? { class: o.class } : { class: 'predicted' }, metrics, images: rows, skippedWithoutMask: skippedWithoutMask(), ...(o.mat ? { maskGeometry: geometry } : o.masks ? { maskGeometry: geometry } : {}) };
+  await finish(o, out, async () => ({
+    title: 'Zero-shot segmentation from the decomposition',
+    summary: metrics
+      ? `Pixel accuracy ${(100 * metrics.pixelAccuracy).toFixed(2)}%, mIoU ${(100 * metrics.mIoU).toFixed(2)}%, mAP ${(100 * metrics.mAP).toFixed(2)}% over ${metrics.images} images.`
+      : `${results.length} images segmented (no masks given).`,
+    meta: { model: model.name, target: o.text ?? o.class ?? 'predicted class', images: results.length, ...(o.masks ? { masks: o.masks } : {}), ...(o.mat ? { 'images and masks': o.mat } : {}), ...(o.masks || o.mat ? { 'mask geometry': geometry } : {}) },
+    sections: [
+      {
+        title: 'Method',
+        text: [
+          "Map over patches: the direct contribution of every patch along the direction, summed over layers and heads (the folded spatial path), minus the mean over classes when a classifier is used.",
+          'Post-processing as the reference: bilinear upsampling to the input size, clip at 0, min–max normalisation, threshold at the mean.',
+          geometry === 'aligned'
+            ? 'Masks are resized (nearest) and centre-cropped like the images (--mask-geometry aligned).'
+            : "Masks are squashed to the input square (nearest) while the images are resized and centre-cropped, as the paper's script does (--mask-geometry reference); for non-square images mask and image pixels do not line up.",
+        ],
+      },
+      ...(metrics
+        ? [{ title: 'Metrics', tables: [{ headers: ['pixel accuracy (%)', 'IoU background (%)', 'IoU foreground (%)', 'mIoU (%)', 'mAP (%)', 'images'], rows: [[100 * metrics.pixelAccuracy, 100 * metrics.iou[0], 100 * metrics.iou[1], 100 * metrics.mIoU, 100 * metrics.mAP, metrics.images]] }] }]
+        : []),
+      {
+        title: 'Images',
+        tables: [{ headers: ['image', 'segmented', 'pixel acc (%)', 'IoU fg (%)', 'AP (%)'], rows: rows.map((r) => [r.name, r.target, ...[r.pixelAccuracy, r.iouForeground, r.ap].map((v) => (v === undefined ? '' : Number((100 * v).toFixed(2))))]) }],
+        figures: panels.length ? [{ name: 'overlays', png: await imageGrid(panels, 3, { title: 'map, predicted mask, ground truth' }), caption: 'per image: the heatmap over the image, the thresholded mask, the ground-truth mask' }] : [],
+      },
+    ],
+    data: out,
+  }));
+}

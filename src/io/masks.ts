@@ -83,10 +83,7 @@ export function fitMask(mask: BinaryMask, size: number): BinaryMask {
   return { width: size, height: size, data: out };
 }
 
-/**
- * What kind of .mat file this is. cliplens reads neither: the ImageNet-segmentation
- * gtsegs_ijcv.mat is MATLAB v7.3 (HDF5 with object references), which needs an HDF5 library.
- */
+/** What kind of .mat file this is (v7.3 files are HDF5 after a 512-byte header). */
 export function matKind(path: string): 'v5' | 'v7.3' | 'unknown' {
   const fd = openSync(path, 'r');
   try {
@@ -104,13 +101,11 @@ export function matKind(path: string): 'v5' | 'v7.3' | 'unknown' {
   }
 }
 
-/** A clear one-line error for masks given as a .mat file. */
+/** A clear one-line error for masks given as a file rather than a folder. */
 export function matUnsupported(path: string): MaskError {
   if (!existsSync(path)) return new MaskError(`masks file ${path} does not exist`);
   const kind = matKind(path);
-  const convert =
-    "convert it to an image folder plus a PNG mask folder with the same file stems (with h5py: f[f['value/img'][i,0]] is image i as [3,W,H], f[f['value/gt'][i,0]] its mask as [W,H]) and pass --dataset IMAGES --masks MASKS";
-  if (kind === 'v7.3') return new MaskError(`${path} is a MATLAB v7.3 (HDF5) file, which cliplens cannot read; ${convert}`);
-  if (kind === 'v5') return new MaskError(`${path} is a MATLAB v5 file, which cliplens cannot read; ${convert}`);
-  return new MaskError(`${path} is not a MATLAB file cliplens knows; give a folder of PNG masks`);
+  if (kind === 'v7.3') return new MaskError(`${path} is a MATLAB v7.3 (HDF5) file, not a masks folder; if it is ImageNet-segmentation's gtsegs_ijcv.mat, pass it as --mat ${path} (it holds the images and the masks)`);
+  if (kind === 'v5') return new MaskError(`${path} is a MATLAB v5 file, which cliplens cannot read; give a folder of PNG masks with the same file stems as the images`);
+  return new MaskError(`${path} is not a masks folder; give a folder of PNG masks with the same file stems as the images`);
 }

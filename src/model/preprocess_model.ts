@@ -1,6 +1,6 @@
 // Images → pixel_values for a given model, keeping going past unreadable files.
 
-import { decodeImage } from '../io/image.ts';
+import { decodeImage, type DecodedImage } from '../io/image.ts';
 import { f32, type F32 } from '../tensor.ts';
 import type { ClipConfig } from './config.ts';
 import { preprocessDecoded } from './preprocess.ts';
@@ -15,17 +15,30 @@ export interface PreprocessedBatch {
 }
 
 export async function preprocessFiles(cfg: ClipConfig, inputs: (string | Buffer)[]): Promise<PreprocessedBatch> {
-  const S = cfg.vision.imageSize;
-  const opts = { imageSize: S, mean: cfg.preprocess.mean, std: cfg.preprocess.std };
-  const results = await Promise.all(
+  const decoded = await Promise.all(
     inputs.map(async (input) => {
       try {
-        return preprocessDecoded(await decodeImage(input), opts);
+        return await decodeImage(input);
       } catch (e) {
         return (e as Error).message.split('\n')[0];
       }
     }),
   );
+  return preprocessDecodedBatch(cfg, decoded);
+}
+
+/** The same for images already decoded (or the reason they could not be). */
+export function preprocessDecodedBatch(cfg: ClipConfig, images: (DecodedImage | string)[]): PreprocessedBatch {
+  const S = cfg.vision.imageSize;
+  const opts = { imageSize: S, mean: cfg.preprocess.mean, std: cfg.preprocess.std };
+  const results = images.map((img) => {
+    if (typeof img === 'string') return img;
+    try {
+      return preprocessDecoded(img, opts);
+    } catch (e) {
+      return (e as Error).message.split('\n')[0];
+    }
+  });
   const ok = results.filter((r): r is Exclude<typeof r, string> => typeof r !== 'string');
   const per = 3 * S * S;
   const pixels = f32([ok.length, 3, S, S]);

@@ -186,6 +186,23 @@ describe('analysis commands on a fixture-model store', () => {
     assert.equal(one.images[0].pixelAccuracy, fromMat.images[0].pixelAccuracy);
   });
 
+  it('segment --resume: an interrupted run continues where it stopped and gives the full-run metrics', async () => {
+    const args = ['segment', ...MODEL, '--text', 'a red square', '--mat', p('seg.mat'), '--json', '--resume', p('seg.progress')];
+    const full = JSON.parse((await ok(['segment', ...MODEL, '--text', 'a red square', '--mat', p('seg.mat'), '--json'])).out);
+    await ok([...args, '--limit', '1']);
+    // A line torn by a kill is dropped, not trusted.
+    writeFileSync(p('seg.progress'), readFileSync(p('seg.progress'), 'utf8') + '{"row":{"name":"seg_1","tar');
+    const r = await ok(args);
+    assert.match(r.err, /resuming: 1 of 2 images already scored/);
+    const j = JSON.parse(r.out);
+    assert.deepEqual(j.metrics, full.metrics);
+    assert.deepEqual(j.images, full.images);
+    assert.equal(readFileSync(p('seg.progress'), 'utf8').trim().split('\n').length, 3);
+    const again = await run(['segment', ...MODEL, '--text', 'a blue square', '--mat', p('seg.mat'), '--json', '--resume', p('seg.progress')]);
+    assert.equal(again.rc, 1);
+    assert.match(again.err, /--resume .*seg\.progress belongs to another run \(target 'text:a red square', now 'text:a blue square'\)/);
+  });
+
   it('segment: --mask-geometry reference squashes the mask, aligned crops it like the image', async () => {
     // A wide image whose right-hand third holds the object: after the centre crop it sits at the right edge.
     const W = 96, H = 48;

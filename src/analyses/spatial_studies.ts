@@ -79,7 +79,7 @@ export function segmentSpatial(spatial: F32, grid: number, size: number, gt?: Ui
 }
 
 /** Pixel accuracy, mIoU and mAP over images with scores. */
-export function segmentationSummary(images: SegmentedImage[]): SegmentationResult {
+export function segmentationSummary(images: readonly { scores?: SegmentationScores }[]): SegmentationResult {
   const meter = new SegmentationMeter();
   for (const im of images) if (im.scores) meter.add(im.scores);
   return meter.result();

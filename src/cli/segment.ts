@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { normalizeRows } from '../analyses/linalg.ts';
-import { classDirection, predictClasses, segmentationSummary, segmentSpatial, spatialMaps, type SegmentedImage } from '../analyses/spatial_studies.ts';
+import type { SegmentationScores } from '../analyses/segmentation.ts';
+import { classDirection, predictClasses, segmentationSummary, segmentSpatial, spatialMaps } from '../analyses/spatial_studies.ts';
 import { Decomposer } from '../decompose/decomposer.ts';
 import { loadDataset } from '../io/datasets.ts';
 import { decodeImage, type DecodedImage } from '../io/image.ts';
@@ -24,6 +25,7 @@ interface SegmentFlags extends ModelFlags {
   mat?: string;
   limit?: string;
   maskGeometry: string;
+  resume?: string;
   report?: string;
   outDir?: string;
   json?: boolean;
@@ -95,6 +97,7 @@ export function segmentCommand(): Command {
     .option('--mat <file>', "ImageNet-segmentation's gtsegs_ijcv.mat (MATLAB v7.3): images and masks both come from it")
     .option('--limit <n>', 'segment only the first n images')
     .option('--mask-geometry <how>', "aligned: masks resized and centre-cropped like the images; reference: masks squashed to the input square as the paper's script does (use it to compare with the paper's numbers)", 'aligned')
+    .option('--resume <file>', 'record every scored image in this JSON-lines file; run again with the same file to continue after an interruption')
     .option('--report <dir>', 'write a report here')
     .option('--out-dir <dir>', 'save one overlay PNG per image here')
     .option('--json', 'print the metrics and per-image scores as JSON on stdout')
@@ -128,14 +131,64 @@ export function segmentCommand(): Command {
         items = fileItems(paths, masks, o.masks, () => skipped++);
       }
       try {
-        await segmentItems(items, o, geometry, bs, () => skipped);
+        await segmentItems(items, o, geometry, bs, () => skipped, o.mat ?? o.dataset ?? `${images.length} image files`);
       } finally {
         mat?.close();
       }
     });
 }
 
-async function segmentItems(items: SegItem[], o: SegmentFlags, geometry: MaskGeometry, bs: number, skippedWithoutMask: () => number): Promise<void> {
+/** What a resume file must agree on with the run that continues it. */
+interface RunKey {
+  cliplens: 'segment';
+  model: string;
+  target: string;
+  geometry: MaskGeometry;
+  source: string;
+}
+
+interface Done {
+  row: Row;
+  scores?: SegmentationScores;
+}
+
+/**
+ * Images already scored by an earlier run with the same key. A line cut by a kill is ignored;
+ * a file from another run is refused rather than mixed in.
+ */
+function readResume(path: string, key: RunKey): Map<string, Done> {
+  const done = new Map<string, Done>();
+  if (!existsSync(path)) {
+    writeFileSync(path, `${JSON.stringify(key)}\n`);
+    return done;
+  }
+  const lines = readFileSync(path, 'utf8').split('\n');
+  let head: Partial<RunKey> = {};
+  try {
+    head = JSON.parse(lines[0]) as Partial<RunKey>;
+  } catch {
+    /* reported below */
+  }
+  if (head.cliplens !== 'segment') throw new UsageError(`--resume ${path} is not a cliplens segment progress file`);
+  for (const k of ['model', 'target', 'geometry', 'source'] as const)
+    if (head[k] !== key[k]) throw new UsageError(`--resume ${path} belongs to another run (${k} '${head[k]}', now '${key[k]}'); give a new file or delete it`);
+  let intact = lines.length;
+  for (let i = 1; i < lines.length; i++) {
+    if (!lines[i]) continue;
+    try {
+      const d = JSON.parse(lines[i]) as Done;
+      done.set(d.row.name, d);
+    } catch {
+      intact = i;
+      break;
+    }
+  }
+  // Drop a torn last line so appends start on a fresh line.
+  if (intact < lines.length) writeFileSync(path, `${lines.slice(0, intact).join('\n')}\n`);
+  return done;
+}
+
+async function segmentItems(items: SegItem[], o: SegmentFlags, geometry: MaskGeometry, bs: number, skippedWithoutMask: () => number, source: string): Promise<void> {
   const cls = o.classifier ? openTextSet(o.classifier, 'classifier') : undefined;
   const model = await modelFromFlags(o);
   const d = model.config.embedDim;
@@ -155,12 +208,17 @@ async function segmentItems(items: SegItem[], o: SegmentFlags, geometry: MaskGeo
   } else if (cls && cls.embeddings.shape[1] !== d) throw new UsageError(`--classifier has embedding size ${cls.embeddings.shape[1]}, the model has ${d}`);
   if (o.outDir) mkdirSync(o.outDir, { recursive: true });
   const dec = new Decomposer(model);
-  const rows: Row[] = [];
-  const results: SegmentedImage[] = [];
+  const key: RunKey = { cliplens: 'segment', model: model.name, target: o.text ? `text:${o.text}` : o.class ? `class:${o.class}` : 'predicted class', geometry, source };
+  const done = o.resume ? readResume(o.resume, key) : new Map<string, Done>();
+  const todo = items.filter((it) => !done.has(it.name));
+  if (done.size) process.stderr.write(`resuming: ${items.length - todo.length} of ${items.length} images already scored in ${o.resume}\n`);
+  // Only scores are kept per image (not maps), so thousands of images fit in memory.
+  const fresh = new Map<string, Done>();
   const panels: RGBImage[] = [];
   const bar = progressBar('segment', items.length);
-  for (let b0 = 0; b0 < items.length; b0 += bs) {
-    const chunk = items.slice(b0, b0 + bs);
+  bar.update(items.length - todo.length);
+  for (let b0 = 0; b0 < todo.length; b0 += bs) {
+    const chunk = todo.slice(b0, b0 + bs);
     const loaded = await Promise.all(chunk.map((it) => it.load().catch((e: Error) => e.message.split('\n')[0])));
     const pre = preprocessDecodedBatch(model.config, loaded.map((l) => (typeof l === 'string' ? l : l.image)));
     const okIdx = chunk.map((_, j) => j).filter((j) => pre.errors[j] === undefined);
@@ -190,7 +248,6 @@ async function segmentItems(items: SegItem[], o: SegmentFlags, geometry: MaskGeo
         }
       }
       const seg = segmentSpatial(maps[j], grid, S, gt);
-      results.push(seg);
       const row: Row = { name, target: names[j] };
       if (seg.scores) {
         const s = seg.scores;
@@ -198,7 +255,8 @@ async function segmentItems(items: SegItem[], o: SegmentFlags, geometry: MaskGeo
         row.iouForeground = s.union[1] > 0 ? s.inter[1] / s.union[1] : 0;
         row.ap = s.ap;
       }
-      rows.push(row);
+      fresh.set(name, { row, scores: seg.scores });
+      if (o.resume) appendFileSync(o.resume, `${JSON.stringify({ row, scores: seg.scores })}\n`);
       const u8 = pre.u8.subarray(j * S * S * 3, (j + 1) * S * S * 3);
       const overlay = blendMap(u8, S, S, seg.heatmap.heat, S, S, { range: [0, 1], caption: `${name}: ${names[j]}` });
       if (o.outDir) writeFileSync(join(o.outDir, `${name}.png`), await encodePng(overlay));
@@ -207,15 +265,18 @@ async function segmentItems(items: SegItem[], o: SegmentFlags, geometry: MaskGeo
         panels.push(gt ? maskImage(gt, S, S, 'ground truth') : { ...maskImage(new Uint8Array(S * S), S, S, 'no mask') });
       }
     }
-    bar.update(Math.min(items.length, b0 + bs));
+    bar.update(items.length - todo.length + Math.min(todo.length, b0 + bs));
   }
   bar.stop();
-  if (!results.length) throw new UsageError('no image could be read');
+  const all = items.map((it) => done.get(it.name) ?? fresh.get(it.name)).filter((x): x is Done => x !== undefined);
+  if (!all.length) throw new UsageError('no image could be read');
+  const rows = all.map((x) => x.row);
+  const results = all.map((x) => ({ scores: x.scores }));
   const scored = results.filter((r) => r.scores);
   const metrics = scored.length ? segmentationSummary(scored) : undefined;
   if (metrics)
     process.stderr.write(`pixel accuracy ${(100 * metrics.pixelAccuracy).toFixed(2)}, mIoU ${(100 * metrics.mIoU).toFixed(2)}, mAP ${(100 * metrics.mAP).toFixed(2)} over ${metrics.images} images\n`);
-  if (o.outDir) process.stderr.write(`wrote ${results.length} overlays to ${o.outDir}\n`);
+  if (o.outDir) process.stderr.write(`wrote ${fresh.size} overlays to ${o.outDir}\n`);
   const out = { model: model.name, target: o.text ? { text: o.text } : o.class ? { class: o.class } : { class: 'predicted' }, metrics, images: rows, skippedWithoutMask: skippedWithoutMask(), ...(o.mat ? { maskGeometry: geometry } : o.masks ? { maskGeometry: geometry } : {}) };
   await finish(o, out, async () => ({
     title: 'Zero-shot segmentation from the decomposition',

@@ -156,6 +156,9 @@ test('report writer produces json, markdown, html and figure files', async () =>
     const written = await readFile(join(dir, 'figures/bars.png'));
     assert.ok(written.equals(png));
     await assert.rejects(writeReport(dir, { title: 't', sections: [{ title: 's', figures: [{ name: 'x', png: Buffer.from('nope') }] }] }), /not a PNG/);
+    // A second report into the same folder leaves no figure of the first behind.
+    await writeReport(dir, { title: 't2', sections: [{ title: 's', figures: [{ name: 'bars', png }] }] });
+    assert.deepEqual(await readdir(join(dir, 'figures')), ['bars.png']);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

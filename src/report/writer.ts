@@ -1,7 +1,7 @@
 // Writes a report folder: report.json (machine-readable), report.md and index.html (for people),
 // and figures/*.png referenced by both.
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { table as mdTable } from './figures.ts';
 
@@ -157,5 +157,8 @@ export async function writeReport(dir: string, report: Report): Promise<WrittenR
   h.push('</body></html>');
   await writeFile(join(dir, 'index.html'), h.join('\n') + '\n');
   files.push('index.html');
+  // A figure left by an earlier report into the same folder would pass for part of this one.
+  for (const f of await readdir(join(dir, 'figures')))
+    if (f.endsWith('.png') && !used.has(f.slice(0, -4))) await rm(join(dir, 'figures', f), { force: true });
   return { dir, files };
 }

@@ -104,6 +104,24 @@ test('reduced study: every part runs and its numbers respect their invariants', 
     assert.equal(e.random.draws, 3);
     assert.equal(e.random.worstPerDraw.length, 3);
   }
+  // The sweep adds heads in decreasing background share; each point's accuracies are consistent.
+  assert.equal(e.allHeads.length, L * H);
+  assert.ok(e.sweep.length <= 8);
+  e.sweep.forEach((p, i) => {
+    assert.equal(p.k, i + 1);
+    if (i) assert.ok(p.added.backgroundShare <= e.sweep[i - 1].added.backgroundShare + 1e-12);
+    assert.ok(p.added.backgroundShare > 0);
+    for (const [w, m] of [[p.worst, p.mean], [p.randomWorst, p.randomMean]]) {
+      inUnit(w, 'sweep worst');
+      assert.ok(w <= m + 1e-12 && m <= 1);
+    }
+  });
+  // With the same heads as the main selection, the sweep repeats its numbers.
+  const same = e.sweep[e.heads.length - 1];
+  if (same && e.heads.every((h) => e.sweep.slice(0, e.heads.length).some((p) => p.added.layer === h.layer && p.added.head === h.head))) {
+    assert.ok(Math.abs(same.worst - e.after.worst) < 1e-12);
+    assert.ok(Math.abs(same.mean - e.after.mean) < 1e-12);
+  }
   await model.release();
   if (correlated) await correlated.release();
 });

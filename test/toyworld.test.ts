@@ -8,6 +8,10 @@ import {
 import { ClipTokenizer } from '../src/model/tokenizer.ts';
 import { parseOpenClipConfig, visionDims } from '../src/model/config.ts';
 import { SafetensorsFile } from '../src/io/safetensors.ts';
+import { loadClip } from '../src/model/load.ts';
+import { zeroShot } from '../src/toyworld_study/ablation.ts';
+import { balancedSet, sceneSet, type SceneSet } from '../src/toyworld_study/data.ts';
+import { familyClassifiers } from '../src/toyworld_study/texts.ts';
 
 const POSITION_PHRASE: Record<string, string> = { left: 'on the left', right: 'on the right', top: 'at the top', bottom: 'at the bottom' };
 
@@ -159,8 +163,7 @@ test('fast enough to generate data on the fly', () => {
   assert.ok(ms < 2000, `1000 scenes took ${ms.toFixed(0)} ms`);
 });
 
-test('committed checkpoint models/toyworld matches its config', () => {
-  const dir = 'models/toyworld';
+for (const dir of ['models/toyworld', 'models/toyworld-correlated']) test(`committed checkpoint ${dir} matches its config`, () => {
   assert.ok(existsSync(`${dir}/open_clip_config.json`), `${dir}/open_clip_config.json is missing (train with tools/train_toyworld.py)`);
   const hub = JSON.parse(readFileSync(`${dir}/open_clip_config.json`, 'utf8'));
   const cfg = parseOpenClipConfig(hub.model_cfg, hub.preprocess_cfg);
@@ -193,4 +196,25 @@ test('committed checkpoint models/toyworld matches its config', () => {
   } finally {
     f.close();
   }
+});
+
+test('committed models/toyworld-correlated learned the shape~background cue; models/toyworld did not', async () => {
+  const gap = async (name: string) => {
+    const model = await loadClip(name, { threads: 1 });
+    try {
+      const cls = (await familyClassifiers(model)).shape;
+      const acc = async (set: SceneSet) => zeroShot((await model.encodeImages(set.pixels, 32)).data, model.config.embedDim, cls, set.labels.shape);
+      const balanced = await acc(balancedSet(model, 'shape', 'background', 6, 77));
+      const correlated = await acc(sceneSet(model, 96, 78, { correlate: { a: 'shape', b: 'background', p: 0.9 } }));
+      return { balanced, correlated };
+    } finally {
+      await model.release();
+    }
+  };
+  const corr = await gap('toyworld-correlated');
+  const main = await gap('toyworld');
+  // Trained where shape predicts background, the model reads shape off the background: right
+  // when they agree, often wrong when they do not. The independently trained model reads shape.
+  assert.ok(corr.correlated - corr.balanced > 0.15, `correlated model: ${JSON.stringify(corr)}`);
+  assert.ok(main.balanced > 0.9 && Math.abs(main.correlated - main.balanced) < 0.08, `main model: ${JSON.stringify(main)}`);
 });

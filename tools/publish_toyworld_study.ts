@@ -17,6 +17,11 @@ if (!existsSync(join(src, 'report.md'))) {
 }
 const old = existsSync(doc) ? readFileSync(doc, 'utf8') : '';
 const at = old.indexOf(MARKER);
+if (old && at < 0) {
+  // Never drop hand-written text: the marker says where the generated part starts.
+  console.error(`${doc} has no marker line; put this line where the generated report should start:\n${MARKER}`);
+  process.exit(1);
+}
 const preamble = at >= 0 ? old.slice(0, at) : '# Toy-world study\n\n';
 rmSync(figs, { recursive: true, force: true });
 mkdirSync(figs, { recursive: true });

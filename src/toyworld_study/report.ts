@@ -277,6 +277,21 @@ function spuriousSection(s: ToyworldStudy, sc: ToyworldScenes): Promise<ReportSe
     const grid = await imageGrid(examples, ATTRIBUTES.background.length, { title: 'one balanced test scene per (shape, background) group', cellWidth: 150, cellHeight: 128 });
     const gain = e.after.worst - e.before.worst;
     const rgain = r.worst - e.before.worst;
+    const sw = e.sweep;
+    const sweepFig = sw.length
+      ? await lineChart({
+          title: 'Worst-group shape accuracy vs heads ablated',
+          x: sw.map((p) => p.k),
+          series: [
+            { name: 'top-k background heads', values: sw.map((p) => pct(p.worst)), color: '#2ca02c' },
+            { name: 'k random heads', values: sw.map((p) => pct(p.randomWorst)), color: '#1f77b4' },
+          ],
+          xLabel: 'heads mean-ablated (k)',
+          yLabel: 'worst-group accuracy (%)',
+          yMin: 0,
+        })
+      : undefined;
+    const best = sw.reduce<(typeof sw)[number] | undefined>((b, p) => (!b || p.worst > b.worst ? p : b), undefined);
     const text = [
       e.standIn
         ? `Model: ${e.model}, standing in for the model trained on correlated data (not available in this run): the code path is exercised, but the numbers say nothing about removing a learned spurious cue.`
@@ -286,6 +301,12 @@ function spuriousSection(s: ToyworldStudy, sc: ToyworldScenes): Promise<ReportSe
         ? `Worst-group shape accuracy ${fmt(e.before.worst)}% → ${fmt(e.after.worst)}% (${gain >= 0 ? '+' : ''}${fmt(gain)} points) with the background heads ablated, vs ${fmt(r.worst)}% (${rgain >= 0 ? '+' : ''}${fmt(rgain)}) with random heads. ` +
           `Background zero-shot accuracy ${fmt(e.backgroundAccuracy.before)}% → ${fmt(e.backgroundAccuracy.after)}% (random: ${fmt(e.backgroundAccuracy.random)}%).`
         : 'Nothing was ablated.',
+      ...(best
+        ? [
+            `Sweep: heads ranked by the share of background texts among their TextSpan texts, the top k mean-ablated for k = 1..${sw.length}, each next to k random other heads (${Math.max(r.draws, 1)} draws). ` +
+              `The best k is ${best.k} (worst group ${fmt(best.worst)}%, mean over groups ${fmt(best.mean)}%; random heads ${fmt(best.randomWorst)}% / ${fmt(best.randomMean)}%).`,
+          ]
+        : []),
     ];
     return {
       title: '(e) Removing a spurious cue',
@@ -293,8 +314,15 @@ function spuriousSection(s: ToyworldStudy, sc: ToyworldScenes): Promise<ReportSe
       tables: [
         { caption: 'accuracy (%) before, after mean-ablating the background heads, and after ablating as many random heads (mean over draws)', headers: ['measure', 'before', 'bg heads ablated', 'random heads'], rows },
         { caption: 'shape accuracy (%) per (shape, background) group', headers: ['shape', 'background', 'scenes', 'before', 'after', 'random'], rows: e.cells.map((c) => [c.shape, c.background, c.count, fmt(c.before), fmt(c.after), fmt(c.random)]) },
+        ...(sw.length
+          ? [{ caption: 'sweep: shape accuracy (%) with the top-k background heads mean-ablated, next to k random heads (mean over draws)', headers: ['k', 'head added', 'its background share (%)', 'worst group', 'mean over groups', 'random: worst', 'random: mean'], rows: sw.map((p) => [p.k, headId(p.added), fmt(p.added.backgroundShare), fmt(p.worst), fmt(p.mean), fmt(p.randomWorst), fmt(p.randomMean)]) }]
+          : []),
+        ...(e.standIn
+          ? []
+          : [{ caption: `TextSpan on ${e.model} (test scenes): every head's label, purity and background share (%), and its texts`, headers: ['head', 'label', 'purity', 'background share', 'texts'], rows: e.allHeads.map((h) => [headId(h), h.family, fmt(h.purity), fmt(h.backgroundShare), h.texts.join(' | ')]) }]),
       ],
       figures: [
+        ...(sweepFig ? [{ name: 'e_sweep', png: sweepFig, caption: 'worst-group shape accuracy with the top-k background heads ablated vs k random heads' }] : []),
         { name: 'e_groups', png: bars, caption: 'shape accuracy before/after and random baseline; last group: background accuracy' },
         { name: 'e_scenes', png: grid, caption: 'the balanced test set' },
       ],

@@ -41,6 +41,20 @@ export interface SpuriousStudy {
   /** Background zero-shot accuracy: does the ablation remove the background information? */
   backgroundAccuracy: { before: number; after: number; random: number };
   cells: SpuriousCell[];
+  /** Heads ranked by the share of background texts in their TextSpan texts; the top k ablated, next to k random heads. */
+  sweep: SweepPoint[];
+  /** Every head of the correlated model: its label and background share (TextSpan on the test scenes). */
+  allHeads: { layer: number; head: number; family: string; purity: number; backgroundShare: number; texts: string[] }[];
+}
+
+export interface SweepPoint {
+  k: number;
+  /** The k-th head added. */
+  added: { layer: number; head: number; backgroundShare: number };
+  worst: number;
+  mean: number;
+  randomWorst: number;
+  randomMean: number;
 }
 
 function summarise(g: GroupAccuracy, groupName: (c: { label: number; group: number }) => string): GroupSummary {
@@ -70,7 +84,7 @@ export function spuriousStudy(
   backgroundClassifier: F32,
   labels: Record<string, Int32Array>,
   chosen: { heads: HeadLabel[]; selection: string },
-  opts: { model: string; standIn: boolean; draws?: number; seed?: number },
+  opts: { model: string; standIn: boolean; draws?: number; seed?: number; allHeads?: HeadLabel[]; maxSweep?: number },
 ): SpuriousStudy {
   const [n, L, H, d] = terms.attn.shape;
   const shape = labels.shape;
@@ -84,19 +98,41 @@ export function spuriousStudy(
   const after = eval_(edited);
   const draws = spec.length ? (opts.draws ?? 10) : 0;
   const rng = mulberry32(opts.seed ?? 17);
-  const others: [number, number][] = [];
-  for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) if (!spec.some(([a, b]) => a === l && b === h)) others.push([l, h]);
+  /** k heads drawn at random from those not in `exclude`. */
+  const randomHeads = (exclude: [number, number][], k: number): [number, number][] => {
+    const pool: [number, number][] = [];
+    for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) if (!exclude.some(([a, b]) => a === l && b === h)) pool.push([l, h]);
+    for (let j = pool.length - 1; j > 0; j--) {
+      const r = Math.floor(rng() * (j + 1));
+      [pool[j], pool[r]] = [pool[r], pool[j]];
+    }
+    return pool.slice(0, k);
+  };
   const rand: GroupAccuracy[] = [];
   const randBg: number[] = [];
-  for (let i = 0; i < draws && others.length >= spec.length; i++) {
-    const pool = others.slice();
-    for (let j = pool.length - 1; j > 0; j--) {
-      const k = Math.floor(rng() * (j + 1));
-      [pool[j], pool[k]] = [pool[k], pool[j]];
-    }
-    const e = meanAblate(terms, { heads: pool.slice(0, spec.length) });
+  for (let i = 0; i < draws && L * H - spec.length >= spec.length; i++) {
+    const e = meanAblate(terms, { heads: randomHeads(spec, spec.length) });
     rand.push(eval_(e));
     randBg.push(zeroShot(e, d, backgroundClassifier, bg));
+  }
+  const all = opts.allHeads ?? [];
+  const ranked = all.filter((h) => h.shares.background > 0).sort((a, b) => b.shares.background - a.shares.background || b.purity - a.purity || a.layer - b.layer || a.head - b.head);
+  const sweep: SweepPoint[] = [];
+  const sweepDraws = Math.max(draws, 1);
+  for (let k = 1; k <= Math.min(ranked.length, opts.maxSweep ?? 8, L * H - 1); k++) {
+    const top = ranked.slice(0, k).map((h) => [h.layer, h.head] as [number, number]);
+    const g = eval_(meanAblate(terms, { heads: top }));
+    const rs: GroupAccuracy[] = [];
+    for (let i = 0; i < sweepDraws; i++) rs.push(eval_(meanAblate(terms, { heads: randomHeads(top, k) })));
+    const a = ranked[k - 1];
+    sweep.push({
+      k,
+      added: { layer: a.layer, head: a.head, backgroundShare: a.shares.background },
+      worst: g.worst,
+      mean: g.mean,
+      randomWorst: rs.reduce((x, r) => x + r.worst, 0) / rs.length,
+      randomMean: rs.reduce((x, r) => x + r.mean, 0) / rs.length,
+    });
   }
   const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
   const key = (c: { label: number; group: number }) => `${c.label}|${c.group}`;
@@ -120,5 +156,7 @@ export function spuriousStudy(
     random: { draws: rand.length, overall: avg(rand.map((r) => r.overall)), mean: avg(rand.map((r) => r.mean)), worst: avg(rand.map((r) => r.worst)), worstPerDraw: rand.map((r) => r.worst) },
     backgroundAccuracy: { before: zeroShot(base, d, backgroundClassifier, bg), after: zeroShot(edited, d, backgroundClassifier, bg), random: avg(randBg) },
     cells,
+    sweep,
+    allHeads: all.map((h) => ({ layer: h.layer, head: h.head, family: h.family, purity: h.purity, backgroundShare: h.shares.background, texts: h.texts })),
   };
 }

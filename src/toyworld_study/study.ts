@@ -136,7 +136,7 @@ export async function runToyworldStudy(model: ClipModel, opts: ToyworldStudyOpti
   const cClassifiers = corr === model ? classifiers : await familyClassifiers(corr);
   const cHeads = corr === model ? heads : labelHeads(cterms.attn, await embedTexts(corr, pool.texts), pool, { m, minPurity });
   const chosen = backgroundHeads(cHeads);
-  const spurious = spuriousStudy(cterms, cClassifiers.shape, cClassifiers.background, balanced.labels, chosen, { model: corr.name, standIn: corr === model, draws });
+  const spurious = spuriousStudy(cterms, cClassifiers.shape, cClassifiers.background, balanced.labels, chosen, { model: corr.name, standIn: corr === model, draws, allHeads: cHeads });
   if (corr === model) notes.push(opts.correlatedNote ?? `Part (e) ran on the main model ${model.name} as a stand-in for a model trained on correlated data.`);
   if (!chosen.heads.length) notes.push('Part (e): no head to ablate, so "after" equals "before".');
 

@@ -41,27 +41,41 @@ function checkpoint(): string {
   return path;
 }
 
-function worker(mode: string, ckpt: string, batch = 8, repeats = 3): { imagesPerSecond: number; peakRssMB: number } {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', join(here, 'vitb16.ts'), mode, ckpt, String(batch), String(repeats)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+interface WorkerResult {
+  imagesPerSecond: number;
+  peakRssMB: number;
+  /** With vsPlain: median speed ratio to plain encoding, measured round by round in one process. */
+  ofPlain?: number;
+}
+
+function worker(mode: string, ckpt: string, batch = 8, repeats = 3, vsPlain = false): WorkerResult {
+  const argv = ['--import', 'tsx', join(here, 'vitb16.ts'), mode, ckpt, String(batch), String(repeats), ...(vsPlain ? ['--vs-plain'] : [])];
+  const out = execFileSync(process.execPath, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
 const rate = await matmulRate();
 // ViT-B/16 at 224 px: ≈ 17.6 G multiply-adds per image.
 const FLOP_PER_IMAGE = 2 * 17.58e9;
-console.log(`machine: onnxruntime MatMul ${rate.toFixed(0)} GFLOP/s → arithmetic limit ≈ ${(rate * 1e9 / FLOP_PER_IMAGE).toFixed(2)} ViT-B-16 images/s`);
+// A probe, not a ceiling: the machine's speed drifts, and fused kernels can beat the probe's MatMul.
+console.log(`machine: onnxruntime MatMul probe ${rate.toFixed(0)} GFLOP/s ≈ ${(rate * 1e9 / FLOP_PER_IMAGE).toFixed(2)} ViT-B-16 images/s if every multiply-add ran at that rate`);
 
 if (suites.has('encode') || suites.has('decompose')) {
   const ckpt = checkpoint();
   const plain = worker('encode', ckpt);
-  console.log(`encodeImages (random ViT-B-16, batch 8): ${plain.imagesPerSecond.toFixed(2)} images/s, ${(plain.imagesPerSecond / (rate * 1e9 / FLOP_PER_IMAGE) * 100).toFixed(0)}% of the arithmetic limit (target ≥ 4 images/s; reference PyTorch here: 2.8)`);
+  console.log(`encodeImages (random ViT-B-16, batch 8): ${plain.imagesPerSecond.toFixed(2)} images/s, ${(plain.imagesPerSecond / (rate * 1e9 / FLOP_PER_IMAGE) * 100).toFixed(0)}% of the probe's rate (target ≥ 4 images/s; reference PyTorch here: 2.8)`);
   if (suites.has('decompose')) {
-    const row = (label: string, r: { imagesPerSecond: number; peakRssMB: number }, target: string) =>
-      console.log(`${label.padEnd(34)} ${r.imagesPerSecond.toFixed(2).padStart(6)} images/s  ${(r.imagesPerSecond / plain.imagesPerSecond * 100).toFixed(0).padStart(4)}% of plain  peak RSS ${r.peakRssMB.toFixed(0)} MB   (${target})`);
-    row('plain encodeImages', plain, 'baseline');
-    row('per-head decomposition', worker('heads', ckpt), 'target ≥ 90% of plain; reference 2.0 images/s');
-    row('per-token maps, 10 texts', worker('maps10', ckpt), 'target ≥ 75% of plain, RSS < 2 GB; reference per-token 0.04 images/s, 14.7 GB');
-    row('full spatial [B,L,N,H,d]', worker('spatial', ckpt, 8, 1), 'target ≥ 1 image/s');
+    // Speed as a share of plain comes from rounds alternating with plain in one process; peak RSS
+    // from a process that runs the mode alone.
+    const row = (label: string, mode: string, target: string, repeats = 3) => {
+      const alone = worker(mode, ckpt, 8, repeats);
+      const vs = worker(mode, ckpt, 8, repeats + 2, true);
+      console.log(`${label.padEnd(34)} ${vs.imagesPerSecond.toFixed(2).padStart(6)} images/s  ${(vs.ofPlain! * 100).toFixed(0).padStart(4)}% of plain  peak RSS ${alone.peakRssMB.toFixed(0)} MB   (${target})`);
+    };
+    console.log(`${'plain encodeImages'.padEnd(34)} ${plain.imagesPerSecond.toFixed(2).padStart(6)} images/s   100% of plain  peak RSS ${plain.peakRssMB.toFixed(0)} MB   (baseline)`);
+    row('per-head decomposition', 'heads', 'target ≥ 90% of plain; reference 2.0 images/s');
+    row('per-token maps, 10 texts', 'maps10', 'target ≥ 75% of plain, RSS < 2 GB; reference per-token 0.04 images/s, 14.7 GB');
+    row('full spatial [B,L,N,H,d]', 'spatial', 'target ≥ 1 image/s', 1);
   }
 }
 

@@ -1,7 +1,10 @@
 // Benchmark worker: one measurement on a randomly initialised full-size ViT-B-16, in its own
 // process so that peak RSS belongs to that measurement alone. Prints one JSON line.
-//   node --import tsx bench/vitb16.ts <mode> <checkpoint> [batch] [repeats]
+//   node --import tsx bench/vitb16.ts <mode> <checkpoint> [batch] [repeats] [--vs-plain]
 // modes: encode | heads | maps10 | spatial
+// --vs-plain alternates plain encoding and the mode, round by round, and reports the median of the
+// per-round speed ratios: machine speed drifts by ±10% between runs, which separate processes
+// would mistake for the mode's cost.
 
 import { Decomposer } from '../src/decompose/decomposer.ts';
 import { ClipModel } from '../src/model/clip.ts';
@@ -9,7 +12,7 @@ import { normalRng, vitB16Config } from '../src/model/random.ts';
 import { OpenClipSafetensors } from '../src/model/weights.ts';
 import { f32 } from '../src/tensor.ts';
 
-const [mode, ckpt, batchArg, repArg] = process.argv.slice(2);
+const [mode, ckpt, batchArg, repArg, vsArg] = process.argv.slice(2);
 const B = Number(batchArg ?? 8);
 const repeats = Number(repArg ?? 3);
 const cfg = vitB16Config();
@@ -30,8 +33,29 @@ const run = async () => {
     default: throw new Error(`unknown mode ${mode}`);
   }
 };
+const timed = async (f: () => Promise<void>) => {
+  const t0 = performance.now();
+  await f();
+  return (performance.now() - t0) / 1000;
+};
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const plain = async () => void (await model.encodeImages(px, B));
+
 await run(); // warm-up: graph build, pre-packing, readout folding
-const t0 = performance.now();
-for (let i = 0; i < repeats; i++) await run();
-const seconds = (performance.now() - t0) / 1000 / repeats;
-console.log(JSON.stringify({ mode, batch: B, imagesPerSecond: B / seconds, peakRssMB: process.resourceUsage().maxRSS / 1024 }));
+if (vsArg === '--vs-plain') {
+  await plain();
+  const ratios: number[] = [];
+  const rates: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const tp = await timed(plain);
+    const tm = await timed(run);
+    ratios.push(tp / tm);
+    rates.push(B / tm);
+  }
+  console.log(JSON.stringify({ mode, batch: B, imagesPerSecond: median(rates), ofPlain: median(ratios), peakRssMB: process.resourceUsage().maxRSS / 1024 }));
+} else {
+  let seconds = 0;
+  for (let i = 0; i < repeats; i++) seconds += await timed(run);
+  seconds /= repeats;
+  console.log(JSON.stringify({ mode, batch: B, imagesPerSecond: B / seconds, peakRssMB: process.resourceUsage().maxRSS / 1024 }));
+}

@@ -52,17 +52,6 @@ function norms(z: F32): Float64Array {
   return out;
 }
 
-/** out[k] = (x·M)[k] for x [D] and M [D, d], accumulated in float64. */
-function rowTimes(x: Float32Array, xOff: number, M: Float32Array, D: number, d: number, acc: Float64Array): void {
-  acc.fill(0);
-  for (let j = 0; j < D; j++) {
-    const xj = x[xOff + j];
-    if (xj === 0) continue;
-    const row = j * d;
-    for (let k = 0; k < d; k++) acc[k] += xj * M[row + k];
-  }
-}
-
 export async function decomposeTaps(taps: VisionTaps, r: Readout, opts: DecomposeOptions = {}): Promise<Decomposition> {
   const { L, H, N, D, d, dh } = r;
   const B = taps.image_features.shape[0];
@@ -71,17 +60,20 @@ export async function decomposeTaps(taps: VisionTaps, r: Readout, opts: Decompos
   const { mean, std } = lnStats(taps.resid_cls.data, D, r.eps);
   const zNorm = norms(taps.image_features);
   const scale = (b: number) => (normalise ? 1 / zNorm[b] : 1);
-  const acc = new Float64Array(d);
 
-  // MLP slots (and ln_pre at index 0): share 1/K.
+  // MLP slots (and ln_pre at index 0): share 1/K. One matmul [B·(L+1), D]·G[D, d].
   const mlp = f32([B, L + 1, d]);
+  const slots = new Float32Array(B * (L + 1) * D);
+  for (let b = 0; b < B; b++) {
+    slots.set(taps.ln_pre_cls.data.subarray(b * D, (b + 1) * D), b * (L + 1) * D);
+    slots.set(taps.mlp_cls.data.subarray(b * L * D, (b + 1) * L * D), (b * (L + 1) + 1) * D);
+  }
+  const slotsG = await batchedMatmul(slots, r.G, 1, B * (L + 1), D, d);
   for (let b = 0; b < B; b++) {
     for (let j = 0; j <= L; j++) {
-      if (j === 0) rowTimes(taps.ln_pre_cls.data, b * D, r.G, D, d, acc);
-      else rowTimes(taps.mlp_cls.data, (b * L + j - 1) * D, r.G, D, d, acc);
       const o = (b * (L + 1) + j) * d;
       for (let k = 0; k < d; k++) {
-        mlp.data[o + k] = (((acc[k] - (mean[b] / K) * r.gammaP[k]) / std[b] + r.betaP[k] / K) * scale(b));
+        mlp.data[o + k] = (((slotsG[o + k] - (mean[b] / K) * r.gammaP[k]) / std[b] + r.betaP[k] / K) * scale(b));
       }
     }
   }
@@ -89,16 +81,23 @@ export async function decomposeTaps(taps: VisionTaps, r: Readout, opts: Decompos
   let attn: F32;
   if (!opts.spatial) {
     // Per head, summed over tokens: Σ_i a_i v_i is the CLS row of the head's output.
+    // Batched over heads: [L·H, B, dh]·F[L·H, dh, d] → [L·H, B, d].
     attn = f32([B, L, H, d]);
     const s = 1 / (K * H);
+    const perHead = new Float32Array(L * H * B * dh);
+    for (let b = 0; b < B; b++)
+      for (let l = 0; l < L; l++)
+        for (let h = 0; h < H; h++)
+          perHead.set(taps.heads_cls.data.subarray((b * L + l) * D + h * dh, (b * L + l) * D + (h + 1) * dh), ((l * H + h) * B + b) * dh);
+    const c = await batchedMatmul(perHead, r.F, L * H, B, dh, d);
     for (let b = 0; b < B; b++) {
       for (let l = 0; l < L; l++) {
         for (let h = 0; h < H; h++) {
-          rowTimes(taps.heads_cls.data, (b * L + l) * D + h * dh, r.F.subarray(((l * H + h) * dh) * d), dh, d, acc);
+          const src = ((l * H + h) * B + b) * d;
           const o = ((b * L + l) * H + h) * d;
           for (let k = 0; k < d; k++) {
-            const c = acc[k] + r.biasOP[l * d + k] / H - s * mean[b] * r.gammaP[k];
-            attn.data[o + k] = (c / std[b] + s * r.betaP[k]) * scale(b);
+            const v = c[src + k] + r.biasOP[l * d + k] / H - s * mean[b] * r.gammaP[k];
+            attn.data[o + k] = (v / std[b] + s * r.betaP[k]) * scale(b);
           }
         }
       }

@@ -208,7 +208,7 @@ async function segmentItems(items: SegItem[], o: SegmentFlags, geometry: MaskGeo
   } else if (cls && cls.embeddings.shape[1] !== d) throw new UsageError(`--classifier has embedding size ${cls.embeddings.shape[1]}, the model has ${d}`);
   if (o.outDir) mkdirSync(o.outDir, { recursive: true });
   const dec = new Decomposer(model);
-  const key: RunKey = { cliplens: 'segment', model: model.name, target: o.text ? `text:${o.text}` : o.class ? `class:${o.class}` : 'predicted class', geometry, source };
+  const key: RunKey = { cliplens: 'segment', model: model.name, target: o.text ? `text:${o.text}` : o.class ? `class:${o.class} of ${o.classifier}` : `predicted class of ${o.classifier}`, geometry, source };
   const done = o.resume ? readResume(o.resume, key) : new Map<string, Done>();
   const todo = items.filter((it) => !done.has(it.name));
   if (done.size) process.stderr.write(`resuming: ${items.length - todo.length} of ${items.length} images already scored in ${o.resume}\n`);
@@ -283,7 +283,7 @@ async function segmentItems(items: SegItem[], o: SegmentFlags, geometry: MaskGeo
     summary: metrics
       ? `Pixel accuracy ${(100 * metrics.pixelAccuracy).toFixed(2)}%, mIoU ${(100 * metrics.mIoU).toFixed(2)}%, mAP ${(100 * metrics.mAP).toFixed(2)}% over ${metrics.images} images.`
       : `${results.length} images segmented (no masks given).`,
-    meta: { model: model.name, target: o.text ?? o.class ?? 'predicted class', images: results.length, ...(o.masks ? { masks: o.masks } : {}), ...(o.mat ? { 'images and masks': o.mat } : {}), ...(o.masks || o.mat ? { 'mask geometry': geometry } : {}) },
+    meta: { model: model.name, target: o.text ?? o.class ?? 'predicted class', images: results.length, ...(o.masks ? { masks: o.masks } : {}), ...(o.mat ? { 'images and masks': o.mat } : {}), ...(o.masks || o.mat ? { 'mask geometry': geometry } : {}), ...(done.size ? { 'scored by earlier runs (--resume; no overlays)': done.size } : {}) },
     sections: [
       {
         title: 'Method',

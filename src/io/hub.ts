@@ -182,7 +182,6 @@ async function downloadMissing(repo: string, revision: string, dir: string, file
   return present(dir, rec, files);
 }
 
-
 const LOCK = '.lock';
 /** A lock whose holder has not touched it for this long is taken over (the holder touches it every few seconds). */
 const LOCK_STALE_MS = 30_000;
@@ -212,7 +211,8 @@ function staleLock(path: string): string | undefined {
     info = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockInfo>;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
-    return 'unreadable'; // a holder killed between create and write
+    // Empty or torn: a holder between creating and writing it (young), or killed there (old).
+    mtime ??= 0;
   }
   if (info.host === hostname() && typeof info.pid === 'number' && !pidAlive(info.pid)) return `process ${info.pid} is gone`;
   if (Date.now() - mtime > LOCK_STALE_MS) return `not touched for ${LOCK_STALE_MS / 1000}s`;

@@ -30,6 +30,8 @@ export async function createSession(g: GraphBuilder, opts: RuntimeOptions = {}):
     intraOpNumThreads: resolveThreads(opts),
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
+    // The arena keeps freed activation blocks: ~150 MB more peak RSS on ViT-B-16 batch 8, no speed gain here.
+    enableCpuMemArena: false,
     executionProviders: ep === 'cpu' ? ['cpu'] : [ep, 'cpu'],
   };
   const threshold = opts.externalDataThreshold ?? TWO_GB_SAFE;

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { loadClip } from '../src/model/load.ts';
+import { startServer } from '../src/server/server.ts';
 import { builtinModels } from '../src/model/resolve.ts';
 import { writeReport } from '../src/report/writer.ts';
 import { ATTRIBUTES, FAMILIES } from '../src/toyworld/index.ts';
@@ -184,7 +185,47 @@ test('cliplens demo: prints zero-shot per family and each head with its family a
   for (const f of ['index.html', 'report.md', 'report.json', 'figures/heatmaps.png', 'figures/purity.png']) assert.ok(existsSync(join(out, f)), `demo did not write ${f}`);
   // Deterministic: a second run prints the same summary.
   const again = cli('demo', '--out', join(tmp, 'demo2'));
-  assert.equal(again.stdout.replace(/report: .*/, ''), r.stdout.replace(/report: .*/, ''));
+  const strip = (s: string) => s.replace(/report: .*/, '').replace(/explore .*/, '');
+  assert.equal(strip(again.stdout), strip(r.stdout));
+});
+
+test('cliplens demo writes an explorer workspace that cliplens serve opens: scenes, store, heads', async () => {
+  const out = join(tmp, 'demo-ws');
+  const r = cli('demo', '--out', out, '--n', '40');
+  assert.equal(r.code, 0, r.stderr);
+  const serveLine = /explore the same scenes in the browser: (npx cliplens serve .*)$/m.exec(r.stdout);
+  assert.ok(serveLine, r.stdout);
+  assert.ok(serveLine[1].includes(join(out, 'store')) && serveLine[1].includes(join(out, 'heads.json')));
+  const manifest = JSON.parse(readFileSync(join(out, 'store', 'manifest.json'), 'utf8'));
+  assert.deepEqual(manifest.dataset.labels, [...ATTRIBUTES.shape].sort());
+  assert.deepEqual(manifest.dataset.groups, [...ATTRIBUTES.background].sort());
+  const heads = JSON.parse(readFileSync(join(out, 'heads.json'), 'utf8')).heads;
+  assert.equal(heads.length, 12);
+  const model = await loadClip(undefined, { threads: 1 });
+  const srv = await startServer({ model, store: join(out, 'store'), textspan: join(out, 'heads.json'), port: 0, log: () => {} });
+  try {
+    const get = async (path: string, body?: object) => {
+      const res = await fetch(new URL(path, srv.url), body ? { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {});
+      assert.equal(res.status, 200, path);
+      return res.json() as Promise<Record<string, any>>;
+    };
+    const info = await get('/api/info');
+    assert.equal(info.store.n, 40);
+    assert.equal((await get('/api/heads')).total, 12);
+    // The stored scenes are the demo's: the store's image features classify shapes as well as the model does.
+    const abl = await get('/api/ablation', { heads: [] });
+    assert.equal(abl.n, 40);
+    assert.ok(abl.baseline.overall > 0.8, `shape accuracy on the demo store ${abl.baseline.overall}`);
+  } finally {
+    await srv.close();
+    await model.release();
+  }
+  // A demo with another model into the same folder replaces the workspace instead of being refused.
+  const other = cli('demo', '--out', out, '--n', '40', '--model', 'toyworld-correlated', '--no-explorer');
+  assert.equal(other.code, 0, other.stderr);
+  const corr = cli('demo', '--out', out, '--n', '40', '--model', 'toyworld-correlated');
+  assert.equal(corr.code, 0, corr.stderr);
+  assert.match(corr.stdout, /npx cliplens serve --model toyworld-correlated --store/);
 });
 
 test('cliplens study toyworld --quick runs; bad input is one clear line', async () => {

@@ -49,7 +49,7 @@ function otherValue(family: string, value: string): string {
   return vs[(vs.indexOf(value) + Math.ceil(vs.length / 2)) % vs.length];
 }
 
-export async function runDemo(model: ClipModel, opts: DemoOptions = {}): Promise<{ result: DemoResult; report: Report; summary: string[] }> {
+export async function runDemo(model: ClipModel, opts: DemoOptions = {}): Promise<{ result: DemoResult; report: Report; summary: string[]; scenes: Scene[] }> {
   const log = opts.log ?? (() => {});
   const n = opts.n ?? 300;
   const { L, H, d, grid } = model.dims();
@@ -152,5 +152,5 @@ export async function runDemo(model: ClipModel, opts: DemoOptions = {}): Promise
     ],
     data: result,
   };
-  return { result, report, summary };
+  return { result, report, summary, scenes: set.scenes };
 }

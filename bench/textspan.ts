@@ -11,6 +11,7 @@
 // forces K literal picks (K = k for the full comparison).
 
 import { textspan, textspanLiteral } from '../src/analyses/textspan.ts';
+import { normalRng } from '../src/rng.ts';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,27 +29,10 @@ const d = arg('d', 768);
 const m = arg('m', 3498);
 const k = arg('k', 20);
 const r = arg('r', 80);
-let seed = arg('seed', 1) >>> 0 || 1;
+const seed = arg('seed', 1);
 
-// xorshift32 + Box–Muller: reproducible Gaussian data.
-function uniform(): number {
-  seed ^= seed << 13;
-  seed >>>= 0;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  seed >>>= 0;
-  return (seed + 0.5) / 4294967296;
-}
-function gaussian(len: number): Float32Array {
-  const a = new Float32Array(len);
-  for (let i = 0; i < len; i += 2) {
-    const rad = Math.sqrt(-2 * Math.log(uniform()));
-    const th = 2 * Math.PI * uniform();
-    a[i] = rad * Math.cos(th);
-    if (i + 1 < len) a[i + 1] = rad * Math.sin(th);
-  }
-  return a;
-}
+const normal = normalRng(seed);
+const gaussian = (len: number): Float32Array => Float32Array.from({ length: len }, normal);
 
 const C = { shape: [n, d], data: gaussian(n * d) }; // [n, d] head terms
 const Tdata = gaussian(m * d); // [m, d] texts, unit norm like CLIP text embeddings

@@ -13,17 +13,12 @@ import {
   segmentationScores,
   upsampleBilinear,
 } from '../src/analyses/segmentation.ts';
+import { mulberry32 } from '../src/rng.ts';
 
+/** Uniform in [-0.5, 0.5). */
 function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s + 0.5) / 4294967296 - 0.5;
-  };
+  const u = mulberry32(seed);
+  return () => u() - 0.5;
 }
 const rand = (len: number, g: () => number) => Float32Array.from({ length: len }, g);
 const close = (a: number, b: number, tol = 1e-6, msg = '') => assert.ok(Math.abs(a - b) <= tol, `${msg} ${a} vs ${b}`);

@@ -13,6 +13,7 @@ import { ModelNotFoundError, resolveModel, type ResolvedModel } from '../src/mod
 import { writeHfClipDir } from './helpers/hf_convert.ts';
 import { startHubServer, type HubServer } from './helpers/hub_server.ts';
 import { referencePath } from './helpers/reference.ts';
+import { rejectsOneLine } from './helpers/errors.ts';
 
 const FIX_ST = referencePath('tiny_a.safetensors');
 const tinyCfg = JSON.parse(readFileSync(referencePath('tiny_a.json'), 'utf8'));
@@ -72,19 +73,6 @@ async function use(spec: string, o: Parameters<typeof resolveModel>[1]): Promise
   const m = await resolveModel(spec, o);
   m.weights.close();
   return m;
-}
-
-async function rejectsOneLine(p: Promise<unknown>, pattern: RegExp): Promise<Error> {
-  let err: Error | undefined;
-  try {
-    ((await p) as ResolvedModel | undefined)?.weights?.close();
-  } catch (e) {
-    err = e as Error;
-  }
-  assert.ok(err, 'expected an error');
-  assert.match(err.message, pattern);
-  assert.ok(!err.message.includes('\n'), `multi-line message: ${err.message}`);
-  return err;
 }
 
 describe('open_clip hub repo (hf-hub:)', () => {

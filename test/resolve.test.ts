@@ -10,6 +10,7 @@ import { DEFAULT_MODEL, ModelNotFoundError, resolveModel, type ResolvedModel } f
 import type { Tensor } from '../src/tensor.ts';
 import { hfConfigJson, writeHfClipDir } from './helpers/hf_convert.ts';
 import { referencePath } from './helpers/reference.ts';
+import { rejectsOneLine } from './helpers/errors.ts';
 
 const FIX_ST = referencePath('tiny_a.safetensors');
 const FIX_JSON = referencePath('tiny_a.json');
@@ -32,20 +33,6 @@ function assertSameWeights(m: ResolvedModel): void {
 }
 
 /** Bad input must give one clear line, never a stack dump. */
-async function rejectsOneLine(p: Promise<unknown>, pattern: RegExp): Promise<Error> {
-  let err: Error | undefined;
-  try {
-    const m = (await p) as ResolvedModel;
-    m.weights.close();
-  } catch (e) {
-    err = e as Error;
-  }
-  assert.ok(err, 'expected an error');
-  assert.match(err.message, pattern);
-  assert.ok(!err.message.includes('\n'), `multi-line message: ${err.message}`);
-  return err;
-}
-
 function openClipDir(dir: string, modelCfg: unknown, preprocess?: unknown): string {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'open_clip_config.json'), JSON.stringify({ model_cfg: modelCfg, ...(preprocess ? { preprocess_cfg: preprocess } : {}) }));

@@ -8,19 +8,9 @@ import {
   textspanLiteral,
 } from '../src/analyses/textspan.ts';
 import { ShapeError } from '../src/analyses/linalg.ts';
+import { normalRng } from '../src/rng.ts';
 
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  const u = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-}
+const rng = normalRng;
 
 function randMat(rows: number, cols: number, g: () => number, scale = 1) {
   const data = new Float32Array(rows * cols);

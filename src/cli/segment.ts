@@ -222,7 +222,9 @@ async function segmentItems(items: SegItem[], o: SegmentFlags, geometry: MaskGeo
     const loaded = await Promise.all(chunk.map((it) => it.load().catch((e: Error) => e.message.split('\n')[0])));
     const pre = preprocessDecodedBatch(model.config, loaded.map((l) => (typeof l === 'string' ? l : l.image)));
     const okIdx = chunk.map((_, j) => j).filter((j) => pre.errors[j] === undefined);
-    okIdx.length < chunk.length && chunk.forEach((it, j) => pre.errors[j] !== undefined && process.stderr.write(`warning: skipped ${it.name}: ${pre.errors[j]}\n`));
+    chunk.forEach((it, j) => {
+      if (pre.errors[j] !== undefined) process.stderr.write(`warning: skipped ${it.name}: ${pre.errors[j]}\n`);
+    });
     const ok = okIdx.map((j) => ({ item: chunk[j], ...(loaded[j] as { image: DecodedImage; mask?: BinaryMask }) }));
     if (!ok.length) continue;
     let dirs: Float32Array[];

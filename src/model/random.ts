@@ -2,39 +2,14 @@
 // fixture's recipe: LN weights 1+N(0,0.1²), biases N(0,0.05²), embeddings N(0,0.5²),
 // matrices N(0, (gain/√fan_in)²).
 
+import { normalRng } from '../rng.ts';
 import type { F32 } from '../tensor.ts';
 import { f32 } from '../tensor.ts';
 import type { ClipConfig } from './config.ts';
 import { parseOpenClipConfig, visionDims } from './config.ts';
 import { MemoryWeights } from './weights.ts';
 
-/** Deterministic standard normals (sfc32 + Box-Muller). */
-export function normalRng(seed: number): () => number {
-  let a = 0x9e3779b9, b = 0x243f6a88, c = 0xb7e15162, d = seed >>> 0;
-  const u32 = () => {
-    a >>>= 0; b >>>= 0; c >>>= 0; d >>>= 0;
-    const t = (a + b + d) >>> 0;
-    d = (d + 1) >>> 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) >>> 0;
-    c = ((c << 21) | (c >>> 11)) + t;
-    return t;
-  };
-  for (let i = 0; i < 12; i++) u32();
-  let spare: number | null = null;
-  return () => {
-    if (spare !== null) {
-      const s = spare;
-      spare = null;
-      return s;
-    }
-    const u = (u32() + 1) / 4294967297;
-    const v = u32() / 4294967296;
-    const r = Math.sqrt(-2 * Math.log(u));
-    spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  };
-}
+export { normalRng };
 
 export function randomClipWeights(cfg: ClipConfig, seed = 0, towers: ('vision' | 'text')[] = ['vision', 'text']): MemoryWeights {
   const rng = normalRng(seed);

@@ -6,10 +6,10 @@
 
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import sharp from 'sharp';
 import { decomposeDataset } from '../decompose/dataset_job.ts';
 import { loadDataset } from '../io/datasets.ts';
 import type { ClipModel } from '../model/clip.ts';
+import { encodePng } from '../report/figures.ts';
 import type { Scene } from '../toyworld/index.ts';
 import type { HeadLabel } from './heads.ts';
 
@@ -33,7 +33,7 @@ export async function writeExplorerData(model: ClipModel, scenes: Scene[], heads
   await Promise.all(
     scenes.map(async (s, i) => {
       const name = `${String(i).padStart(width, '0')}.png`;
-      await sharp(Buffer.from(s.image.buffer, s.image.byteOffset, s.image.byteLength), { raw: { width: s.size, height: s.size, channels: 3 } }).png().toFile(join(sceneDir, name));
+      writeFileSync(join(sceneDir, name), await encodePng({ rgb: s.image, width: s.size, height: s.size }));
     }),
   );
   scenes.forEach((s, i) => rows.push(`${String(i).padStart(width, '0')}.png,${s.labels.shape},${s.labels.background}`));

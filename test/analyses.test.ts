@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { gram, matmul, matmulABt, rightSvd, symEig, topK, ShapeError } from '../src/analyses/linalg.ts';
+import { gram, matmul, matmulABt, rightSvd, symEig, topK } from '../src/analyses/linalg.ts';
 import { accuracy, buildClassifier, groupAccuracy, logits, predict, topkAccuracy, topkClasses } from '../src/analyses/zeroshot.ts';
 import { ablationSummary, accuracy as ablAccuracy, meanAblate, sumTerms } from '../src/analyses/ablation.ts';
 import { headSum, nearestNeighbours, precisionAtK } from '../src/analyses/retrieval.ts';
@@ -14,6 +14,7 @@ import {
   upsampleBilinear,
 } from '../src/analyses/segmentation.ts';
 import { mulberry32 } from '../src/rng.ts';
+import { ShapeError } from '../src/errors.ts';
 
 /** Uniform in [-0.5, 0.5). */
 function rng(seed: number) {

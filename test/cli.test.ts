@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { readSafetensors } from '../src/io/safetensors.ts';
 import { maxAbsDiff } from '../src/tensor.ts';
-import { REF, REPO, TINY_A, refOutput, sharedPath } from './helpers/fixtures.ts';
+import { REF, REPO, TINY_A, refOutput, referencePath } from './helpers/fixtures.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cliplens-cli-'));
 
@@ -27,7 +27,7 @@ function assertOneLineError(r: ReturnType<typeof cli>, re: RegExp) {
   assert.doesNotMatch(r.stderr, /\n\s+at /);
 }
 
-const texts = JSON.parse(readFileSync(sharedPath('fixtures/reference/tokenizer_cases.json'), 'utf8')).map((c: { text: string }) => c.text) as string[];
+const texts = JSON.parse(readFileSync(referencePath('tokenizer_cases.json'), 'utf8')).map((c: { text: string }) => c.text) as string[];
 
 test('encode: image features, text features and tokens equal the reference', () => {
   const out = join(tmp, 'enc.safetensors');

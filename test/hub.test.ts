@@ -9,11 +9,12 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { fetchRepoFiles, hubCacheDir, hubEndpoint, repoCacheDir } from '../src/io/hub.ts';
 import { readSafetensors } from '../src/io/safetensors.ts';
 import { parseOpenClipConfig } from '../src/model/config.ts';
-import { ModelNotFoundError, resolveModel, type ResolvedModel } from '../src/model/resolve.ts';
+import { resolveModel, type ResolvedModel } from '../src/model/resolve.ts';
 import { writeHfClipDir } from './helpers/hf_convert.ts';
 import { startHubServer, type HubServer } from './helpers/hub_server.ts';
-import { referencePath } from './helpers/reference.ts';
+import { referencePath } from './helpers/fixtures.ts';
 import { rejectsOneLine } from './helpers/errors.ts';
+import { ModelNotFoundError } from '../src/errors.ts';
 
 const FIX_ST = referencePath('tiny_a.safetensors');
 const tinyCfg = JSON.parse(readFileSync(referencePath('tiny_a.json'), 'utf8'));

@@ -7,17 +7,13 @@ import { crc32 } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { convertToRGB, decodeImage, encodePng, ImageDecodeError, resizeImage } from '../src/io/image.ts';
-import { precomputeCoeffs, resampleF32, resampleI32, resampleU8, resizeNearest, ResampleError, type Filter } from '../src/io/resample.ts';
+import { convertToRGB, decodeImage, encodePng, resizeImage } from '../src/io/image.ts';
+import { precomputeCoeffs, resampleF32, resampleI32, resampleU8, resizeNearest, type Filter } from '../src/io/resample.ts';
 import { readSafetensors } from '../src/io/safetensors.ts';
+import { REF, referencePath as ref } from './helpers/fixtures.ts';
 import { makePng, pattern } from './helpers/synthetic_png.ts';
+import { ImageDecodeError, ResampleError } from '../src/errors.ts';
 
-const REF = resolve(dirname(fileURLToPath(import.meta.url)), '../../shared/fixtures/reference');
-function ref(rel: string): string {
-  const p = join(REF, rel);
-  if (!existsSync(p)) throw new Error(`test fixture missing: ${p} (the tests need ../shared beside the repository)`);
-  return p;
-}
 const tmp = mkdtempSync(join(tmpdir(), 'cliplens-img-'));
 const sha = (b: ArrayBufferView) => createHash('sha256').update(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)).digest('hex');
 

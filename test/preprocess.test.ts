@@ -5,18 +5,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { decodeImage, ImageDecodeError } from '../src/io/image.ts';
+import { decodeImage } from '../src/io/image.ts';
 import { readSafetensors } from '../src/io/safetensors.ts';
 import { OPENAI_MEAN, OPENAI_STD } from '../src/model/config.ts';
 import { preprocessDecoded, preprocessImages, resizeCropGeometry, roundHalfEven, type PreprocessOptions } from '../src/model/preprocess.ts';
+import { REF, referencePath as ref } from './helpers/fixtures.ts';
 import { pattern, syntheticPngs } from './helpers/synthetic_png.ts';
+import { ImageDecodeError } from '../src/errors.ts';
 
-const REF = resolve(dirname(fileURLToPath(import.meta.url)), '../../shared/fixtures/reference');
-function ref(rel: string): string {
-  const p = join(REF, rel);
-  if (!existsSync(p)) throw new Error(`test fixture missing: ${p} (the tests need ../shared beside the repository)`);
-  return p;
-}
 const OPENAI: PreprocessOptions = { imageSize: 224, mean: OPENAI_MEAN, std: OPENAI_STD };
 const IDENTITY = (S: number): PreprocessOptions => ({ imageSize: S, mean: [0, 0, 0], std: [1, 1, 1] });
 

@@ -6,11 +6,12 @@ import { after, before, describe, test } from 'node:test';
 import { encodeSafetensors, readSafetensors } from '../src/io/safetensors.ts';
 import { parseOpenClipConfig } from '../src/model/config.ts';
 import { parseHfClipConfig } from '../src/model/hf_layout.ts';
-import { DEFAULT_MODEL, ModelNotFoundError, resolveModel, type ResolvedModel } from '../src/model/resolve.ts';
+import { DEFAULT_MODEL, resolveModel, type ResolvedModel } from '../src/model/resolve.ts';
 import type { Tensor } from '../src/tensor.ts';
 import { hfConfigJson, writeHfClipDir } from './helpers/hf_convert.ts';
-import { referencePath } from './helpers/reference.ts';
+import { referencePath } from './helpers/fixtures.ts';
 import { rejectsOneLine } from './helpers/errors.ts';
+import { ModelNotFoundError } from '../src/errors.ts';
 
 const FIX_ST = referencePath('tiny_a.safetensors');
 const FIX_JSON = referencePath('tiny_a.json');

@@ -12,11 +12,12 @@ import { normalizeRows } from '../src/analyses/linalg.ts';
 import { buildClassifier, predict } from '../src/analyses/zeroshot.ts';
 import { loadStore } from '../src/io/store.ts';
 import { preprocessFiles } from '../src/model/preprocess_model.ts';
-import { HttpError, parseSize, safeResolve, sniffImage } from '../src/server/http_util.ts';
+import { parseSize, safeResolve, sniffImage } from '../src/server/http_util.ts';
 import { loadTextspanFile } from '../src/server/explorer.ts';
 import { Gate, Lru } from '../src/server/lru.ts';
 import { startServer, type RunningServer } from '../src/server/server.ts';
 import { makeServeFixture, SECRET, type ServeFixture } from './helpers/serve_fixture.ts';
+import { HttpError } from '../src/errors.ts';
 
 interface Res {
   status: number;

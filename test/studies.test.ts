@@ -9,17 +9,7 @@ import { after, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { meanAblate } from '../src/analyses/ablation.ts';
 import { segmentSpatial, segmentationSummary, jointHeads } from '../src/analyses/spatial_studies.ts';
-import {
-  ablationStudy,
-  debiasStudy,
-  parseHeadSpec,
-  retrievalStudy,
-  resolveQuery,
-  selectHeadsBySubstring,
-  textspanStudy,
-  StudyError,
-  alignLabels,
-} from '../src/analyses/studies.ts';
+import { ablationStudy, debiasStudy, parseHeadSpec, retrievalStudy, resolveQuery, selectHeadsBySubstring, textspanStudy, alignLabels } from '../src/analyses/studies.ts';
 import { replaceWithReconstruction, textspan, headTerms } from '../src/analyses/textspan.ts';
 import type { TextSet } from '../src/analyses/text_sets.ts';
 import { topkAccuracy } from '../src/analyses/zeroshot.ts';
@@ -27,6 +17,7 @@ import { fitMask, readMask } from '../src/io/masks.ts';
 import { loadStore, StoreWriter, type StoreData } from '../src/io/store.ts';
 import { mulberry32 as rng } from '../src/rng.ts';
 import { f32 } from '../src/tensor.ts';
+import { AnalysisError } from '../src/errors.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cliplens-studies-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -122,7 +113,7 @@ describe('parseHeadSpec / labels', () => {
     assert.equal(parseHeadSpec('3:*', store.manifest).length, 3);
   });
   it('rejects heads outside the store with one line', () => {
-    assert.throws(() => parseHeadSpec('99:0', store.manifest), (e: Error) => e instanceof StudyError && /layer 99 is not in the store \(it keeps attention layers 2-3/.test(e.message) && !e.message.includes('\n'));
+    assert.throws(() => parseHeadSpec('99:0', store.manifest), (e: Error) => e instanceof AnalysisError && /layer 99 is not in the store \(it keeps attention layers 2-3/.test(e.message) && !e.message.includes('\n'));
     assert.throws(() => parseHeadSpec('1:0', store.manifest), /layer 1 is not in the store/);
     assert.throws(() => parseHeadSpec('2:7', store.manifest), /head 7 out of range \(the model has heads 0..2\)/);
     assert.throws(() => parseHeadSpec('x', store.manifest), /use layer:head/);

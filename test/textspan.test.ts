@@ -7,8 +7,9 @@ import {
   textspanHeads,
   textspanLiteral,
 } from '../src/analyses/textspan.ts';
-import { ShapeError } from '../src/analyses/linalg.ts';
+
 import { normalRng } from '../src/rng.ts';
+import { ShapeError } from '../src/errors.ts';
 
 const rng = normalRng;
 

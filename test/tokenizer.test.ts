@@ -4,23 +4,20 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { ClipTokenizer, TokenizerError, bytesToUnicode, cleanText } from '../src/model/tokenizer.ts';
+import { ClipTokenizer, bytesToUnicode, cleanText } from '../src/model/tokenizer.ts';
 import { fixText, htmlUnescape } from '../src/model/ftfy.ts';
 import { readSafetensors } from '../src/io/safetensors.ts';
+import { TokenizerError } from '../src/errors.ts';
+import { referencePath } from './helpers/fixtures.ts';
 
-const REF = '../shared/fixtures/reference';
 const GZ = 'assets/bpe_simple_vocab_16e6.txt.gz';
 
-function requireShared(path: string): string {
-  if (!existsSync(path)) throw new Error(`missing shared fixture ${path} (expected the shared folder at ../shared relative to the repo root)`);
-  return path;
-}
 
 interface Case {
   index: number; why: string; text: string; after_ftfy: string; cleaned: string;
   bpe_pieces: string[]; ids_untruncated: number[]; truncated: boolean; ids: number[];
 }
-const cases = (): Case[] => JSON.parse(readFileSync(requireShared(`${REF}/tokenizer_cases.json`), 'utf8'));
+const cases = (): Case[] => JSON.parse(readFileSync(referencePath('tokenizer_cases.json'), 'utf8'));
 
 test('reference cases: ftfy, cleaning, BPE pieces and ids match open_clip', () => {
   const tok = ClipTokenizer.default();
@@ -37,7 +34,7 @@ test('reference cases: ftfy, cleaning, BPE pieces and ids match open_clip', () =
 });
 
 test('batch tokenize equals tokens.safetensors [13,77]', () => {
-  const t = readSafetensors(requireShared(`${REF}/tokens.safetensors`)).get('tokens');
+  const t = readSafetensors(referencePath('tokens.safetensors')).get('tokens');
   assert.ok(t, 'tokens tensor present');
   assert.deepEqual(t.shape, [13, 77]);
   const ids = ClipTokenizer.default().tokenize(cases().map((c) => c.text));

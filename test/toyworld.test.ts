@@ -2,10 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import {
-  ATTRIBUTES, COLOR_JITTER, COLOR_RGB, FAMILIES, ToyworldError, attributePrompts, generateScene, generateScenes,
+  ATTRIBUTES, COLOR_JITTER, COLOR_RGB, FAMILIES, attributePrompts, generateScene, generateScenes,
   mulberry32, partnerValue, sampleCaption, type Scene,
 } from '../src/toyworld/index.ts';
 import { ClipTokenizer } from '../src/model/tokenizer.ts';
+import { ToyworldError } from '../src/errors.ts';
 import { parseOpenClipConfig, visionDims } from '../src/model/config.ts';
 import { SafetensorsFile } from '../src/io/safetensors.ts';
 import { loadClip } from '../src/model/load.ts';

@@ -2,8 +2,9 @@
 // dataset, re-sum, and measure zero-shot accuracy. As the reference compute_ablations.py /
 // compute_use_specific_heads.py.
 
-import { type Mat, ShapeError, dims } from './linalg.ts';
+import { type Mat, dims } from './linalg.ts';
 import { topkAccuracy } from './zeroshot.ts';
+import { ShapeError } from '../errors.ts';
 
 export interface DecompositionTerms {
   /** Per-head direct effects. */

@@ -3,11 +3,9 @@
 // singular vectors of a tall matrix. Storage is row-major; arithmetic is double precision
 // (JS numbers), accumulators never round to float32.
 
-export type Vec = Float32Array | Float64Array;
+import { ShapeError } from '../errors.ts';
 
-export class ShapeError extends Error {
-  override name = 'ShapeError';
-}
+export type Vec = Float32Array | Float64Array;
 
 /** Throw a one-line ShapeError unless `arr` holds `rows*cols` numbers. */
 export function checkLen(what: string, arr: ArrayLike<number>, rows: number, cols: number): void {

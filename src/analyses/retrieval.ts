@@ -1,7 +1,8 @@
 // Property-based retrieval (paper §5.1): nearest neighbours by cosine similarity using one head's
 // term (or the sum over a set of heads) instead of the whole embedding.
 
-import { type Mat, ShapeError, dims, matmulABt, normalizeRows } from './linalg.ts';
+import { type Mat, dims, matmulABt, normalizeRows } from './linalg.ts';
+import { ShapeError } from '../errors.ts';
 
 /** Σ over the chosen heads of attn[:, l, h, :] → [n, d]. attn is [n, L, H, d]. */
 export function headSum(attn: Mat, heads: ReadonlyArray<readonly [number, number]>): Float32Array {

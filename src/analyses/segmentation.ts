@@ -4,7 +4,8 @@
 // threshold at the mean; pixel accuracy, IoU of background and foreground summed over the
 // dataset, and AP per image over both channels ([1−map, bg] and [map, fg]) averaged.
 
-import { type Mat, ShapeError, checkLen, dims } from './linalg.ts';
+import { type Mat, checkLen, dims } from './linalg.ts';
+import { ShapeError } from '../errors.ts';
 
 /**
  * Bilinear resize of map [h, w] → [outH, outW] with the semantics of

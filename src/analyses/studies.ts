@@ -11,10 +11,7 @@ import { headTerms, textspan } from './textspan.ts';
 import type { TextSet } from './text_sets.ts';
 import { type GroupAccuracy, groupAccuracy, predict, topkAccuracy } from './zeroshot.ts';
 import { mulberry32 } from '../rng.ts';
-
-export class StudyError extends Error {
-  override name = 'StudyError';
-}
+import { AnalysisError } from '../errors.ts';
 
 /** A head by absolute model layer index (not the index into the store's kept layers). */
 export interface HeadRef {
@@ -36,7 +33,7 @@ function keptRange(m: StoreManifest): string {
 /** Index of an absolute layer in the store's attn tensor. */
 export function keptIndex(m: StoreManifest, layer: number): number {
   const i = m.layers.indexOf(layer);
-  if (i < 0) throw new StudyError(`layer ${layer} is not in the store (it keeps attention layers ${keptRange(m)} of ${m.dims.L})`);
+  if (i < 0) throw new AnalysisError(`layer ${layer} is not in the store (it keeps attention layers ${keptRange(m)} of ${m.dims.L})`);
   return i;
 }
 
@@ -46,17 +43,17 @@ export function parseHeadSpec(spec: string, m: StoreManifest): HeadRef[] {
   const { H } = m.dims;
   for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const mm = /^(\d+)[:.](\d+|\*)$/.exec(part);
-    if (!mm) throw new StudyError(`head '${part}': use layer:head, e.g. 10:3,11:0`);
+    if (!mm) throw new AnalysisError(`head '${part}': use layer:head, e.g. 10:3,11:0`);
     const layer = Number(mm[1]);
     if (!m.layers.includes(layer))
-      throw new StudyError(`head '${part}': layer ${layer} is not in the store (it keeps attention layers ${keptRange(m)}; heads 0..${H - 1})`);
+      throw new AnalysisError(`head '${part}': layer ${layer} is not in the store (it keeps attention layers ${keptRange(m)}; heads 0..${H - 1})`);
     const heads = mm[2] === '*' ? Array.from({ length: H }, (_, h) => h) : [Number(mm[2])];
     for (const head of heads) {
-      if (head >= H) throw new StudyError(`head '${part}': head ${head} out of range (the model has heads 0..${H - 1})`);
+      if (head >= H) throw new AnalysisError(`head '${part}': head ${head} out of range (the model has heads 0..${H - 1})`);
       if (!out.some((o) => o.layer === layer && o.head === head)) out.push({ layer, head });
     }
   }
-  if (!out.length) throw new StudyError(`no heads in '${spec}'`);
+  if (!out.length) throw new AnalysisError(`no heads in '${spec}'`);
   return out;
 }
 
@@ -133,7 +130,7 @@ export function restTerm(store: StoreData): Float32Array {
  * reconstructions); `ablateRest` also mean-ablates the layers the store does not keep.
  */
 export function composeEmbeddings(store: StoreData, spec: AblationSpec, opts: { attn?: Float32Array; ablateRest?: boolean } = {}): Float32Array {
-  if (spec.clsToCls) throw new StudyError('CLS→CLS terms are not in the store');
+  if (spec.clsToCls) throw new AnalysisError('CLS→CLS terms are not in the store');
   const out = attnSum(store, spec, opts.attn);
   const mlp = mlpSum(store, !!spec.mlps);
   const rest = restTerm(store);
@@ -167,12 +164,12 @@ export function alignLabels(store: StoreData, classifier: TextSet, what = 'class
   const m = store.manifest;
   const [C, dc] = classifier.embeddings.shape;
   if (dc !== m.dims.d)
-    throw new StudyError(`${what} has embedding size ${dc}, the store's model '${m.model.name}' has ${m.dims.d}: make the classifier with the same model`);
-  if (classifier.kind !== 'classifier') throw new StudyError(`${what} is a text pool, not a classifier: make one with 'cliplens texts --classes FILE'`);
+    throw new AnalysisError(`${what} has embedding size ${dc}, the store's model '${m.model.name}' has ${m.dims.d}: make the classifier with the same model`);
+  if (classifier.kind !== 'classifier') throw new AnalysisError(`${what} is a text pool, not a classifier: make one with 'cliplens texts --classes FILE'`);
   const storeLabels = m.dataset.labels;
-  if (!storeLabels.length) throw new StudyError(`the store has no labels (decompose a folder with class subfolders, or a CSV with a label column)`);
+  if (!storeLabels.length) throw new AnalysisError(`the store has no labels (decompose a folder with class subfolders, or a CSV with a label column)`);
   const unlabelled = Array.from(store.labels).filter((l) => l < 0).length;
-  if (unlabelled) throw new StudyError(`${unlabelled} store rows have no label`);
+  if (unlabelled) throw new AnalysisError(`${unlabelled} store rows have no label`);
   const byName = new Map<string, number>();
   classifier.names.forEach((nm, i) => {
     if (!byName.has(nm)) byName.set(nm, i);
@@ -189,7 +186,7 @@ export function alignLabels(store: StoreData, classifier: TextSet, what = 'class
     } else {
       const missing = storeLabels.filter((_, i) => map[i] < 0);
       const shown = classifier.names.slice(0, 8).join(', ') + (C > 8 ? `, … (${C})` : '');
-      throw new StudyError(`store labels not among the ${what}'s class names: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''} (classes: ${shown})`);
+      throw new AnalysisError(`store labels not among the ${what}'s class names: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''} (classes: ${shown})`);
     }
   }
   return { labels: Int32Array.from(store.labels, (l) => map[l]), classNames: classifier.names, matchedBy };
@@ -199,7 +196,7 @@ export function alignLabels(store: StoreData, classifier: TextSet, what = 'class
 export function checkPool(store: StoreData, pool: TextSet, what = 'text pool'): void {
   const dp = pool.embeddings.shape[1];
   if (dp !== store.manifest.dims.d)
-    throw new StudyError(`${what} has embedding size ${dp}, the store's model '${store.manifest.model.name}' has ${store.manifest.dims.d}: embed the texts with the same model`);
+    throw new AnalysisError(`${what} has embedding size ${dp}, the store's model '${store.manifest.model.name}' has ${store.manifest.dims.d}: embed the texts with the same model`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -340,8 +337,8 @@ export function textspanStudy(store: StoreData, pool: TextSet, opts: TextSpanStu
   const kept = layers.map((l) => keptIndex(m, l));
   const rank = opts.rank ?? 80;
   const mPool = pool.embeddings.shape[0];
-  if (!Number.isInteger(opts.k) || opts.k < 1) throw new StudyError(`k must be a positive integer, got ${opts.k}`);
-  if (opts.k > mPool) throw new StudyError(`k = ${opts.k} is more than the ${mPool} texts in the pool`);
+  if (!Number.isInteger(opts.k) || opts.k < 1) throw new AnalysisError(`k must be a positive integer, got ${opts.k}`);
+  if (opts.k > mPool) throw new AnalysisError(`k = ${opts.k} is more than the ${mPool} texts in the pool`);
   const al = opts.classifier ? alignLabels(store, opts.classifier) : undefined;
   const ms = al ? (opts.ms ?? [10, 20, 30, 40, 50, 60]).filter((x) => x <= mPool).sort((a, b) => a - b) : [];
   const K = Math.max(opts.k, ...ms);
@@ -411,7 +408,7 @@ export interface HeadMatch {
 export function parseTextSpanJson(json: unknown, what = 'TextSpan file'): TextSpanJson {
   const j = json as TextSpanJson;
   if (!j || !Array.isArray(j.heads) || j.heads.some((h) => !Number.isInteger(h.layer) || !Number.isInteger(h.head) || !Array.isArray(h.texts)))
-    throw new StudyError(`${what} is not a TextSpan heads file (expected {heads: [{layer, head, texts}]}, as 'cliplens textspan --out' writes)`);
+    throw new AnalysisError(`${what} is not a TextSpan heads file (expected {heads: [{layer, head, texts}]}, as 'cliplens textspan --out' writes)`);
   return j;
 }
 
@@ -422,7 +419,7 @@ export function parseTextSpanJson(json: unknown, what = 'TextSpan file'): TextSp
  */
 export function selectHeadsBySubstring(ts: TextSpanJson, query: string): HeadMatch[] {
   const terms = query.split(/[|,]/).map((t) => t.trim().toLowerCase()).filter(Boolean);
-  if (!terms.length) throw new StudyError('empty --query');
+  if (!terms.length) throw new AnalysisError('empty --query');
   return ts.heads
     .map((h) => {
       const matched = h.texts.filter((t) => terms.some((q) => t.toLowerCase().includes(q)));
@@ -479,12 +476,11 @@ function summary(g: GroupAccuracy): DebiasSummary {
   return { overall: g.overall, mean: g.mean, worst: g.worst };
 }
 
-
 /** `count` distinct random heads of the kept layers, none of `exclude`. */
 export function randomHeads(m: StoreManifest, count: number, exclude: HeadRef[], rng: () => number): HeadRef[] {
   const all = m.layers.flatMap((layer) => Array.from({ length: m.dims.H }, (_, head) => ({ layer, head })));
   const pool = all.filter((h) => !exclude.some((e) => e.layer === h.layer && e.head === h.head));
-  if (pool.length < count) throw new StudyError(`only ${pool.length} other heads to draw ${count} random heads from`);
+  if (pool.length < count) throw new AnalysisError(`only ${pool.length} other heads to draw ${count} random heads from`);
   for (let i = pool.length - 1; i > 0; i--) {
     const j = Math.floor(rng() * (i + 1));
     [pool[i], pool[j]] = [pool[j], pool[i]];
@@ -504,7 +500,7 @@ export function debiasStudy(
   opts: { randomDraws?: number; seed?: number } = {},
 ): { result: DebiasStudyResult; edited: Float32Array; means: Float32Array } {
   const m = store.manifest;
-  if (!heads.length) throw new StudyError('no heads to ablate');
+  if (!heads.length) throw new AnalysisError('no heads to ablate');
   const al = alignLabels(store, classifier);
   const n = storeN(store);
   const d = m.dims.d;
@@ -597,12 +593,12 @@ export function resolveQuery(store: StoreData, q: string): number {
   const n = storeN(store);
   if (/^\d+$/.test(q)) {
     const r = Number(q);
-    if (r >= n) throw new StudyError(`query row ${r} out of range: the store has rows 0..${n - 1}`);
+    if (r >= n) throw new AnalysisError(`query row ${r} out of range: the store has rows 0..${n - 1}`);
     return r;
   }
   const item = store.manifest.items.findIndex((it) => it.id === q);
   const row = item >= 0 ? store.index.indexOf(item) : -1;
-  if (row < 0) throw new StudyError(`query '${q}' is neither a row number nor an image id in the store`);
+  if (row < 0) throw new AnalysisError(`query '${q}' is neither a row number nor an image id in the store`);
   return row;
 }
 
@@ -652,9 +648,9 @@ export function retrievalStudy(store: StoreData, heads: HeadRef[], queryRow: num
   const m = store.manifest;
   const n = storeN(store);
   const d = m.dims.d;
-  if (n < 2) throw new StudyError('retrieval needs at least 2 stored images');
+  if (n < 2) throw new AnalysisError('retrieval needs at least 2 stored images');
   const k = Math.min(opts.k ?? 10, n - 1);
-  if (!(k >= 1)) throw new StudyError(`k must be at least 1`);
+  if (!(k >= 1)) throw new AnalysisError(`k must be at least 1`);
   const threshold = opts.indexThreshold ?? 100_000;
   const useIndex = n > threshold;
   const nlist = Math.max(1, Math.round(Math.sqrt(n)));

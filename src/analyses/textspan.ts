@@ -17,17 +17,8 @@
 // Picks beyond the rank of the projected span (k > min(r, n, d)) choose among texts deflated to
 // round-off level, in the reference as here; the two versions may differ there.
 
-import {
-  type Mat,
-  ShapeError,
-  colMeans,
-  dims,
-  dot,
-  gram,
-  matmul,
-  matmulABt,
-  rightSvd,
-} from './linalg.ts';
+import { type Mat, colMeans, dims, dot, gram, matmul, matmulABt, rightSvd } from './linalg.ts';
+import { ShapeError } from '../errors.ts';
 
 export interface TextSpanOptions {
   /** Number of texts to pick. */

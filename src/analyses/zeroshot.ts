@@ -1,7 +1,8 @@
 // Zero-shot classification with a CLIP text classifier, and per-group accuracy (Waterbirds:
 // groups = (label, background) cells; the spurious-cue experiment reports the worst cell).
 
-import { type Mat, ShapeError, checkLen, dims, matmulABt } from './linalg.ts';
+import { type Mat, checkLen, dims, matmulABt } from './linalg.ts';
+import { ShapeError } from '../errors.ts';
 
 /**
  * Classifier [C, d] from template text embeddings [C*K, d] (rows c*K .. c*K+K-1 belong to class

@@ -4,15 +4,9 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadClip } from '../model/load.ts';
 import type { ClipModel } from '../model/clip.ts';
+import { UsageError } from '../errors.ts';
 
 /** An error the user caused (bad flag, bad file): printed as one line, exit code 1. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
 export interface ModelFlags {
   model?: string;
   threads?: string;

@@ -1,22 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { normalizeRows } from '../analyses/linalg.ts';
-import {
-  debiasStudy,
-  headName,
-  parseHeadSpec,
-  parseTextSpanJson,
-  selectHeadsBySimilarity,
-  selectHeadsBySubstring,
-  type HeadMatch,
-  type HeadRef,
-} from '../analyses/studies.ts';
+import { debiasStudy, headName, parseHeadSpec, parseTextSpanJson, selectHeadsBySimilarity, selectHeadsBySubstring, type HeadMatch, type HeadRef } from '../analyses/studies.ts';
 import { debiasReport } from '../analyses/study_reports.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import type { ReportSection } from '../report/writer.ts';
 import { f32 } from '../tensor.ts';
-import { modelFromFlags, parseIntFlag, UsageError, withModelOptions, type ModelFlags } from './common.ts';
+import { modelFromFlags, parseIntFlag, withModelOptions, type ModelFlags } from './common.ts';
 import { finish, openStore, openTextSet } from './study_common.ts';
+import { UsageError } from '../errors.ts';
 
 interface DebiasFlags extends ModelFlags {
   store: string;

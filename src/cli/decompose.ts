@@ -3,8 +3,9 @@ import { decomposeDataset } from '../decompose/dataset_job.ts';
 import { Decomposer } from '../decompose/decomposer.ts';
 import { loadDataset } from '../io/datasets.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
-import { modelFromFlags, parseIntFlag, progressBar, UsageError, withModelOptions, type ModelFlags } from './common.ts';
+import { modelFromFlags, parseIntFlag, progressBar, withModelOptions, type ModelFlags } from './common.ts';
 import { collect, pixelsFromArgs } from './inputs.ts';
+import { UsageError } from '../errors.ts';
 
 /** "8-11", "0,3,5", "last:4" or "all" → layer indices. */
 export function parseLayers(spec: string | undefined, L: number): number[] | undefined {

@@ -1,8 +1,9 @@
 import { Command } from 'commander';
 import { writeSafetensors } from '../io/safetensors.ts';
 import type { Tensor } from '../tensor.ts';
-import { modelFromFlags, UsageError, withModelOptions, type ModelFlags } from './common.ts';
+import { modelFromFlags, withModelOptions, type ModelFlags } from './common.ts';
 import { collect, pixelsFromArgs, textsFromArgs } from './inputs.ts';
+import { UsageError } from '../errors.ts';
 
 export function encodeCommand(): Command {
   return withModelOptions(new Command('encode'))

@@ -6,8 +6,9 @@ import { Decomposer } from '../decompose/decomposer.ts';
 import { patchGrid, tokenMaps } from '../decompose/patch_maps.ts';
 import { heatmapOverlay } from '../report/figures.ts';
 import { f32 } from '../tensor.ts';
-import { modelFromFlags, parseIntFlag, UsageError, withModelOptions, type ModelFlags } from './common.ts';
+import { modelFromFlags, parseIntFlag, withModelOptions, type ModelFlags } from './common.ts';
 import { collect, pixelsFromArgs } from './inputs.ts';
+import { UsageError } from '../errors.ts';
 
 interface HeatmapFlags extends ModelFlags {
   text: string[];

@@ -5,7 +5,7 @@ import { SafetensorsFile } from '../io/safetensors.ts';
 import type { ClipModel } from '../model/clip.ts';
 import { preprocessFiles } from '../model/preprocess_model.ts';
 import type { F32 } from '../tensor.ts';
-import { UsageError } from './common.ts';
+import { UsageError } from '../errors.ts';
 
 export const collect = (v: string, acc: string[]) => [...acc, v];
 

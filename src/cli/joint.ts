@@ -4,9 +4,10 @@ import { normalizeRows } from '../analyses/linalg.ts';
 import { jointHeads, spatialMaps } from '../analyses/spatial_studies.ts';
 import { Decomposer } from '../decompose/decomposer.ts';
 import { imageGrid } from '../report/figures.ts';
-import { modelFromFlags, parseIntFlag, UsageError, withModelOptions, type ModelFlags } from './common.ts';
+import { modelFromFlags, parseIntFlag, withModelOptions, type ModelFlags } from './common.ts';
 import { pixelsFromArgs } from './inputs.ts';
 import { blendMap, toJson } from './study_common.ts';
+import { UsageError } from '../errors.ts';
 
 interface JointFlags extends ModelFlags {
   text?: string;

@@ -13,8 +13,9 @@ import { openSegmentationMat, type SegmentationMat } from '../io/segmentation_ma
 import { preprocessDecodedBatch } from '../model/preprocess_model.ts';
 import { encodePng, imageGrid, type RGBImage } from '../report/figures.ts';
 
-import { modelFromFlags, parseIntFlag, progressBar, UsageError, withModelOptions, type ModelFlags } from './common.ts';
+import { modelFromFlags, parseIntFlag, progressBar, withModelOptions, type ModelFlags } from './common.ts';
 import { blendMap, finish, maskImage, openTextSet } from './study_common.ts';
+import { UsageError } from '../errors.ts';
 
 interface SegmentFlags extends ModelFlags {
   text?: string;

@@ -3,7 +3,8 @@
 import { Command } from 'commander';
 import { formatBytes, parseSize } from '../server/http_util.ts';
 import { startServer } from '../server/server.ts';
-import { modelFromFlags, parseIntFlag, UsageError, withModelOptions, type ModelFlags } from './common.ts';
+import { modelFromFlags, parseIntFlag, withModelOptions, type ModelFlags } from './common.ts';
+import { UsageError } from '../errors.ts';
 
 interface ServeFlags extends ModelFlags {
   store?: string;

@@ -7,7 +7,7 @@ import { writeReport, type Report } from '../report/writer.ts';
 import { loadStore, type StoreData } from '../io/store.ts';
 import { readTextSet, type TextSet } from '../analyses/text_sets.ts';
 import { upsampleBilinear } from '../analyses/segmentation.ts';
-import { UsageError } from './common.ts';
+import { UsageError } from '../errors.ts';
 
 export function openStore(dir: string | undefined): StoreData {
   if (!dir) throw new UsageError('--store DIR is required');

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { embedClassifier, embedPool, readLines, writeTextSet } from '../analyses/text_sets.ts';
-import { modelFromFlags, progressBar, UsageError, withModelOptions, type ModelFlags } from './common.ts';
+import { modelFromFlags, progressBar, withModelOptions, type ModelFlags } from './common.ts';
 import { collect } from './inputs.ts';
+import { UsageError } from '../errors.ts';
 
 export function textsCommand(): Command {
   return withModelOptions(new Command('texts'))

@@ -2,9 +2,10 @@ import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { textspanStudy, type TextSpanJson } from '../analyses/studies.ts';
 import { textspanReport } from '../analyses/study_reports.ts';
-import { parseIntFlag, progressBar, UsageError } from './common.ts';
+import { parseIntFlag, progressBar } from './common.ts';
 import { parseLayers } from './decompose.ts';
 import { finish, openStore, openTextSet, toJson } from './study_common.ts';
+import { UsageError } from '../errors.ts';
 
 interface TextSpanFlags {
   store: string;

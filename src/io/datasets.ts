@@ -4,6 +4,7 @@
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { DatasetError } from '../errors.ts';
 
 export interface DatasetItem {
   path: string; // absolute
@@ -20,13 +21,6 @@ export interface Dataset {
   /** Sorted distinct labels (empty when the dataset has none). */
   labels: string[];
   groups: string[];
-}
-
-export class DatasetError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DatasetError';
-  }
 }
 
 export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.bmp', '.avif']);

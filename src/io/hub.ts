@@ -7,6 +7,7 @@ import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, re
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
+import { HubError } from '../errors.ts';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 const COMPLETE = '.complete.json';
@@ -25,13 +26,6 @@ export interface HubFile {
   name: string;
   /** Absent on the hub is fine (recorded, not re-asked). */
   optional?: boolean;
-}
-
-export class HubError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'HubError';
-  }
 }
 
 /** The repo, or a required file in it, does not exist on the hub. */

@@ -16,6 +16,7 @@
 import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
 import { resampleI32, resampleU8, resampleU8Premultiplied, resizeNearest, type Filter } from './resample.ts';
+import { ImageDecodeError } from '../errors.ts';
 
 export type PilMode = '1' | 'L' | 'LA' | 'I' | 'P' | 'RGB' | 'RGBA' | 'CMYK';
 
@@ -40,13 +41,6 @@ export interface DecodeOptions {
 
 /** PIL raises DecompressionBombError above 2 * Image.MAX_IMAGE_PIXELS. */
 export const DEFAULT_MAX_PIXELS = 2 * 89_478_485;
-
-export class ImageDecodeError extends Error {
-  override name = 'ImageDecodeError';
-  constructor(readonly file: string, problem: string) {
-    super(`${file}: ${problem}`);
-  }
-}
 
 export const MODE_CHANNELS: Record<PilMode, number> = { '1': 1, L: 1, LA: 2, I: 1, P: 3, RGB: 3, RGBA: 4, CMYK: 4 };
 

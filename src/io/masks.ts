@@ -7,10 +7,7 @@ import { basename, extname, join } from 'node:path';
 import { IMAGE_EXTENSIONS } from './datasets.ts';
 import { decodeImage } from './image.ts';
 import { resizeCropGeometry } from '../model/preprocess.ts';
-
-export class MaskError extends Error {
-  override name = 'MaskError';
-}
+import { MaskError } from '../errors.ts';
 
 /** 1 = foreground, row-major [height, width]. */
 export interface BinaryMask {

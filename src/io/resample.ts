@@ -3,11 +3,9 @@
 // arithmetic mirrors the C code: double coefficients normalised per output pixel, 8-bit
 // images through 22-bit fixed point with clip8, a uint8 intermediate after the horizontal pass.
 
-export type Filter = 'nearest' | 'box' | 'bilinear' | 'hamming' | 'bicubic' | 'lanczos';
+import { ResampleError } from '../errors.ts';
 
-export class ResampleError extends Error {
-  override name = 'ResampleError';
-}
+export type Filter = 'nearest' | 'box' | 'bilinear' | 'hamming' | 'bicubic' | 'lanczos';
 
 interface FilterDef {
   fn: (x: number) => number;

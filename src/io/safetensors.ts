@@ -5,6 +5,7 @@
 
 import { closeSync, fstatSync, openSync, readSync, writeSync, renameSync, fsyncSync } from 'node:fs';
 import { bf16ToF32, f16ToF32, f32ToF16, numel, type DType, type Tensor, type TypedData } from '../tensor.ts';
+import { SafetensorsError } from '../errors.ts';
 
 export const ELEMENT_SIZE: Record<DType, number> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
@@ -20,13 +21,6 @@ export interface TensorInfo {
   /** Byte range inside the data section. */
   begin: number;
   end: number;
-}
-
-export class SafetensorsError extends Error {
-  constructor(file: string, message: string) {
-    super(`${file}: ${message}`);
-    this.name = 'SafetensorsError';
-  }
 }
 
 function isDType(s: unknown): s is DType {

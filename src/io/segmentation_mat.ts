@@ -8,8 +8,8 @@ import { existsSync, statSync } from 'node:fs';
 import { Dataset as H5Dataset, File as H5File, Reference as H5Reference, ready as h5ready } from 'h5wasm/node';
 import type { DecodedImage } from './image.ts';
 import { DEFAULT_MAX_PIXELS } from './image.ts';
-import { MaskError, matKind, type BinaryMask } from './masks.ts';
-
+import { matKind, type BinaryMask } from './masks.ts';
+import { MaskError } from '../errors.ts';
 
 export interface SegmentationMat {
   path: string;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { ClipModel } from '../model/clip.ts';
 import { f32, numel, type F32, type Tensor } from '../tensor.ts';
 import { SafetensorsFile, writeSafetensors } from './safetensors.ts';
+import { StoreError } from '../errors.ts';
 
 export const STORE_FORMAT = 'cliplens-store';
 export const STORE_VERSION = 1;
@@ -49,13 +50,6 @@ export interface StoreManifest {
   failed: FailedEntry[];
   complete: boolean;
   tensors: Record<string, string>;
-}
-
-export class StoreError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StoreError';
-  }
 }
 
 /** Identifies a model's weights and layout, so a store is never mixed across models. */

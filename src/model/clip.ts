@@ -7,6 +7,7 @@ import { f32, numel, type F32 } from '../tensor.ts';
 import type { ClipConfig } from './config.ts';
 import { visionDims } from './config.ts';
 import type { WeightSource } from './weights.ts';
+import { ShapeError } from '../errors.ts';
 
 /** What tokenises text for the text tower (src/model/tokenizer.ts implements it). */
 export interface Tokenizer {
@@ -18,13 +19,6 @@ export interface ClipParts {
   config: ClipConfig;
   weights: WeightSource;
   tokenizer?: Tokenizer;
-}
-
-export class ShapeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ShapeError';
-  }
 }
 
 export class ClipModel {

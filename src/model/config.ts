@@ -1,5 +1,7 @@
 // Model configuration as data (open_clip's JSON layout), validated into one typed form.
 
+import { ConfigError } from '../errors.ts';
+
 export type Activation = 'gelu' | 'quick_gelu';
 
 export interface VisionConfig {
@@ -40,13 +42,6 @@ export interface ClipConfig {
 
 export const OPENAI_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
 export const OPENAI_STD: [number, number, number] = [0.26862954, 0.26130258, 0.27577711];
-
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
 
 type Json = Record<string, unknown>;
 

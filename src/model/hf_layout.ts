@@ -3,8 +3,9 @@
 
 import { SafetensorsFile } from '../io/safetensors.ts';
 import { f32, numel, type F32 } from '../tensor.ts';
-import { ConfigError, parsePreprocess, type Activation, type ClipConfig, type PreprocessConfig } from './config.ts';
-import { WeightError, type WeightSource } from './weights.ts';
+import { parsePreprocess, type Activation, type ClipConfig, type PreprocessConfig } from './config.ts';
+import { type WeightSource } from './weights.ts';
+import { ConfigError, WeightError } from '../errors.ts';
 
 type Json = Record<string, unknown>;
 

@@ -5,9 +5,10 @@ import { basename, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cachedRepo, fetchRepoFiles, HubNotFoundError, isOffline, isRepoId, type CachedRepo, type HubFile, type HubOptions } from '../io/hub.ts';
 import { SafetensorsFile } from '../io/safetensors.ts';
-import { ConfigError, parseOpenClipConfig, visionDims, type ClipConfig } from './config.ts';
+import { parseOpenClipConfig, visionDims, type ClipConfig } from './config.ts';
 import { HfClipWeights, hfMapping, parseHfClipConfig } from './hf_layout.ts';
-import { OpenClipSafetensors, WeightError, type WeightSource } from './weights.ts';
+import { OpenClipSafetensors, type WeightSource } from './weights.ts';
+import { ConfigError, ModelNotFoundError, WeightError } from '../errors.ts';
 
 export interface ResolvedModel {
   name: string; // display name
@@ -21,13 +22,6 @@ export interface ResolvedModel {
 export interface ResolveOptions extends Omit<HubOptions, 'revision'> {
   /** Where builtin models live; default env CLIPLENS_MODELS_DIR, else <repo>/models. */
   modelsDir?: string;
-}
-
-export class ModelNotFoundError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ModelNotFoundError';
-  }
 }
 
 export const DEFAULT_MODEL = 'toyworld';

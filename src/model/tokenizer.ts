@@ -7,13 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { fixText, htmlUnescape, pyStrip, whitespaceClean, PY_REGEX_WS } from './ftfy.ts';
-
-export class TokenizerError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TokenizerError';
-  }
-}
+import { TokenizerError } from '../errors.ts';
 
 const SOT_TEXT = '<start_of_text>';
 const EOT_TEXT = '<end_of_text>';

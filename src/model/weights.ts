@@ -3,6 +3,7 @@
 
 import { SafetensorsFile } from '../io/safetensors.ts';
 import { shapeEq, type F32 } from '../tensor.ts';
+import { WeightError } from '../errors.ts';
 
 export interface WeightSource {
   /** Human-readable origin for error messages. */
@@ -11,13 +12,6 @@ export interface WeightSource {
   /** The tensor as float32 under its open_clip name; throws naming the tensor when absent. */
   get(name: string): F32;
   close(): void;
-}
-
-export class WeightError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'WeightError';
-  }
 }
 
 /** open_clip state dict stored in one safetensors file. */

@@ -3,10 +3,7 @@
 
 import sharp from 'sharp';
 import { upsampleBilinear } from '../analyses/segmentation.ts';
-
-export class FigureError extends Error {
-  override name = 'FigureError';
-}
+import { FigureError } from '../errors.ts';
 
 const FONT = 'sans-serif';
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];

@@ -4,10 +4,7 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { table as mdTable } from './figures.ts';
-
-export class ReportError extends Error {
-  override name = 'ReportError';
-}
+import { ReportError } from '../errors.ts';
 
 export interface ReportFigure {
   /** File stem; sanitised to [A-Za-z0-9_-] and made unique. */

@@ -16,8 +16,9 @@ import { loadStore, modelFingerprint, type StoreData } from '../io/store.ts';
 import type { ClipModel } from '../model/clip.ts';
 import { preprocessFiles } from '../model/preprocess_model.ts';
 import { f32 } from '../tensor.ts';
-import { HttpError, safeResolve } from './http_util.ts';
+import { safeResolve } from './http_util.ts';
 import { Gate, Lru } from './lru.ts';
+import { HttpError } from '../errors.ts';
 
 export const MAX_TEXTS = 16;
 export const MAX_TEXT_CHARS = 300;

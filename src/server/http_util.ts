@@ -3,15 +3,9 @@
 import { realpathSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isAbsolute, join, resolve, sep } from 'node:path';
+import { HttpError } from '../errors.ts';
 
 /** An error with an HTTP status; its message is sent to the client as { error }. */
-export class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-    this.name = 'HttpError';
-  }
-}
-
 export function sendJson(res: ServerResponse, status: number, value: unknown): void {
   if (res.headersSent) {
     res.end();

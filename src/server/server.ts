@@ -12,7 +12,8 @@ import { IMAGE_EXTENSIONS } from '../io/datasets.ts';
 import type { ClipModel } from '../model/clip.ts';
 import { loadClip, type LoadOptions } from '../model/load.ts';
 import { Explorer, type ExplorerOptions } from './explorer.ts';
-import { CONTENT_TYPES, HttpError, readBody, readJson, safeResolve, sendError, sendJson, sniffImage } from './http_util.ts';
+import { CONTENT_TYPES, readBody, readJson, safeResolve, sendError, sendJson, sniffImage } from './http_util.ts';
+import { HttpError } from '../errors.ts';
 
 export const WEB_DIR = fileURLToPath(new URL('../web/', import.meta.url));
 export const DEFAULT_MAX_UPLOAD = 20 << 20;

@@ -3,6 +3,7 @@
 // property; `constraints` records which label values a caption is still true of.
 
 import { pick, type Rng } from './rng.ts';
+import { ToyworldError } from '../errors.ts';
 
 export const ATTRIBUTES: Record<string, string[]> = {
   shape: ['circle', 'square', 'triangle', 'cross'],
@@ -20,13 +21,6 @@ export type Labels = Record<string, string>;
 
 const POSITION_PHRASE: Record<string, string> = { left: 'on the left', right: 'on the right', top: 'at the top', bottom: 'at the bottom' };
 const COUNT_NUMBER: Record<string, number> = { one: 1, two: 2, three: 3 };
-
-export class ToyworldError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ToyworldError';
-  }
-}
 
 function article(nextWord: string): string {
   return /^[aeiou]/.test(nextWord) ? 'an' : 'a';

@@ -1,7 +1,7 @@
 // The toy scene world: a synthetic dataset whose ground truth we control, used to train
 // and check cliplens' embedded default CLIP.
 
-export { ATTRIBUTES, FAMILIES, ToyworldError, attributePrompts, captionConstraints, renderCaption, sampleCaption } from './captions.ts';
+export { ATTRIBUTES, FAMILIES, attributePrompts, captionConstraints, renderCaption, sampleCaption } from './captions.ts';
 export type { CaptionParts, Labels, SampledCaption } from './captions.ts';
 export { COLOR_JITTER, COLOR_RGB, generateScene, generateScenes, partnerValue, sceneSeed } from './scene.ts';
 export type { Correlation, Scene, SceneOptions } from './scene.ts';

@@ -1,8 +1,9 @@
 // Scene renderer: a textured background and one to three objects of one kind, whose
 // attributes are drawn independently (or with one pair correlated on request).
 
-import { ATTRIBUTES, FAMILIES, ToyworldError, sampleCaption, type Labels } from './captions.ts';
+import { ATTRIBUTES, FAMILIES, sampleCaption, type Labels } from './captions.ts';
 import { mixSeed, mulberry32, pick, randInt, uniform, type Rng } from './rng.ts';
+import { ToyworldError } from '../errors.ts';
 
 export interface Scene {
   image: Uint8Array; // [S, S, 3] RGB

@@ -6,14 +6,11 @@ import type { ClipModel } from '../model/clip.ts';
 import { normalizeU8 } from '../model/preprocess.ts';
 import { f32, type F32 } from '../tensor.ts';
 import { ATTRIBUTES, FAMILIES, generateScene, mixSeed, sceneSeed, type Scene, type SceneOptions } from '../toyworld/index.ts';
+import { ToyworldError } from '../errors.ts';
 
 /** Split seeds far from the trainer's (mixSeed(base, 1..4)), so study scenes are held out. */
 export const STUDY_SEED = 0x57d1e5;
 export const DEMO_SEED = 0xde3011;
-
-export class ToyStudyError extends Error {
-  override name = 'ToyStudyError';
-}
 
 export interface SceneSet {
   scenes: Scene[];
@@ -35,7 +32,7 @@ export function scenePixels(model: ClipModel, scenes: Scene[]): F32 {
   const per = 3 * S * S;
   const out = new Float32Array(scenes.length * per);
   scenes.forEach((s, i) => {
-    if (s.size !== S) throw new ToyStudyError(`scene ${i} is ${s.size}px, the model takes ${S}px`);
+    if (s.size !== S) throw new ToyworldError(`scene ${i} is ${s.size}px, the model takes ${S}px`);
     normalizeU8(s.image, S, mean, std, out, i * per);
   });
   return f32([scenes.length, 3, S, S], out);
@@ -43,13 +40,13 @@ export function scenePixels(model: ClipModel, scenes: Scene[]): F32 {
 
 function checkSize(model: ClipModel): number {
   const S = model.config.vision.imageSize;
-  if (S < 48 || S > 512) throw new ToyStudyError(`model ${model.name} takes ${S}px images; toy-world scenes are 48..512 px`);
+  if (S < 48 || S > 512) throw new ToyworldError(`model ${model.name} takes ${S}px images; toy-world scenes are 48..512 px`);
   return S;
 }
 
 /** n held-out scenes at the model's image size, a pure function of (n, seed, opts). */
 export function sceneSet(model: ClipModel, n: number, seed: number, opts: Omit<SceneOptions, 'size'> = {}): SceneSet {
-  if (!Number.isSafeInteger(n) || n < 2) throw new ToyStudyError(`need at least 2 scenes, got ${n}`);
+  if (!Number.isSafeInteger(n) || n < 2) throw new ToyworldError(`need at least 2 scenes, got ${n}`);
   const size = checkSize(model);
   const scenes = Array.from({ length: n }, (_, i) => generateScene(sceneSeed(seed, i), { ...opts, size }));
   return { scenes, pixels: scenePixels(model, scenes), labels: labelIndices(scenes) };
@@ -60,15 +57,15 @@ export function sceneSet(model: ClipModel, n: number, seed: number, opts: Omit<S
  * first ones of an independent seeded stream that fall in it.
  */
 export function balancedSet(model: ClipModel, a: string, b: string, perGroup: number, seed: number): SceneSet {
-  if (!ATTRIBUTES[a] || !ATTRIBUTES[b]) throw new ToyStudyError(`unknown attribute family '${ATTRIBUTES[a] ? b : a}' (known: ${FAMILIES.join(', ')})`);
-  if (!Number.isSafeInteger(perGroup) || perGroup < 1) throw new ToyStudyError(`scenes per group must be a positive integer, got ${perGroup}`);
+  if (!ATTRIBUTES[a] || !ATTRIBUTES[b]) throw new ToyworldError(`unknown attribute family '${ATTRIBUTES[a] ? b : a}' (known: ${FAMILIES.join(', ')})`);
+  if (!Number.isSafeInteger(perGroup) || perGroup < 1) throw new ToyworldError(`scenes per group must be a positive integer, got ${perGroup}`);
   const size = checkSize(model);
   const cells = ATTRIBUTES[a].length * ATTRIBUTES[b].length;
   const count = new Map<string, number>();
   const scenes: Scene[] = [];
   const seedB = mixSeed(seed, 0xba1);
   for (let i = 0; scenes.length < cells * perGroup; i++) {
-    if (i > cells * perGroup * 200) throw new ToyStudyError('could not fill the balanced groups');
+    if (i > cells * perGroup * 200) throw new ToyworldError('could not fill the balanced groups');
     const s = generateScene(sceneSeed(seedB, i), { size });
     const key = `${s.labels[a]}|${s.labels[b]}`;
     const c = count.get(key) ?? 0;

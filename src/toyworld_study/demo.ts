@@ -10,11 +10,12 @@ import type { ClipModel } from '../model/clip.ts';
 import { f32 } from '../tensor.ts';
 import { ATTRIBUTES, FAMILIES, renderCaption, type Scene } from '../toyworld/index.ts';
 import { zeroShot } from './ablation.ts';
-import { DEMO_SEED, sceneSet, subset, ToyStudyError } from './data.ts';
+import { DEMO_SEED, sceneSet, subset } from './data.ts';
 import { absMax, COLOR_KEY, familyColor, overlay, pct, sceneImage } from './figures.ts';
 import { headId, labelHeads, type HeadLabel } from './heads.ts';
 import { decompositionError } from './study.ts';
 import { attributePool, embedTexts, familyClassifiers } from './texts.ts';
+import { ToyworldError } from '../errors.ts';
 
 export interface DemoOptions {
   /** Scenes (default 300). */
@@ -54,7 +55,7 @@ export async function runDemo(model: ClipModel, opts: DemoOptions = {}): Promise
   const n = opts.n ?? 300;
   const { L, H, d, grid } = model.dims();
   const last = Math.min(opts.lastLayers ?? 3, L);
-  if (!Number.isInteger(last) || last < 1) throw new ToyStudyError(`last layers must be a positive integer, got ${opts.lastLayers}`);
+  if (!Number.isInteger(last) || last < 1) throw new ToyworldError(`last layers must be a positive integer, got ${opts.lastLayers}`);
   const layers = Array.from({ length: last }, (_, i) => L - last + i);
   const m = opts.m ?? 5;
 

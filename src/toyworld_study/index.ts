@@ -1,7 +1,7 @@
 // The toy-world study and demo: the paper's experiments on cliplens' own CLIP, whose scenes'
 // ground truth is known.
 
-export { balancedSet, DEMO_SEED, labelIndices, sceneSet, scenePixels, STUDY_SEED, subset, ToyStudyError, type SceneSet } from './data.ts';
+export { balancedSet, DEMO_SEED, labelIndices, sceneSet, scenePixels, STUDY_SEED, subset, type SceneSet } from './data.ts';
 export { attributePool, DISTRACTORS, embedTexts, familyClassifier, familyClassifiers, OTHER, shapeColorCaption, shapeColorCaptions, type AttributePool } from './texts.ts';
 export { headId, headsByFamily, labelHead, labelHeads, type HeadLabel, type HeadLabelOptions } from './heads.ts';
 export { layerAblation, zeroShot, type FamilyAblation } from './ablation.ts';

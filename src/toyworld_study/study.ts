@@ -6,12 +6,13 @@ import { Decomposer } from '../decompose/decomposer.ts';
 import type { Decomposition } from '../decompose/prs.ts';
 import type { ClipModel } from '../model/clip.ts';
 import { layerAblation, type FamilyAblation } from './ablation.ts';
-import { balancedSet, sceneSet, STUDY_SEED, subset, ToyStudyError, type SceneSet } from './data.ts';
+import { balancedSet, sceneSet, STUDY_SEED, subset, type SceneSet } from './data.ts';
 import { labelHeads, type HeadLabel } from './heads.ts';
 import { propertyRetrieval, type RetrievalResult } from './retrieval.ts';
 import { segmentationStudy, type SegmentationStudy } from './segmentation.ts';
 import { backgroundHeads, spuriousStudy, type SpuriousStudy } from './spurious.ts';
 import { attributePool, embedTexts, familyClassifiers, type AttributePool } from './texts.ts';
+import { ToyworldError } from '../errors.ts';
 
 export interface ToyworldStudyOptions {
   /** Scenes for (a)–(c) (default 2000; 96 with quick). */
@@ -85,7 +86,7 @@ export function decompositionError(dec: Decomposition): number {
 }
 
 function positiveInt(v: number, what: string, min = 1): number {
-  if (!Number.isSafeInteger(v) || v < min) throw new ToyStudyError(`${what} must be an integer ≥ ${min}, got ${v}`);
+  if (!Number.isSafeInteger(v) || v < min) throw new ToyworldError(`${what} must be an integer ≥ ${min}, got ${v}`);
   return v;
 }
 

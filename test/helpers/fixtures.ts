@@ -1,4 +1,5 @@
-// Access to the reference fixtures in ../shared; fails loudly when they are missing.
+// The one way tests reach their fixtures: test/fixtures/ (copied byte for byte from the project's
+// shared fixtures; see test/fixtures/PROVENANCE.md). Fails loudly when a file is missing.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -10,19 +11,23 @@ import { OpenClipSafetensors } from '../../src/model/weights.ts';
 import { f32, type F32, type Tensor } from '../../src/tensor.ts';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const SHARED = resolve(REPO, '../shared');
-export const REF = join(SHARED, 'fixtures/reference');
+export const FIXTURES = join(REPO, 'test/fixtures');
+export const REF = join(FIXTURES, 'reference');
 
-export function sharedPath(rel: string): string {
-  const p = join(SHARED, rel);
-  if (!existsSync(p)) throw new Error(`test fixture missing: ${p} (the tests need ../shared beside the repository)`);
+/** Path of a fixture file, relative to test/fixtures (e.g. 'reference/tiny_a.json'). */
+export function fixturePath(rel: string): string {
+  const p = join(FIXTURES, rel);
+  if (!existsSync(p)) throw new Error(`test fixture missing: ${p}`);
   return p;
 }
 
-export const TINY_A = () => sharedPath('fixtures/reference/tiny_a.safetensors');
+/** Path of a file of the reference (clip_text_span) fixtures. */
+export const referencePath = (name: string): string => fixturePath(join('reference', name));
+
+export const TINY_A = () => referencePath('tiny_a.safetensors');
 
 export function tinyConfig() {
-  return parseOpenClipConfig(JSON.parse(readFileSync(sharedPath('fixtures/reference/tiny_a.json'), 'utf8')));
+  return parseOpenClipConfig(JSON.parse(readFileSync(referencePath('tiny_a.json'), 'utf8')));
 }
 
 export function tinyModel(threads = 2): ClipModel {
@@ -33,14 +38,14 @@ let outputs: Map<string, Tensor> | undefined;
 let inputs: Map<string, Tensor> | undefined;
 
 export function refOutput(name: string): F32 {
-  outputs ??= readSafetensors(sharedPath('fixtures/reference/outputs_tiny_a.safetensors'));
+  outputs ??= readSafetensors(referencePath('outputs_tiny_a.safetensors'));
   const t = outputs.get(name);
   if (!t) throw new Error(`fixture tensor ${name} missing`);
   return f32(t.shape, t.data as Float32Array);
 }
 
 export function refInput(name: string): Tensor {
-  inputs ??= readSafetensors(sharedPath('fixtures/reference/inputs_tiny_a.safetensors'));
+  inputs ??= readSafetensors(referencePath('inputs_tiny_a.safetensors'));
   const t = inputs.get(name);
   if (!t) throw new Error(`fixture tensor ${name} missing`);
   return t;
@@ -52,7 +57,7 @@ export function refPixels(): F32 {
 }
 
 export function refTokens(): Int32Array {
-  return readSafetensors(sharedPath('fixtures/reference/tokens.safetensors')).get('tokens')!.data as Int32Array;
+  return readSafetensors(referencePath('tokens.safetensors')).get('tokens')!.data as Int32Array;
 }
 
 /** Largest |Σ terms − target| over images, for the decomposition invariant. */

@@ -169,15 +169,16 @@ describe('helpers', () => {
 });
 
 describe('server', { timeout: 180_000 }, () => {
-  test('binds loopback and serves the page and its modules', async () => {
+  test('binds loopback and serves the page and its prebuilt bundle', async () => {
     assert.match(srv.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
     const page = await req(srv.url, 'GET', '/');
     assert.equal(page.status, 200);
-    assert.match(page.body.toString(), /<script type="module" src="\/app\/app.ts">/);
-    const js = await req(srv.url, 'GET', '/app/app.ts');
+    assert.match(page.body.toString(), /<script type="module" src="\/app\/app.js">/);
+    const js = await req(srv.url, 'GET', '/app/app.js');
     assert.equal(js.status, 200);
     assert.match(String(js.headers['content-type']), /javascript/);
-    assert.doesNotMatch(js.body.toString(), /: Info\b|as const;/, 'types must be stripped');
+    assert.doesNotMatch(js.body.toString(), /^import |: Info\b|as const;/m, 'one bundle, types stripped');
+    assert.equal((await req(srv.url, 'GET', '/app/app.ts')).status, 404, 'sources are not served');
     const info = await req(srv.url, 'GET', '/api/info');
     assert.equal(info.json.model.name, 'tiny_a');
     assert.equal(info.json.model.grid, 14);

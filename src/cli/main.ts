@@ -1,34 +1,64 @@
-// cliplens command line: one file per command, errors as one line on stderr.
+// cliplens command line: one file per command, loaded only when that command runs, so
+// `cliplens --version` and `--help` start without ONNX Runtime, sharp or h5wasm. Errors are one
+// line on stderr (CLIPLENS_DEBUG=1 adds the stack).
 
 import { Command, CommanderError } from 'commander';
-import { decomposeCommand } from './decompose.ts';
-import { encodeCommand } from './encode.ts';
-import { heatmapCommand } from './heatmap.ts';
-import { preprocessCommand } from './preprocess.ts';
-import { textsCommand } from './texts.ts';
-import { ablateCommand } from './ablate.ts';
-import { debiasCommand } from './debias.ts';
-import { jointCommand } from './joint.ts';
-import { retrieveCommand } from './retrieve.ts';
-import { segmentCommand } from './segment.ts';
-import { serveCommand } from './serve.ts';
-import { textspanCommand } from './textspan.ts';
-import { demoCommand } from './demo.ts';
-import { studyCommand } from './study.ts';
+import { packageVersion } from '../assets.ts';
 
-export function program(): Command {
-  const p = new Command('cliplens')
+interface CommandEntry {
+  name: string;
+  summary: string;
+  load: () => Promise<Command>;
+}
+
+/** Every command with the one-line summary `cliplens --help` lists; its module is imported on use. */
+export const COMMANDS: CommandEntry[] = [
+  { name: 'encode', summary: 'image and/or text embeddings into a safetensors file', load: async () => (await import('./encode.ts')).encodeCommand() },
+  { name: 'preprocess', summary: "decode, resize, crop and normalise images with the model's settings", load: async () => (await import('./preprocess.ts')).preprocessCommand() },
+  { name: 'decompose', summary: 'per-layer, per-head (and per-token) direct contributions of images, or of a dataset into a store', load: async () => (await import('./decompose.ts')).decomposeCommand() },
+  { name: 'heatmap', summary: 'where in the image each text is read', load: async () => (await import('./heatmap.ts')).heatmapCommand() },
+  { name: 'texts', summary: 'embed a text pool, or build a zero-shot classifier', load: async () => (await import('./texts.ts')).textsCommand() },
+  { name: 'ablate', summary: 'zero-shot accuracy with MLPs, layers or heads mean-ablated', load: async () => (await import('./ablate.ts')).ablateCommand() },
+  { name: 'textspan', summary: 'the texts that span each head (TextSpan), and the accuracy they keep', load: async () => (await import('./textspan.ts')).textspanCommand() },
+  { name: 'debias', summary: 'remove a spurious cue by mean-ablating heads; per-group and worst-group accuracy', load: async () => (await import('./debias.ts')).debiasCommand() },
+  { name: 'retrieve', summary: "nearest neighbours by chosen heads' terms vs the whole embedding", load: async () => (await import('./retrieve.ts')).retrieveCommand() },
+  { name: 'segment', summary: 'zero-shot segmentation from the per-patch decomposition, with metrics', load: async () => (await import('./segment.ts')).segmentCommand() },
+  { name: 'joint', summary: "a text's map restricted to each of its top heads", load: async () => (await import('./joint.ts')).jointCommand() },
+  { name: 'serve', summary: 'the explorer in the browser', load: async () => (await import('./serve.ts')).serveCommand() },
+  { name: 'demo', summary: 'the main job on the embedded toy-world CLIP, offline; writes a report', load: async () => (await import('./demo.ts')).demoCommand() },
+  { name: 'study', summary: 'end-to-end studies that write a report (study toyworld)', load: async () => (await import('./study.ts')).studyCommand() },
+];
+
+function root(): Command {
+  return new Command('cliplens')
     .description("Explain a CLIP vision transformer's image representation: exact per-layer/head/patch decomposition, TextSpan, retrieval, segmentation")
-    .version('0.1.0')
+    .version(packageVersion())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const c of [encodeCommand(), preprocessCommand(), decomposeCommand(), heatmapCommand(), textsCommand(), ablateCommand(), textspanCommand(), debiasCommand(), retrieveCommand(), segmentCommand(), jointCommand(), serveCommand(), demoCommand(), studyCommand()]) p.addCommand(c.exitOverride());
+}
+
+/** The program with every command loaded (documentation, completion, tests of the whole surface). */
+export async function program(): Promise<Command> {
+  const p = root();
+  for (const c of COMMANDS) p.addCommand((await c.load()).exitOverride());
+  return p;
+}
+
+/** The program for one invocation: only the command named in argv is imported. */
+async function programFor(argv: string[]): Promise<Command> {
+  const p = root();
+  const name = argv[0] === 'help' ? argv[1] : argv[0];
+  const entry = COMMANDS.find((c) => c.name === name);
+  for (const c of COMMANDS) {
+    if (c === entry) p.addCommand((await c.load()).exitOverride());
+    else p.command(c.name).description(c.summary);
+  }
   return p;
 }
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await program().parseAsync(argv, { from: 'user' });
+    await (await programFor(argv)).parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
@@ -39,4 +69,3 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 }
-

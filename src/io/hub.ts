@@ -404,7 +404,7 @@ async function attemptDownload(url: string, part: string, o: DlOpts): Promise<nu
       const reader = res.body.getReader();
       for (;;) {
         arm();
-        let chunk: ReadableStreamReadResult<Uint8Array>;
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
         try {
           chunk = await reader.read();
         } catch (e) {

@@ -2,7 +2,7 @@
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve as resolvePath } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { assetPath } from '../assets.ts';
 import { cachedRepo, fetchRepoFiles, HubNotFoundError, isOffline, isRepoId, type CachedRepo, type HubFile, type HubOptions } from '../io/hub.ts';
 import { SafetensorsFile } from '../io/safetensors.ts';
 import { parseOpenClipConfig, visionDims, type ClipConfig } from './config.ts';
@@ -38,10 +38,8 @@ const FORMS =
   'a directory in Hugging Face CLIPModel layout (config.json, model.safetensors, vocab.json, merges.txt); ' +
   'hf-hub:org/name (open_clip hub repo); org/name (transformers hub repo), optionally @revision; a builtin name';
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
 export function modelsDir(opt?: string): string {
-  return opt || process.env.CLIPLENS_MODELS_DIR || join(REPO_ROOT, 'models');
+  return opt || process.env.CLIPLENS_MODELS_DIR || assetPath('models');
 }
 
 /** Builtin names: subdirectories of the models dir that hold an open_clip hub layout. */

@@ -4,7 +4,7 @@
 // zero padding, truncation that keeps EOT last.
 
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { assetPath } from '../assets.ts';
 import { gunzipSync } from 'node:zlib';
 import { fixText, htmlUnescape, pyStrip, whitespaceClean, PY_REGEX_WS } from './ftfy.ts';
 import { TokenizerError } from '../errors.ts';
@@ -123,7 +123,7 @@ export class ClipTokenizer {
   /** The tokenizer over the bundled bpe_simple_vocab_16e6.txt.gz (shared instance). */
   static default(): ClipTokenizer {
     defaultInstance ??= ClipTokenizer.fromMergesGz(
-      fileURLToPath(new URL('../../assets/bpe_simple_vocab_16e6.txt.gz', import.meta.url)),
+      assetPath('assets', 'bpe_simple_vocab_16e6.txt.gz'),
     );
     return defaultInstance;
   }

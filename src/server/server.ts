@@ -1,21 +1,21 @@
 // `cliplens serve`: a local web explorer on node:http (no framework: a dozen routes do not need
 // one, and every path check stays in plain sight). JSON API under /api, the page under /app
-// (TypeScript transpiled on request with esbuild), store images under /dataset.
+// (the browser bundle built into dist/web by `npm run build`), store images under /dataset.
 
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { transform } from 'esbuild';
+import { extname, join } from 'node:path';
+import { assetPath } from '../assets.ts';
 import { IMAGE_EXTENSIONS } from '../io/datasets.ts';
 import type { ClipModel } from '../model/clip.ts';
 import { loadClip, type LoadOptions } from '../model/load.ts';
 import { Explorer, type ExplorerOptions } from './explorer.ts';
 import { CONTENT_TYPES, readBody, readJson, safeResolve, sendError, sendJson, sniffImage } from './http_util.ts';
-import { HttpError } from '../errors.ts';
+import { HttpError, UsageError } from '../errors.ts';
 
-export const WEB_DIR = fileURLToPath(new URL('../web/', import.meta.url));
+/** The explorer's page, style sheet and bundled script (built by tools/build.mjs). */
+export const WEB_DIR = assetPath('dist', 'web');
 export const DEFAULT_MAX_UPLOAD = 20 << 20;
 
 export interface ServerOptions extends Omit<ExplorerOptions, 'model'> {
@@ -41,6 +41,7 @@ export interface RunningServer {
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
+  if (!existsSync(join(WEB_DIR, 'index.html'))) throw new UsageError(`the explorer's web bundle is missing (${WEB_DIR}): run 'npm run build'`);
   const ownModel = typeof opts.model !== 'object';
   const model = typeof opts.model === 'object' ? opts.model : await loadClip(opts.model, opts.loadOptions);
   let explorer: Explorer;
@@ -53,7 +54,6 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const maxUpload = opts.maxUpload ?? DEFAULT_MAX_UPLOAD;
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const transpiled = new Map<string, { mtime: number; code: string }>();
   let allowedHosts: Set<string> | undefined;
 
   const server = createServer((req, res) => {
@@ -76,18 +76,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const ext = extname(path);
     const type = CONTENT_TYPES[ext];
     if (!type) throw new HttpError(404, 'file not found');
-    let body: Buffer;
-    if (ext === '.ts') {
-      // Browser modules: strip types; imports keep their .ts names and come back here.
-      const mtime = statSync(path).mtimeMs;
-      let c = transpiled.get(path);
-      if (!c || c.mtime !== mtime) {
-        const out = await transform(readFileSync(path, 'utf8'), { loader: 'ts', format: 'esm', target: 'es2022', sourcefile: rel });
-        c = { mtime, code: out.code };
-        transpiled.set(path, c);
-      }
-      body = Buffer.from(c.code);
-    } else body = readFileSync(path);
+    const body = readFileSync(path);
     res.writeHead(200, { 'content-type': type, 'content-length': body.length, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
     res.end(head ? undefined : body);
   }

@@ -7,7 +7,7 @@
 // would mistake for the mode's cost.
 
 import { Decomposer } from '../src/decompose/decomposer.ts';
-import { ClipModel } from '../src/model/clip.ts';
+import { ClipModel } from '../src/runtime/clip.ts';
 import { normalRng, vitB16Config } from '../src/model/random.ts';
 import { OpenClipSafetensors } from '../src/model/weights.ts';
 import { f32 } from '../src/tensor.ts';

@@ -4,8 +4,8 @@
 //   const { pixels } = await preprocessFiles(model.config, ['cat.jpg']);
 //   const terms = await new Decomposer(model).decompose(pixels);   // attn [B,L,H,d], mlp [B,L+1,d]
 
-export { loadClip, type LoadOptions } from './model/load.ts';
-export { ClipModel, type Tokenizer } from './model/clip.ts';
+export { loadClip, type LoadOptions } from './runtime/load.ts';
+export { ClipModel, type Tokenizer } from './runtime/clip.ts';
 export { parseOpenClipConfig, type ClipConfig } from './model/config.ts';
 export { resolveModel, DEFAULT_MODEL, type ResolvedModel } from './model/resolve.ts';
 export { ClipTokenizer } from './model/tokenizer.ts';

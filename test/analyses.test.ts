@@ -11,8 +11,8 @@ import {
   heatmapAndMask,
   patchMapFromSpatial,
   segmentationScores,
-  upsampleBilinear,
 } from '../src/analyses/segmentation.ts';
+import { upsampleBilinear } from '../src/io/resample.ts';
 import { mulberry32 } from '../src/rng.ts';
 import { ShapeError } from '../src/errors.ts';
 

@@ -147,7 +147,7 @@ describe('analysis commands on a fixture-model store', () => {
     const r = await ok(['retrieve', '--store', p('store'), '--query', 'red/red1.png', '--heads', '5:1,5:2', '--k', '3', '--report', p('rep_rt'), '--json']);
     const j = JSON.parse(r.out);
     assert.equal(j.query.row, 4);
-    assert.deepEqual(j.views.map((v: { name: string }) => v.name), ['head 5:1', 'head 5:2', 'heads 5:1+5:2', 'whole embedding']);
+    assert.deepEqual(j.views.map((v: { name: string }) => v.name), ['head L5.H1', 'head L5.H2', 'heads L5.H1+L5.H2', 'whole embedding']);
     assert.match(j.search, /brute force/);
     for (const v of j.views) {
       assert.equal(v.neighbours.length, 3);
@@ -200,7 +200,7 @@ describe('analysis commands on a fixture-model store', () => {
     assert.equal(readFileSync(p('seg.progress'), 'utf8').trim().split('\n').length, 3);
     const again = await run(['segment', ...MODEL, '--text', 'a blue square', '--mat', p('seg.mat'), '--json', '--resume', p('seg.progress')]);
     assert.equal(again.rc, 1);
-    assert.match(again.err, /--resume .*seg\.progress belongs to another run \(target 'text:a red square', now 'text:a blue square'\)/);
+    assert.match(again.err, /progress file .*seg\.progress \(--resume\) belongs to another run \(target 'text:a red square', now 'text:a blue square'\)/);
   });
 
   it('segment: --mask-geometry reference squashes the mask, aligned crops it like the image', async () => {

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Decomposer } from '../src/decompose/decomposer.ts';
-import { ClipModel } from '../src/model/clip.ts';
+import { ClipModel } from '../src/runtime/clip.ts';
 import { parseOpenClipConfig } from '../src/model/config.ts';
 import { normalRng, randomClipWeights } from '../src/model/random.ts';
 import { f32, maxAbsDiff } from '../src/tensor.ts';

@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { decodeImage } from '../src/io/image.ts';
 import { readSafetensors } from '../src/io/safetensors.ts';
 import { OPENAI_MEAN, OPENAI_STD } from '../src/model/config.ts';
-import { preprocessDecoded, preprocessImages, resizeCropGeometry, roundHalfEven, type PreprocessOptions } from '../src/model/preprocess.ts';
+import { preprocessDecoded, preprocessImages, type PreprocessOptions } from '../src/model/preprocess.ts';
+import { resizeCropGeometry, roundHalfEven } from '../src/io/resample.ts';
 import { REF, referencePath as ref } from './helpers/fixtures.ts';
 import { pattern, syntheticPngs } from './helpers/synthetic_png.ts';
 import { ImageDecodeError } from '../src/errors.ts';

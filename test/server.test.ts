@@ -13,7 +13,7 @@ import { buildClassifier, predict } from '../src/analyses/zeroshot.ts';
 import { loadStore } from '../src/io/store.ts';
 import { preprocessFiles } from '../src/model/preprocess_model.ts';
 import { parseSize, safeResolve, sniffImage } from '../src/server/http_util.ts';
-import { loadTextspanFile } from '../src/server/explorer.ts';
+import { readTextSpanFile } from '../src/analyses/textspan_study.ts';
 import { Gate, Lru } from '../src/server/lru.ts';
 import { startServer, type RunningServer } from '../src/server/server.ts';
 import { makeServeFixture, SECRET, type ServeFixture } from './helpers/serve_fixture.ts';
@@ -135,14 +135,14 @@ describe('helpers', () => {
   test('TextSpan files: texts per head, or indices into a top-level pool; clear errors otherwise', () => {
     const p = join(tmp, 'ts-indices.json');
     writeFileSync(p, JSON.stringify({ texts: ['a', 'b', 'c'], heads: [{ layer: 1, head: 2, indices: [2, 0], varianceExplained: [0.1, 0.2], scores: [1, 0.5] }] }));
-    assert.deepEqual(loadTextspanFile(p), [{ layer: 1, head: 2, texts: ['c', 'a'], varianceExplained: [0.1, 0.2] }]);
+    assert.deepEqual(readTextSpanFile(p), [{ layer: 1, head: 2, texts: ['c', 'a'], varianceExplained: [0.1, 0.2] }]);
     writeFileSync(p, JSON.stringify({ heads: [{ layer: 'x', head: 0, texts: [] }] }));
-    assert.throws(() => loadTextspanFile(p), /heads\[0\] needs integer "layer" and "head"/);
+    assert.throws(() => readTextSpanFile(p), /heads\[0\] needs integer "layer" and "head"/);
     writeFileSync(p, '{"heads": 3}');
-    assert.throws(() => loadTextspanFile(p), /has no "heads" array/);
+    assert.throws(() => readTextSpanFile(p), /has no "heads" array/);
     writeFileSync(p, 'nope');
-    assert.throws(() => loadTextspanFile(p), /not valid JSON/);
-    assert.throws(() => loadTextspanFile(join(tmp, 'missing.json')), /does not exist/);
+    assert.throws(() => readTextSpanFile(p), /not valid JSON/);
+    assert.throws(() => readTextSpanFile(join(tmp, 'missing.json')), /does not exist/);
   });
 
   test('Lru evicts the least recently used; Gate bounds concurrency', async () => {

@@ -12,7 +12,7 @@ import { decomposeDataset } from '../src/decompose/dataset_job.ts';
 import { Decomposer } from '../src/decompose/decomposer.ts';
 import { loadDataset } from '../src/io/datasets.ts';
 import { loadStore, readManifest } from '../src/io/store.ts';
-import { ClipModel } from '../src/model/clip.ts';
+import { ClipModel } from '../src/runtime/clip.ts';
 import { preprocessFiles } from '../src/model/preprocess_model.ts';
 import { randomClipWeights } from '../src/model/random.ts';
 import { maxAbsDiff } from '../src/tensor.ts';

@@ -9,7 +9,12 @@ import { after, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { meanAblate } from '../src/analyses/ablation.ts';
 import { segmentSpatial, segmentationSummary, jointHeads } from '../src/analyses/spatial_studies.ts';
-import { ablationStudy, debiasStudy, parseHeadSpec, retrievalStudy, resolveQuery, selectHeadsBySubstring, textspanStudy, alignLabels } from '../src/analyses/studies.ts';
+import { ablationStudy } from '../src/analyses/ablation_study.ts';
+import { debiasStudy, selectHeadsBySubstring } from '../src/analyses/debias.ts';
+import { parseHeadSpec } from '../src/analyses/heads.ts';
+import { retrievalStudy, resolveQuery } from '../src/analyses/retrieval_study.ts';
+import { alignLabels } from '../src/analyses/store_terms.ts';
+import { textspanStudy } from '../src/analyses/textspan_study.ts';
 import { replaceWithReconstruction, textspan, headTerms } from '../src/analyses/textspan.ts';
 import type { TextSet } from '../src/analyses/text_sets.ts';
 import { topkAccuracy } from '../src/analyses/zeroshot.ts';
@@ -116,7 +121,9 @@ describe('parseHeadSpec / labels', () => {
     assert.throws(() => parseHeadSpec('99:0', store.manifest), (e: Error) => e instanceof AnalysisError && /layer 99 is not in the store \(it keeps attention layers 2-3/.test(e.message) && !e.message.includes('\n'));
     assert.throws(() => parseHeadSpec('1:0', store.manifest), /layer 1 is not in the store/);
     assert.throws(() => parseHeadSpec('2:7', store.manifest), /head 7 out of range \(the model has heads 0..2\)/);
-    assert.throws(() => parseHeadSpec('x', store.manifest), /use layer:head/);
+    assert.throws(() => parseHeadSpec('x', store.manifest), /write heads as L10.H3 or 10:3/);
+    assert.deepEqual(parseHeadSpec('L3.H1, 2:0, l2.h2', store.manifest), [{ layer: 3, head: 1 }, { layer: 2, head: 0 }, { layer: 2, head: 2 }]);
+    assert.equal(parseHeadSpec('L2.H*', store.manifest).length, 3);
   });
   it('maps labels onto classifier names (any order, case/underscore-insensitive) and rejects others', () => {
     const al = alignLabels(store, classifier(['B', 'a'], [basis(4, 0), basis(4, 1)]));
@@ -293,7 +300,7 @@ describe('retrieval study', () => {
   it('the colour head retrieves the same colour; the whole embedding does not', () => {
     const res = retrievalStudy(store, [{ layer: 2, head: 3 }], 4, { k: 5 });
     assert.equal(res.search, 'brute force (exact cosine)');
-    assert.deepEqual(res.views.map((v) => v.name), ['head 2:3', 'whole embedding']);
+    assert.deepEqual(res.views.map((v) => v.name), ['head L2.H3', 'whole embedding']);
     const [head, whole] = res.views;
     assert.equal(head.neighbours.length, 5);
     assert.ok(head.neighbours.every((nb) => nb.group === 'green' && nb.row !== 4));

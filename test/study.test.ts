@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { loadClip } from '../src/model/load.ts';
+import { loadClip } from '../src/runtime/load.ts';
 import { startServer } from '../src/server/server.ts';
 import { builtinModels } from '../src/model/resolve.ts';
 import { writeReport } from '../src/report/writer.ts';

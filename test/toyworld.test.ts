@@ -9,7 +9,7 @@ import { ClipTokenizer } from '../src/model/tokenizer.ts';
 import { ToyworldError } from '../src/errors.ts';
 import { parseOpenClipConfig, visionDims } from '../src/model/config.ts';
 import { SafetensorsFile } from '../src/io/safetensors.ts';
-import { loadClip } from '../src/model/load.ts';
+import { loadClip } from '../src/runtime/load.ts';
 import { zeroShot } from '../src/toyworld_study/ablation.ts';
 import { balancedSet, sceneSet, type SceneSet } from '../src/toyworld_study/data.ts';
 import { familyClassifiers } from '../src/toyworld_study/texts.ts';

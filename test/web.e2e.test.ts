@@ -148,7 +148,7 @@ test('the explorer page works end to end in Chromium', { skip: SKIP ? 'CLIPLENS_
   await idle(page);
   assert.equal(await page.locator('#ret-byhead .thumb').count(), 8);
   assert.equal(await page.locator('#ret-whole .thumb').count(), 8);
-  assert.match((await page.textContent('#ret-byhead h2')) ?? '', /layer 5, head 2/);
+  assert.match((await page.textContent('#ret-byhead h2')) ?? '', /head L5\.H2/);
   await page.waitForFunction(() => Array.from(document.querySelectorAll<HTMLImageElement>('#ret-results img')).every((i) => i.complete && i.naturalWidth > 0));
   await screenshot(page, '3-retrieval');
 

@@ -9,7 +9,7 @@ import { ShapeError } from '../errors.ts';
 export interface DecompositionTerms {
   /** Per-head direct effects. */
   attn: Mat; // [n, L, H, d]
-  /** ln_pre term (index 0) then one term per MLP. */
+  /** The ln_pre term (slot LN_PRE_SLOT = 0) then one term per MLP (slot mlpSlot(l) = l+1); see notation.ts. */
   mlp: Mat; // [n, L+1, d]
   /** The CLS→CLS part (source token i = 0) of the attention terms, per head or summed over heads. */
   attnCls?: Mat; // [n, L, H, d] or [n, L, d]

@@ -4,44 +4,9 @@
 // threshold at the mean; pixel accuracy, IoU of background and foreground summed over the
 // dataset, and AP per image over both channels ([1−map, bg] and [map, fg]) averaged.
 
+import { upsampleBilinear } from '../io/resample.ts';
 import { type Mat, checkLen, dims } from './linalg.ts';
 import { ShapeError } from '../errors.ts';
-
-/**
- * Bilinear resize of map [h, w] → [outH, outW] with the semantics of
- * torch.nn.functional.interpolate(mode='bilinear', align_corners=False): source coordinate
- * (dst + 0.5)·(in/out) − 0.5, clamped below at 0, neighbours clamped at the edge.
- */
-export function upsampleBilinear(map: ArrayLike<number>, h: number, w: number, outH: number, outW: number): Float32Array {
-  checkLen('upsampleBilinear map', map, h, w);
-  if (!(outH > 0 && outW > 0 && Number.isInteger(outH) && Number.isInteger(outW)))
-    throw new RangeError(`upsampleBilinear: output size must be positive integers, got ${outH}x${outW}`);
-  if (h === 0 || w === 0) throw new RangeError('upsampleBilinear: empty input map');
-  const axis = (inN: number, outN: number) => {
-    const i0 = new Int32Array(outN), i1 = new Int32Array(outN), f = new Float64Array(outN);
-    const scale = inN / outN;
-    for (let o = 0; o < outN; o++) {
-      const src = Math.max((o + 0.5) * scale - 0.5, 0);
-      const lo = Math.min(Math.floor(src), inN - 1);
-      i0[o] = lo;
-      i1[o] = Math.min(lo + 1, inN - 1);
-      f[o] = src - lo;
-    }
-    return { i0, i1, f };
-  };
-  const ys = axis(h, outH), xs = axis(w, outW);
-  const out = new Float32Array(outH * outW);
-  for (let y = 0; y < outH; y++) {
-    const r0 = ys.i0[y] * w, r1 = ys.i1[y] * w, fy = ys.f[y];
-    for (let x = 0; x < outW; x++) {
-      const c0 = xs.i0[x], c1 = xs.i1[x], fx = xs.f[x];
-      const top = (1 - fx) * map[r0 + c0] + fx * map[r0 + c1];
-      const bot = (1 - fx) * map[r1 + c0] + fx * map[r1 + c1];
-      out[y * outW + x] = (1 - fy) * top + fy * bot;
-    }
-  }
-  return out;
-}
 
 /**
  * Patch map for a class, as the reference: patch terms [P, d] (Σ over layers and heads of the

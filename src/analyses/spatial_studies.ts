@@ -3,7 +3,7 @@
 // tensor) and the joint decomposition (the map restricted to the heads that matter most).
 
 import type { Decomposer } from '../decompose/decomposer.ts';
-import type { ClipModel } from '../model/clip.ts';
+import type { ClipModel } from '../runtime/clip.ts';
 import { f32, type F32 } from '../tensor.ts';
 import { normalizeRows } from './linalg.ts';
 import { heatmapAndMask, patchMapFromSpatial, segmentationScores, SegmentationMeter, type Heatmap, type SegmentationResult, type SegmentationScores } from './segmentation.ts';

@@ -3,7 +3,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
-import type { ClipModel } from '../model/clip.ts';
+import type { ClipModel } from '../runtime/clip.ts';
 import { f32, type F32 } from '../tensor.ts';
 import { normalizeRows } from './linalg.ts';
 import { buildClassifier } from './zeroshot.ts';

@@ -1,6 +1,8 @@
 import { Command } from 'commander';
-import { ablationStudy, parseHeadSpec } from '../analyses/studies.ts';
-import { ablationReport } from '../analyses/study_reports.ts';
+import { ablationStudy } from '../analyses/ablation_study.ts';
+import { parseHeadSpec } from '../analyses/heads.ts';
+import { HEAD_SYNTAX, pct } from '../notation.ts';
+import { ablationReport } from '../report/study_reports.ts';
 import { finish, openStore, openTextSet } from './study_common.ts';
 
 interface AblateFlags {
@@ -16,7 +18,7 @@ export function ablateCommand(): Command {
     .description('zero-shot accuracy with MLPs, attention layers (cumulatively from the first) or chosen heads mean-ablated')
     .requiredOption('--store <dir>', 'decomposition store (cliplens decompose --dataset ... --store DIR)')
     .requiredOption('--classifier <file>', "zero-shot classifier from 'cliplens texts --classes'; class names must match the store's labels")
-    .option('--heads <spec>', 'also ablate these heads together: layer:head list, e.g. 10:3,11:0 (11:* = whole layer)')
+    .option('--heads <spec>', `also ablate these heads together: ${HEAD_SYNTAX}`)
     .option('--report <dir>', 'write report.json, report.md, index.html and figures here')
     .option('--json', 'print the result as JSON on stdout')
     .action(async (o: AblateFlags) => {
@@ -24,7 +26,7 @@ export function ablateCommand(): Command {
       const cls = openTextSet(o.classifier, 'classifier');
       const heads = o.heads ? parseHeadSpec(o.heads, store.manifest) : undefined;
       const r = ablationStudy(store, cls, { heads });
-      process.stderr.write(`baseline ${(100 * r.baseline).toFixed(2)}%, MLPs ablated ${(100 * r.mlps).toFixed(2)}%${r.heads ? `, heads ablated ${(100 * r.heads.accuracy).toFixed(2)}%` : ''}\n`);
+      process.stderr.write(`baseline ${pct(r.baseline)}%, MLPs and ln_pre ablated ${pct(r.mlps)}%${r.heads ? `, heads ablated ${pct(r.heads.accuracy)}%` : ''}\n`);
       await finish(o, r, () => ablationReport(r, { model: r.model, store: o.store, classifier: o.classifier, images: r.images }));
     });
 }

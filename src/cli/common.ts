@@ -2,8 +2,8 @@
 
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { loadClip } from '../model/load.ts';
-import type { ClipModel } from '../model/clip.ts';
+import { loadClip } from '../runtime/load.ts';
+import type { ClipModel } from '../runtime/clip.ts';
 import { UsageError } from '../errors.ts';
 
 /** An error the user caused (bad flag, bad file): printed as one line, exit code 1. */
@@ -29,6 +29,30 @@ export function parseIntFlag(value: string | undefined, name: string, min = 1): 
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got '${value}'`);
   return n;
+}
+
+/** "8-11", "0,3,5", "last:4" or "all" → layer indices. */
+export function parseLayers(spec: string | undefined, L: number): number[] | undefined {
+  if (spec === undefined || spec === 'all') return undefined;
+  const bad = () => new UsageError(`--layers '${spec}': use e.g. 8-11, 0,3,5 or last:4 (the model has layers 0..${L - 1})`);
+  let out: number[] = [];
+  const last = /^last:(\d+)$/.exec(spec);
+  if (last) {
+    const k = Number(last[1]);
+    if (k < 1 || k > L) throw bad();
+    out = Array.from({ length: k }, (_, i) => L - k + i);
+  } else {
+    for (const part of spec.split(',')) {
+      const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+      if (!m) throw bad();
+      const a = Number(m[1]);
+      const b = m[2] !== undefined ? Number(m[2]) : a;
+      if (b < a) throw bad();
+      for (let l = a; l <= b; l++) out.push(l);
+    }
+  }
+  if (out.some((l) => l >= L)) throw bad();
+  return [...new Set(out)].sort((a, b) => a - b);
 }
 
 export async function modelFromFlags(f: ModelFlags): Promise<ClipModel> {

@@ -3,33 +3,9 @@ import { decomposeDataset } from '../decompose/dataset_job.ts';
 import { Decomposer } from '../decompose/decomposer.ts';
 import { loadDataset } from '../io/datasets.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
-import { modelFromFlags, parseIntFlag, progressBar, withModelOptions, type ModelFlags } from './common.ts';
+import { modelFromFlags, parseIntFlag, parseLayers, progressBar, withModelOptions, type ModelFlags } from './common.ts';
 import { collect, pixelsFromArgs } from './inputs.ts';
 import { UsageError } from '../errors.ts';
-
-/** "8-11", "0,3,5", "last:4" or "all" → layer indices. */
-export function parseLayers(spec: string | undefined, L: number): number[] | undefined {
-  if (spec === undefined || spec === 'all') return undefined;
-  const bad = () => new UsageError(`--layers '${spec}': use e.g. 8-11, 0,3,5 or last:4 (the model has layers 0..${L - 1})`);
-  let out: number[] = [];
-  const last = /^last:(\d+)$/.exec(spec);
-  if (last) {
-    const k = Number(last[1]);
-    if (k < 1 || k > L) throw bad();
-    out = Array.from({ length: k }, (_, i) => L - k + i);
-  } else {
-    for (const part of spec.split(',')) {
-      const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-      if (!m) throw bad();
-      const a = Number(m[1]);
-      const b = m[2] !== undefined ? Number(m[2]) : a;
-      if (b < a) throw bad();
-      for (let l = a; l <= b; l++) out.push(l);
-    }
-  }
-  if (out.some((l) => l >= L)) throw bad();
-  return [...new Set(out)].sort((a, b) => a - b);
-}
 
 interface DecomposeFlags extends ModelFlags {
   pixels?: string;

@@ -1,11 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import sharp from 'sharp';
-import { normalizeRows } from '../analyses/linalg.ts';
+import { textTokenMaps, unitTextEmbeddings } from '../analyses/text_maps.ts';
 import { Decomposer } from '../decompose/decomposer.ts';
-import { patchGrid, tokenMaps } from '../decompose/patch_maps.ts';
-import { heatmapOverlay } from '../report/figures.ts';
-import { f32 } from '../tensor.ts';
+import { patchGrid } from '../decompose/patch_maps.ts';
+import { heatmapOverlay, sideBySide } from '../report/figures.ts';
 import { modelFromFlags, parseIntFlag, withModelOptions, type ModelFlags } from './common.ts';
 import { collect, pixelsFromArgs } from './inputs.ts';
 import { UsageError } from '../errors.ts';
@@ -31,17 +29,14 @@ export function heatmapCommand(): Command {
       if (!o.text.length) throw new UsageError('give at least one --text');
       if (!o.out && !o.json) throw new UsageError('give --out FILE.png and/or --json');
       const model = await modelFromFlags(o);
-      const { L, H, grid, d } = model.dims();
+      const { L, H, grid } = model.dims();
       const layer = parseIntFlag(o.layer, 'layer', 0);
       const head = parseIntFlag(o.head, 'head', 0);
       if (layer !== undefined && layer >= L) throw new UsageError(`--layer ${layer}: the model has layers 0..${L - 1}`);
       if (head !== undefined && head >= H) throw new UsageError(`--head ${head}: the model has heads 0..${H - 1}`);
       const { pixels, u8 } = await pixelsFromArgs(model, undefined, [image]);
       const texts = o.text;
-      const emb = await model.encodeTexts(texts);
-      const tn = f32([texts.length, d], normalizeRows(emb.features.data, texts.length, d));
-      const { maps } = await new Decomposer(model).textMaps(pixels, tn);
-      const per = tokenMaps(maps, { layers: layer !== undefined ? [layer] : undefined, heads: head !== undefined ? [head] : undefined });
+      const per = await textTokenMaps(new Decomposer(model), pixels, await unitTextEmbeddings(model, texts), { layers: layer !== undefined ? [layer] : undefined, heads: head !== undefined ? [head] : undefined });
       const N = per.shape[2];
       const rows = texts.map((_, t) => per.data.slice(t * N, (t + 1) * N));
       if (o.json) {
@@ -59,18 +54,4 @@ export function heatmapCommand(): Command {
         process.stderr.write(`wrote ${o.out} (${panels.length} panel${panels.length > 1 ? 's' : ''})\n`);
       }
     });
-}
-
-async function sideBySide(pngs: Buffer[]): Promise<Buffer> {
-  const metas = await Promise.all(pngs.map((p) => sharp(p).metadata()));
-  const gap = 8;
-  const width = metas.reduce((a, m) => a + (m.width ?? 0), 0) + gap * (pngs.length - 1);
-  const height = Math.max(...metas.map((m) => m.height ?? 0));
-  let x = 0;
-  const composite = pngs.map((input, i) => {
-    const c = { input, left: x, top: 0 };
-    x += (metas[i].width ?? 0) + gap;
-    return c;
-  });
-  return sharp({ create: { width, height, channels: 3, background: '#ffffff' } }).composite(composite).png().toBuffer();
 }

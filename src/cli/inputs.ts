@@ -2,7 +2,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { SafetensorsFile } from '../io/safetensors.ts';
-import type { ClipModel } from '../model/clip.ts';
+import type { ClipModel } from '../runtime/clip.ts';
 import { preprocessFiles } from '../model/preprocess_model.ts';
 import type { F32 } from '../tensor.ts';
 import { UsageError } from '../errors.ts';

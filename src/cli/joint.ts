@@ -3,10 +3,11 @@ import { Command } from 'commander';
 import { normalizeRows } from '../analyses/linalg.ts';
 import { jointHeads, spatialMaps } from '../analyses/spatial_studies.ts';
 import { Decomposer } from '../decompose/decomposer.ts';
-import { imageGrid } from '../report/figures.ts';
+import { headName } from '../notation.ts';
+import { blendMap, imageGrid } from '../report/figures.ts';
 import { modelFromFlags, parseIntFlag, withModelOptions, type ModelFlags } from './common.ts';
 import { pixelsFromArgs } from './inputs.ts';
-import { blendMap, toJson } from './study_common.ts';
+import { toJson } from './study_common.ts';
 import { UsageError } from '../errors.ts';
 
 interface JointFlags extends ModelFlags {
@@ -36,10 +37,11 @@ export function jointCommand(): Command {
       const j = jointHeads(spatial, top);
       if (o.json) process.stdout.write(toJson({ model: model.name, text: o.text, grid, full: j.full, heads: j.heads }) + '\n');
       if (o.out) {
-        const panels = [blendMap(u8!, S, S, j.full, grid, grid, { caption: 'all heads' })];
-        for (const h of j.heads) panels.push(blendMap(u8!, S, S, h.map, grid, grid, { caption: `L${h.layer}.H${h.head}  ${h.total.toExponential(2)}` }));
+        const image = { rgb: u8!, width: S, height: S };
+        const panels = [blendMap(image, j.full, grid, grid, { caption: 'all heads' })];
+        for (const h of j.heads) panels.push(blendMap(image, h.map, grid, grid, { caption: `${headName(h)}  ${h.total.toExponential(2)}` }));
         writeFileSync(o.out, await imageGrid(panels, Math.min(panels.length, 5), { title: `'${o.text}': top ${j.heads.length} heads` }));
-        process.stderr.write(`wrote ${o.out}: ${j.heads.map((h) => `${h.layer}:${h.head}`).join(', ')}\n`);
+        process.stderr.write(`wrote ${o.out}: ${j.heads.map(headName).join(', ')}\n`);
       }
     });
 }

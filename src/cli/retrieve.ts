@@ -1,6 +1,8 @@
 import { Command } from 'commander';
-import { parseHeadSpec, resolveQuery, retrievalStudy } from '../analyses/studies.ts';
-import { retrievalReport } from '../analyses/study_reports.ts';
+import { parseHeadSpec } from '../analyses/heads.ts';
+import { resolveQuery, retrievalStudy } from '../analyses/retrieval_study.ts';
+import { HEAD_SYNTAX } from '../notation.ts';
+import { retrievalReport } from '../report/study_reports.ts';
 import { parseIntFlag } from './common.ts';
 import { finish, openStore } from './study_common.ts';
 
@@ -19,7 +21,7 @@ export function retrieveCommand(): Command {
     .description("nearest neighbours of a stored image using only chosen heads' terms, next to the whole embedding")
     .requiredOption('--store <dir>', 'decomposition store')
     .requiredOption('--query <row|id>', 'the query image: row number or image id (path relative to the dataset root)')
-    .requiredOption('--heads <spec>', 'heads, e.g. 11:2 or 11:2,11:5 (each alone, then together)')
+    .requiredOption('--heads <spec>', `heads (each alone, then together): ${HEAD_SYNTAX}`)
     .option('--k <n>', 'neighbours', '10')
     .option('--index-threshold <rows>', 'above this many rows use an IVF (k-means) index instead of brute force', '100000')
     .option('--report <dir>', 'write a report with an image grid per head here')

@@ -2,11 +2,9 @@
 // the report and the --json result.
 
 import { existsSync, statSync } from 'node:fs';
-import { colormap, type RGBImage } from '../report/figures.ts';
 import { writeReport, type Report } from '../report/writer.ts';
 import { loadStore, type StoreData } from '../io/store.ts';
 import { readTextSet, type TextSet } from '../analyses/text_sets.ts';
-import { upsampleBilinear } from '../analyses/segmentation.ts';
 import { UsageError } from '../errors.ts';
 
 export function openStore(dir: string | undefined): StoreData {
@@ -32,26 +30,4 @@ export async function finish(o: { report?: string; json?: boolean }, result: unk
     process.stderr.write(`wrote report ${o.report}/index.html (${w.files.length} files)\n`);
   }
   if (o.json) process.stdout.write(toJson(result) + '\n');
-}
-
-/** An RGB image [h, w, 3] with a map (any grid, upsampled bilinearly) blended over it in 'jet'; min–max of the map unless a range is given. */
-export function blendMap(rgb: Uint8Array, width: number, height: number, map: ArrayLike<number>, mh: number, mw: number, opts: { alpha?: number; range?: [number, number]; caption?: string } = {}): RGBImage {
-  const up = mh === height && mw === width ? Float32Array.from(map) : upsampleBilinear(map, mh, mw, height, width);
-  let lo = opts.range?.[0] ?? Infinity, hi = opts.range?.[1] ?? -Infinity;
-  if (!opts.range) for (const v of up) (lo = Math.min(lo, v)), (hi = Math.max(hi, v));
-  const span = hi > lo ? hi - lo : 1;
-  const a = opts.alpha ?? 0.5;
-  const out = new Uint8Array(width * height * 3);
-  for (let p = 0; p < width * height; p++) {
-    const c = colormap('jet', (up[p] - lo) / span);
-    for (let k = 0; k < 3; k++) out[p * 3 + k] = Math.round((1 - a) * rgb[p * 3 + k] + a * c[k]);
-  }
-  return { rgb: out, width, height, caption: opts.caption };
-}
-
-/** A binary mask as a black-and-white RGB image. */
-export function maskImage(mask: ArrayLike<number>, width: number, height: number, caption?: string): RGBImage {
-  const out = new Uint8Array(width * height * 3);
-  for (let p = 0; p < width * height; p++) out.fill(mask[p] ? 255 : 0, p * 3, p * 3 + 3);
-  return { rgb: out, width, height, caption };
 }

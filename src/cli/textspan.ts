@@ -1,9 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { textspanStudy, type TextSpanJson } from '../analyses/studies.ts';
-import { textspanReport } from '../analyses/study_reports.ts';
-import { parseIntFlag, progressBar } from './common.ts';
-import { parseLayers } from './decompose.ts';
+import { textspanStudy, type TextSpanJson } from '../analyses/textspan_study.ts';
+import { textspanReport } from '../report/study_reports.ts';
+import { parseIntFlag, parseLayers, progressBar } from './common.ts';
 import { finish, openStore, openTextSet, toJson } from './study_common.ts';
 import { UsageError } from '../errors.ts';
 

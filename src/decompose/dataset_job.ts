@@ -3,7 +3,7 @@
 
 import type { Dataset } from '../io/datasets.ts';
 import { StoreWriter, modelFingerprint, type FailedEntry } from '../io/store.ts';
-import type { ClipModel } from '../model/clip.ts';
+import type { ClipModel } from '../runtime/clip.ts';
 import { preprocessFiles } from '../model/preprocess_model.ts';
 import { f32, type F32 } from '../tensor.ts';
 import { Decomposer } from './decomposer.ts';

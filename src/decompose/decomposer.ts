@@ -1,7 +1,7 @@
 // "Run and give me the terms" in one call: a forward pass with the taps, then the PRS.
 
 import type { VisionOutput } from '../graph/clip_graphs.ts';
-import type { ClipModel } from '../model/clip.ts';
+import type { ClipModel } from '../runtime/clip.ts';
 import type { F32 } from '../tensor.ts';
 import { decomposeTaps, foldTexts, textMapsFromTaps, type DecomposeOptions, type Decomposition, type TextMaps, type VisionTaps } from './prs.ts';
 import { foldReadout, type Readout } from './readout.ts';

@@ -5,6 +5,7 @@
 //   ĉ = (c·diag(γ)·P − s·μ·γP) / σ + s·βP,   Σ ĉ = z;   normalised: ĉ / ‖z‖.
 
 import { batchedMatmul } from '../graph/matmul.ts';
+import { LN_PRE_SLOT, mlpSlot } from '../notation.ts';
 import { f32, type F32 } from '../tensor.ts';
 import { lnStats, type Readout } from './readout.ts';
 
@@ -22,7 +23,7 @@ export interface VisionTaps {
 export interface Decomposition {
   /** [B, L, H, d], or [B, L, N, H, d] when spatial */
   attn: F32;
-  /** [B, L+1, d]; index 0 is the ln_pre (embedding) term */
+  /** [B, L+1, d]: slot LN_PRE_SLOT (0) the ln_pre term, slot mlpSlot(l) = l+1 the MLP of layer l (notation.ts) */
   mlp: F32;
   /** [B, d] z, unnormalised */
   imageFeatures: F32;
@@ -65,8 +66,8 @@ export async function decomposeTaps(taps: VisionTaps, r: Readout, opts: Decompos
   const mlp = f32([B, L + 1, d]);
   const slots = new Float32Array(B * (L + 1) * D);
   for (let b = 0; b < B; b++) {
-    slots.set(taps.ln_pre_cls.data.subarray(b * D, (b + 1) * D), b * (L + 1) * D);
-    slots.set(taps.mlp_cls.data.subarray(b * L * D, (b + 1) * L * D), (b * (L + 1) + 1) * D);
+    slots.set(taps.ln_pre_cls.data.subarray(b * D, (b + 1) * D), (b * (L + 1) + LN_PRE_SLOT) * D);
+    slots.set(taps.mlp_cls.data.subarray(b * L * D, (b + 1) * L * D), (b * (L + 1) + mlpSlot(0)) * D);
   }
   const slotsG = await batchedMatmul(slots, r.G, 1, B * (L + 1), D, d);
   for (let b = 0; b < B; b++) {

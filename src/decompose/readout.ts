@@ -2,7 +2,7 @@
 // readout of a head — W_O^{l,h} · diag(γ) · P — folds into one d_h×d matrix ahead of time.
 
 import { batchedMatmul } from '../graph/matmul.ts';
-import type { ClipModel } from '../model/clip.ts';
+import type { ClipModel } from '../runtime/clip.ts';
 import { transposed } from '../graph/transformer.ts';
 
 export interface Readout {

@@ -6,7 +6,7 @@ import { existsSync, openSync, readSync, closeSync, readdirSync, statSync } from
 import { basename, extname, join } from 'node:path';
 import { IMAGE_EXTENSIONS } from './datasets.ts';
 import { decodeImage } from './image.ts';
-import { resizeCropGeometry } from '../model/preprocess.ts';
+import { resizeCropGeometry } from './resample.ts';
 import { MaskError } from '../errors.ts';
 
 /** 1 = foreground, row-major [height, width]. */

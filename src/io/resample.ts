@@ -3,7 +3,7 @@
 // arithmetic mirrors the C code: double coefficients normalised per output pixel, 8-bit
 // images through 22-bit fixed point with clip8, a uint8 intermediate after the horizontal pass.
 
-import { ResampleError } from '../errors.ts';
+import { ResampleError, ShapeError } from '../errors.ts';
 
 export type Filter = 'nearest' | 'box' | 'bilinear' | 'hamming' | 'bicubic' | 'lanczos';
 
@@ -360,4 +360,70 @@ export function resampleU8Premultiplied(src: Uint8Array, w: number, h: number, c
     }
   }
   return res;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Geometry of the models' preprocessing, and maps resized as torch does
+
+/** Python's round() for the halves that (H - S) / 2 can produce: ties go to the even integer. */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * torchvision Resize(int) size rule (shorter side to `size`, longer side int(size*long/short),
+ * no resize when the short side already equals `size`) and CenterCrop offsets
+ * int(round((dim - size) / 2)) with Python rounding.
+ */
+export function resizeCropGeometry(w: number, h: number, size: number): { resizedW: number; resizedH: number; left: number; top: number } {
+  for (const [n, v] of [['width', w], ['height', h], ['size', size]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`resizeCropGeometry: ${n} must be a positive integer, got ${v}`);
+  }
+  const short = Math.min(w, h);
+  const long = Math.max(w, h);
+  let resizedW = w;
+  let resizedH = h;
+  if (short !== size) {
+    const newLong = Math.trunc((size * long) / short);
+    [resizedW, resizedH] = w <= h ? [size, newLong] : [newLong, size];
+  }
+  return { resizedW, resizedH, left: roundHalfEven((resizedW - size) / 2), top: roundHalfEven((resizedH - size) / 2) };
+}
+
+/**
+ * Bilinear resize of map [h, w] → [outH, outW] with the semantics of
+ * torch.nn.functional.interpolate(mode='bilinear', align_corners=False): source coordinate
+ * (dst + 0.5)·(in/out) − 0.5, clamped below at 0, neighbours clamped at the edge.
+ */
+export function upsampleBilinear(map: ArrayLike<number>, h: number, w: number, outH: number, outW: number): Float32Array {
+  if (!(Number.isInteger(h) && Number.isInteger(w) && h >= 0 && w >= 0) || map.length !== h * w)
+    throw new ShapeError(`upsampleBilinear: map has ${map.length} values, expected ${h}x${w}`);
+  if (!(outH > 0 && outW > 0 && Number.isInteger(outH) && Number.isInteger(outW)))
+    throw new RangeError(`upsampleBilinear: output size must be positive integers, got ${outH}x${outW}`);
+  if (h === 0 || w === 0) throw new RangeError('upsampleBilinear: empty input map');
+  const axis = (inN: number, outN: number) => {
+    const i0 = new Int32Array(outN), i1 = new Int32Array(outN), f = new Float64Array(outN);
+    const scale = inN / outN;
+    for (let o = 0; o < outN; o++) {
+      const src = Math.max((o + 0.5) * scale - 0.5, 0);
+      const lo = Math.min(Math.floor(src), inN - 1);
+      i0[o] = lo;
+      i1[o] = Math.min(lo + 1, inN - 1);
+      f[o] = src - lo;
+    }
+    return { i0, i1, f };
+  };
+  const ys = axis(h, outH), xs = axis(w, outW);
+  const out = new Float32Array(outH * outW);
+  for (let y = 0; y < outH; y++) {
+    const r0 = ys.i0[y] * w, r1 = ys.i1[y] * w, fy = ys.f[y];
+    for (let x = 0; x < outW; x++) {
+      const c0 = xs.i0[x], c1 = xs.i1[x], fx = xs.f[x];
+      const top = (1 - fx) * map[r0 + c0] + fx * map[r0 + c1];
+      const bot = (1 - fx) * map[r1 + c0] + fx * map[r1 + c1];
+      out[y * outW + x] = (1 - fy) * top + fy * bot;
+    }
+  }
+  return out;
 }

@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ClipModel } from '../model/clip.ts';
 import { f32, numel, type F32, type Tensor } from '../tensor.ts';
 import { SafetensorsFile, writeSafetensors } from './safetensors.ts';
 import { StoreError } from '../errors.ts';
@@ -52,8 +51,14 @@ export interface StoreManifest {
   tensors: Record<string, string>;
 }
 
+/** What a fingerprint reads of a model: its config and a few checkpoint tensors (a ClipModel is one). */
+export interface FingerprintSource {
+  config: unknown;
+  weight(name: string): F32;
+}
+
 /** Identifies a model's weights and layout, so a store is never mixed across models. */
-export function modelFingerprint(model: ClipModel): string {
+export function modelFingerprint(model: FingerprintSource): string {
   const h = createHash('sha256');
   h.update(JSON.stringify(model.config));
   for (const name of ['visual.proj', 'visual.class_embedding', 'visual.ln_post.weight', 'visual.transformer.resblocks.0.attn.in_proj_bias']) {
@@ -147,7 +152,7 @@ export class StoreWriter {
       complete: false,
       tensors: {
         attn: '[b, layers.length, H, d] per-head direct contributions of the kept layers (PRS, see normalised)',
-        mlp: '[b, L+1, d] index 0 = ln_pre (embedding) term, l+1 = MLP of layer l',
+        mlp: '[b, L+1, d] index 0 = ln_pre term (the CLS embedding after ln_pre), l+1 = MLP of layer l',
         image_features: '[b, d] the image embedding z (unnormalised)',
         norm: '[b] ||z||',
         index: '[b] int32 index into items',

@@ -2,37 +2,12 @@
 // Resize(S, BICUBIC) of the shorter side -> CenterCrop(S) -> convert('RGB') -> ToTensor -> Normalize.
 
 import { convertToRGB, cropImage, decodeImage, resizeImage, type DecodeOptions, type DecodedImage } from '../io/image.ts';
+import { resizeCropGeometry } from '../io/resample.ts';
 
 export interface PreprocessOptions {
   imageSize: number;
   mean: [number, number, number];
   std: [number, number, number];
-}
-
-/** Python's round() for the halves that (H - S) / 2 can produce: ties go to the even integer. */
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/**
- * torchvision Resize(int) size rule (shorter side to `size`, longer side int(size*long/short),
- * no resize when the short side already equals `size`) and CenterCrop offsets
- * int(round((dim - size) / 2)) with Python rounding.
- */
-export function resizeCropGeometry(w: number, h: number, size: number): { resizedW: number; resizedH: number; left: number; top: number } {
-  for (const [n, v] of [['width', w], ['height', h], ['size', size]] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`resizeCropGeometry: ${n} must be a positive integer, got ${v}`);
-  }
-  const short = Math.min(w, h);
-  const long = Math.max(w, h);
-  let resizedW = w;
-  let resizedH = h;
-  if (short !== size) {
-    const newLong = Math.trunc((size * long) / short);
-    [resizedW, resizedH] = w <= h ? [size, newLong] : [newLong, size];
-  }
-  return { resizedW, resizedH, left: roundHalfEven((resizedW - size) / 2), top: roundHalfEven((resizedH - size) / 2) };
 }
 
 function checkOptions(opts: PreprocessOptions): void {

@@ -2,7 +2,7 @@
 // and image grids composed from raw RGB, markdown tables. Every figure function returns a PNG.
 
 import sharp from 'sharp';
-import { upsampleBilinear } from '../analyses/segmentation.ts';
+import { upsampleBilinear } from '../io/resample.ts';
 import { FigureError } from '../errors.ts';
 
 const FONT = 'sans-serif';
@@ -285,49 +285,71 @@ export async function lineChart(o: LineChartOptions): Promise<Buffer> {
 // ---------------------------------------------------------------------------------------------
 // Heatmap overlay
 
-export interface HeatmapOptions {
+export interface BlendOptions {
   colormap?: ColormapName;
-  /** Weight of the colour map over the image (0..1). */
+  /** Weight of the colour map over the image (0..1, default 0.5). */
   alpha?: number;
-  colorbar?: boolean;
   /** Value range mapped to the colour map ends; default min..max of the map. */
   range?: [number, number];
+  caption?: string;
+}
+
+export interface HeatmapOptions extends Omit<BlendOptions, 'caption'> {
+  colorbar?: boolean;
   title?: string;
 }
 
-/** Blend a colour-mapped map (upsampled bilinearly to the image) over an image → PNG. */
-export async function heatmapOverlay(image: RGBImage, map: Map2D, opts: HeatmapOptions = {}): Promise<Buffer> {
-  checkImage(image);
-  if (map.shape.length !== 2) throw new FigureError(`heatmapOverlay: map must be 2-D [h, w], got [${map.shape.join(', ')}]`);
-  const [mh, mw] = map.shape;
-  if (map.data.length !== mh * mw || mh < 1 || mw < 1)
-    throw new FigureError(`heatmapOverlay: map has ${map.data.length} values for shape [${mh}, ${mw}]`);
-  const alpha = opts.alpha ?? 0.5;
-  if (!(alpha >= 0 && alpha <= 1)) throw new FigureError(`heatmapOverlay: alpha must be in 0..1, got ${alpha}`);
-  const cmap = opts.colormap ?? 'jet';
-  colormap(cmap, 0); // validates the name
-  const { width: W, height: H } = image;
-  const up = upsampleBilinear(map.data, mh, mw, H, W);
-  let lo = opts.range?.[0], hi = opts.range?.[1];
-  if (lo === undefined || hi === undefined) {
-    let mn = Infinity, mx = -Infinity;
-    for (let i = 0; i < map.data.length; i++) {
-      const v = map.data[i];
-      if (v < mn) mn = v;
-      if (v > mx) mx = v;
-    }
-    lo ??= mn;
-    hi ??= mx;
+function mapRange(map: ArrayLike<number>, range?: [number, number]): [number, number] {
+  if (range) return range;
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < map.length; i++) {
+    const v = map[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
   }
-  const span = hi > lo ? hi - lo : 1;
+  return [lo, hi];
+}
+
+/**
+ * A map [mh, mw] (any grid, upsampled bilinearly to the image as torch does) blended over an
+ * image in a colour map (256-entry table, as matplotlib's) → RGB. Every overlay of a map on an
+ * image (heatmaps, segmentations, joint head maps, the toy world's scenes) is drawn by this.
+ */
+export function blendMap(image: RGBImage, map: ArrayLike<number>, mh: number, mw: number, opts: BlendOptions = {}): RGBImage {
+  checkImage(image);
+  if (map.length !== mh * mw || mh < 1 || mw < 1) throw new FigureError(`overlay: map has ${map.length} values for shape [${mh}, ${mw}]`);
+  const alpha = opts.alpha ?? 0.5;
+  if (!(alpha >= 0 && alpha <= 1)) throw new FigureError(`overlay: alpha must be in 0..1, got ${alpha}`);
+  const cmap = opts.colormap ?? 'jet';
   const lut: number[][] = Array.from({ length: 256 }, (_, i) => colormap(cmap, i / 255));
+  const { width: W, height: H } = image;
+  const up = mh === H && mw === W ? map : upsampleBilinear(map, mh, mw, H, W);
+  const [lo, hi] = mapRange(map, opts.range);
+  const span = hi > lo ? hi - lo : 1;
   const out = new Uint8Array(W * H * 3);
   for (let p = 0; p < W * H; p++) {
     const t = (up[p] - lo) / span;
     const c = lut[Math.round(255 * Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)))];
     for (let ch = 0; ch < 3; ch++) out[p * 3 + ch] = Math.round((1 - alpha) * image.rgb[p * 3 + ch] + alpha * c[ch]);
   }
-  const blended = await encodePng({ rgb: out, width: W, height: H });
+  return { rgb: out, width: W, height: H, caption: opts.caption };
+}
+
+/** A binary mask [h·w] as a black-and-white RGB image. */
+export function maskImage(mask: ArrayLike<number>, width: number, height: number, caption?: string): RGBImage {
+  const out = new Uint8Array(width * height * 3);
+  for (let p = 0; p < width * height; p++) out.fill(mask[p] ? 255 : 0, p * 3, p * 3 + 3);
+  return { rgb: out, width, height, caption };
+}
+
+/** blendMap as PNG, optionally with a title and a colour bar. */
+export async function heatmapOverlay(image: RGBImage, map: Map2D, opts: HeatmapOptions = {}): Promise<Buffer> {
+  if (map.shape.length !== 2) throw new FigureError(`heatmapOverlay: map must be 2-D [h, w], got [${map.shape.join(', ')}]`);
+  const [mh, mw] = map.shape;
+  const cmap = opts.colormap ?? 'jet';
+  const [lo, hi] = mapRange(map.data, opts.range);
+  const { width: W, height: H } = image;
+  const blended = await encodePng(blendMap(image, map.data, mh, mw, { ...opts, range: [lo, hi] }));
   if (!opts.colorbar && !opts.title) return blended;
   const top = opts.title ? 32 : 8;
   const barW = opts.colorbar ? 80 : 0;
@@ -384,6 +406,21 @@ export async function imageGrid(images: RGBImage[], cols: number, opts: ImageGri
     if (im.caption) s += `<text x="${x + cw / 2}" y="${y + ch + 13}" text-anchor="middle" font-size="12">${esc(fit(im.caption, cw, 12))}</text>`;
   });
   return rasterise(s + '</svg>');
+}
+
+/** PNGs side by side on white, 8 px apart, top-aligned → PNG. */
+export async function sideBySide(pngs: Buffer[]): Promise<Buffer> {
+  const metas = await Promise.all(pngs.map((p) => sharp(p).metadata()));
+  const gap = 8;
+  const width = metas.reduce((a, m) => a + (m.width ?? 0), 0) + gap * (pngs.length - 1);
+  const height = Math.max(...metas.map((m) => m.height ?? 0));
+  let x = 0;
+  const composite = pngs.map((input, i) => {
+    const c = { input, left: x, top: 0 };
+    x += (metas[i].width ?? 0) + gap;
+    return c;
+  });
+  return sharp({ create: { width, height, channels: 3, background: '#ffffff' } }).composite(composite).png().toBuffer();
 }
 
 // ---------------------------------------------------------------------------------------------

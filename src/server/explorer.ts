@@ -5,20 +5,24 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import sharp from 'sharp';
-import { normalizeRows } from '../analyses/linalg.ts';
+import { toKept } from '../analyses/heads.ts';
+import { dot, normalizeRows } from '../analyses/linalg.ts';
 import { headSum, nearestNeighbours } from '../analyses/retrieval.ts';
+import { composeEmbeddings } from '../analyses/store_terms.ts';
 import { embedClassifier } from '../analyses/text_sets.ts';
+import { textTokenMaps } from '../analyses/text_maps.ts';
+import { readTextSpanFile, type TextSpanHead } from '../analyses/textspan_study.ts';
 import { groupAccuracy, predict, type GroupAccuracy } from '../analyses/zeroshot.ts';
 import { Decomposer } from '../decompose/decomposer.ts';
-import { tokenMaps } from '../decompose/patch_maps.ts';
-import { decomposeTaps, foldTexts, textMapsFromTaps, type Decomposition, type VisionTaps } from '../decompose/prs.ts';
+import { decomposeTaps, type Decomposition, type VisionTaps } from '../decompose/prs.ts';
 import { loadStore, modelFingerprint, type StoreData } from '../io/store.ts';
-import type { ClipModel } from '../model/clip.ts';
+import { headName, parseHeadList } from '../notation.ts';
+import type { ClipModel } from '../runtime/clip.ts';
 import { preprocessFiles } from '../model/preprocess_model.ts';
 import { f32 } from '../tensor.ts';
 import { safeResolve } from './http_util.ts';
 import { Gate, Lru } from './lru.ts';
-import { HttpError } from '../errors.ts';
+import { AnalysisError, HttpError, StoreError, UsageError } from '../errors.ts';
 
 export const MAX_TEXTS = 16;
 export const MAX_TEXT_CHARS = 300;
@@ -34,13 +38,6 @@ export interface ExplorerOptions {
   classes?: string;
   /** Uploaded images kept (LRU). */
   cacheSize?: number;
-}
-
-export interface HeadCard {
-  layer: number;
-  head: number;
-  texts: string[];
-  varianceExplained?: number[];
 }
 
 interface Upload {
@@ -59,11 +56,6 @@ interface StoreState {
   layers: number[];
   root: string;
   hasImages: boolean;
-  /** Mean over rows of each kept head's term [Lk, H, d] and of each MLP term [L+1, d]. */
-  headMean: Float64Array;
-  mlpMean: Float64Array;
-  /** Σ of all terms per row (the embedding in the store's scale) [n, d]. */
-  base: Float32Array;
   classNames: string[];
 }
 
@@ -86,42 +78,7 @@ export function checkInt(v: unknown, what: string, lo: number, hi: number): numb
   return n;
 }
 
-/** Read a TextSpan result: { heads: [{ layer, head, texts: [...], varianceExplained?: [...] }] }. */
-export function loadTextspanFile(path: string): HeadCard[] {
-  if (!existsSync(path)) throw new Error(`TextSpan file ${path} does not exist`);
-  let j: unknown;
-  try {
-    j = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new Error(`TextSpan file ${path} is not valid JSON (${(e as Error).message.split('\n')[0]})`);
-  }
-  const root = j as { heads?: unknown; texts?: unknown; pool?: unknown };
-  if (!root || typeof root !== 'object' || !Array.isArray(root.heads)) throw new Error(`TextSpan file ${path} has no "heads" array`);
-  // Heads may name their texts directly or by index into a top-level pool.
-  const pool = Array.isArray(root.texts) ? root.texts : Array.isArray(root.pool) ? root.pool : undefined;
-  return root.heads.map((h: unknown, i: number) => {
-    const e = h as { layer?: unknown; head?: unknown; texts?: unknown; indices?: unknown; varianceExplained?: unknown };
-    const where = `TextSpan file ${path}: heads[${i}]`;
-    if (!Number.isInteger(e?.layer) || !Number.isInteger(e?.head) || (e.layer as number) < 0 || (e.head as number) < 0) throw new Error(`${where} needs integer "layer" and "head"`);
-    let texts: unknown = e.texts;
-    if (texts === undefined && Array.isArray(e.indices) && pool) texts = e.indices.map((k) => pool[k as number]);
-    if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) throw new Error(`${where} needs "texts": an array of strings`);
-    const ve = Array.isArray(e.varianceExplained) && e.varianceExplained.every((x) => typeof x === 'number') ? (e.varianceExplained as number[]) : undefined;
-    return { layer: e.layer as number, head: e.head as number, texts: texts as string[], ...(ve ? { varianceExplained: ve } : {}) };
-  });
-}
-
-function norm(v: ArrayLike<number>, off: number, d: number): number {
-  let s = 0;
-  for (let k = 0; k < d; k++) s += v[off + k] ** 2;
-  return Math.sqrt(s);
-}
-
-function dot(a: ArrayLike<number>, ao: number, b: ArrayLike<number>, bo: number, d: number): number {
-  let s = 0;
-  for (let k = 0; k < d; k++) s += a[ao + k] * b[bo + k];
-  return s;
-}
+const norm = (v: ArrayLike<number>, off: number, d: number) => Math.sqrt(dot(v, off, v, off, d));
 
 const round = (x: number) => Math.round(x * 1e6) / 1e6;
 
@@ -138,9 +95,9 @@ export class Explorer {
   private store?: StoreState;
   private classifier?: Promise<Float32Array>;
   private baselinePreds?: Promise<Int32Array>;
-  readonly heads: HeadCard[];
+  readonly heads: TextSpanHead[];
 
-  private constructor(opts: ExplorerOptions, store: StoreState | undefined, heads: HeadCard[]) {
+  private constructor(opts: ExplorerOptions, store: StoreState | undefined, heads: TextSpanHead[]) {
     this.model = opts.model;
     this.dec = new Decomposer(opts.model);
     this.uploads = new Lru(opts.cacheSize ?? 64);
@@ -150,12 +107,12 @@ export class Explorer {
 
   static async create(opts: ExplorerOptions): Promise<Explorer> {
     const { L, H } = opts.model.dims();
-    const heads = opts.textspan ? loadTextspanFile(opts.textspan) : [];
+    const heads = opts.textspan ? readTextSpanFile(opts.textspan) : [];
     for (const h of heads) {
-      if (h.layer >= L || h.head >= H) throw new Error(`TextSpan file ${opts.textspan}: head L${h.layer}.H${h.head} does not exist in model ${opts.model.name} (layers 0..${L - 1}, heads 0..${H - 1})`);
+      if (h.layer >= L || h.head >= H) throw new AnalysisError(`TextSpan file ${opts.textspan}: head ${headName(h)} does not exist in model ${opts.model.name} (layers 0..${L - 1}, heads 0..${H - 1})`);
     }
     const store = opts.store ? await openStore(opts.model, opts.store, opts.classes) : undefined;
-    if (!opts.store && opts.classes) throw new Error('--classes needs --store (the classes name the store labels)');
+    if (!opts.store && opts.classes) throw new UsageError('--classes needs --store (the classes name the store labels)');
     return new Explorer(opts, store, heads);
   }
 
@@ -287,10 +244,8 @@ export class Explorer {
     const { L, H, d, grid } = this.dims();
     const layer = layerArg === undefined || layerArg === null || layerArg === 'all' ? undefined : checkInt(layerArg, 'layer', 0, L - 1);
     const head = headArg === undefined || headArg === null || headArg === 'all' ? undefined : checkInt(headArg, 'head', 0, H - 1);
-    const temb = await this.textEmbeddings(texts);
-    const r = await this.dec.getReadout();
-    const { maps } = await this.gate.run(async () => textMapsFromTaps(u.taps, r, await foldTexts(r, f32([texts.length, d], temb)), true));
-    const per = tokenMaps(maps, { layers: layer !== undefined ? [layer] : undefined, heads: head !== undefined ? [head] : undefined });
+    const temb = f32([texts.length, d], await this.textEmbeddings(texts));
+    const per = await this.gate.run(() => textTokenMaps(this.dec, u.taps, temb, { layers: layer !== undefined ? [layer] : undefined, heads: head !== undefined ? [head] : undefined }));
     const N = per.shape[2];
     return {
       id: u.id,
@@ -400,8 +355,10 @@ export class Explorer {
   headCards(qArg: unknown) {
     const q = typeof qArg === 'string' ? qArg.trim().toLowerCase() : '';
     const s = this.store;
+    const named = parseHeadList(q);
+    const isHead = (h: TextSpanHead) => !named.bad && named.heads.some((p) => p.layer === h.layer && (p.head === '*' || p.head === h.head));
     const cards = this.heads
-      .filter((h) => !q || h.texts.some((t) => t.toLowerCase().includes(q)) || `l${h.layer}.h${h.head}` === q)
+      .filter((h) => !q || h.texts.some((t) => t.toLowerCase().includes(q)) || isHead(h))
       .map((h) => ({ ...h, topImages: !!s && s.hasImages && s.layers.includes(h.layer) }));
     return { total: this.heads.length, query: q, heads: cards };
   }
@@ -414,7 +371,7 @@ export class Explorer {
     const head = checkInt(headArg, 'head', 0, H - 1);
     const k = kArg === undefined ? 8 : checkInt(kArg, 'k', 1, 100);
     const card = this.heads.find((h) => h.layer === layer && h.head === head);
-    if (!card || card.texts.length === 0) throw new HttpError(404, `no TextSpan texts for head L${layer}.H${head}`);
+    if (!card || card.texts.length === 0) throw new HttpError(404, `no TextSpan texts for head ${headName({ layer, head })}`);
     const li = this.layerPos(s, layer);
     const key = `${layer}|${head}|${k}`;
     let p = this.headTopCache.get(key);
@@ -446,8 +403,7 @@ export class Explorer {
 
   /**
    * Zero-shot predictions over the labelled store rows with the chosen heads (and optionally all
-   * MLPs) mean-ablated: z' = z − Σ_ablated (c − mean c). Equals meanAblate in ablation.ts when the
-   * store keeps every layer, and also works when it keeps only some.
+   * MLPs and the ln_pre term) mean-ablated, as the ablation study composes them (composeEmbeddings).
    */
   async ablation(headsArg: unknown, mlpsArg: unknown) {
     const s = this.needStore();
@@ -475,24 +431,10 @@ export class Explorer {
     const labels = Int32Array.from(rows, (b) => s.data.labels[b]);
     const groups = Int32Array.from(rows, (b) => s.data.groups[b]);
     const embOf = async (ablate: boolean) => {
+      await tick();
+      const all = composeEmbeddings(s.data, ablate ? { heads: toKept(s.data.manifest, heads.map(([layer, head]) => ({ layer, head }))), mlps } : {});
       const out = new Float32Array(rows.length * d);
-      const Lk = s.layers.length;
-      const A = s.data.attn.data;
-      const M = s.data.mlp.data;
-      for (let i = 0; i < rows.length; i++) {
-        const b = rows[i];
-        for (let k = 0; k < d; k++) out[i * d + k] = s.base[b * d + k];
-        if (ablate) {
-          for (const [l, h] of heads) {
-            const li = s.layers.indexOf(l);
-            const o = ((b * Lk + li) * H + h) * d;
-            const mo = (li * H + h) * d;
-            for (let k = 0; k < d; k++) out[i * d + k] -= A[o + k] - s.headMean[mo + k];
-          }
-          if (mlps) for (let j = 0; j <= L; j++) for (let k = 0; k < d; k++) out[i * d + k] -= M[(b * (L + 1) + j) * d + k] - s.mlpMean[j * d + k];
-        }
-        if (i % 1024 === 1023) await tick();
-      }
+      rows.forEach((b, i) => out.set(all.subarray(b * d, (b + 1) * d), i * d));
       return predict({ shape: [rows.length, d], data: out }, cls);
     };
     this.baselinePreds ??= embOf(false);
@@ -529,39 +471,19 @@ async function openStore(model: ClipModel, dir: string, classesFile?: string): P
   const m = data.manifest;
   const fp = modelFingerprint(model);
   if (m.model.fingerprint !== fp) {
-    throw new Error(`store ${dir} was made by model '${m.model.name}' (fingerprint ${m.model.fingerprint}), not by '${model.name}' (${fp}); serve it with the same --model`);
+    throw new StoreError(`store ${dir} was made by model '${m.model.name}' (fingerprint ${m.model.fingerprint}), not by '${model.name}' (${fp}); serve it with the same --model`);
   }
-  const { H } = model.dims();
-  const d = model.config.embedDim;
-  const L = m.dims.L;
   const n = data.attn.shape[0];
-  const Lk = m.layers.length;
-  const headMean = new Float64Array(Lk * H * d);
-  const mlpMean = new Float64Array((L + 1) * d);
-  for (let b = 0; b < n; b++) {
-    for (let j = 0; j < Lk * H * d; j++) headMean[j] += data.attn.data[b * Lk * H * d + j];
-    for (let j = 0; j < (L + 1) * d; j++) mlpMean[j] += data.mlp.data[b * (L + 1) * d + j];
-  }
-  if (n) {
-    for (let j = 0; j < headMean.length; j++) headMean[j] /= n;
-    for (let j = 0; j < mlpMean.length; j++) mlpMean[j] /= n;
-  }
-  // The terms sum to z/‖z‖ (normalised store) or z.
-  const base = new Float32Array(n * d);
-  for (let b = 0; b < n; b++) {
-    const sc = m.normalised ? 1 / data.norm.data[b] : 1;
-    for (let k = 0; k < d; k++) base[b * d + k] = data.imageFeatures.data[b * d + k] * sc;
-  }
   let classNames = m.dataset.labels;
   if (classesFile) {
-    if (!existsSync(classesFile)) throw new Error(`classes file ${classesFile} does not exist`);
+    if (!existsSync(classesFile)) throw new UsageError(`classes file ${classesFile} does not exist`);
     const lines = readFileSync(classesFile, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
     if (lines.length !== classNames.length) {
-      throw new Error(`classes file ${classesFile} has ${lines.length} names but the store has ${classNames.length} labels (${classNames.slice(0, 5).join(', ')}${classNames.length > 5 ? ', …' : ''}); give one name per label, in that order`);
+      throw new UsageError(`classes file ${classesFile} has ${lines.length} names but the store has ${classNames.length} labels (${classNames.slice(0, 5).join(', ')}${classNames.length > 5 ? ', …' : ''}); give one name per label, in that order`);
     }
     classNames = lines;
   }
   const hasImages = existsSync(m.dataset.root);
-  return { dir, data, n, layers: m.layers, root: m.dataset.root, hasImages, headMean, mlpMean, base, classNames };
+  return { dir, data, n, layers: m.layers, root: m.dataset.root, hasImages, classNames };
 }
 

@@ -2,7 +2,7 @@
 // at the model's image size, so no resize), normalised with the model's mean/std, and the
 // labels of every attribute family as class indices.
 
-import type { ClipModel } from '../model/clip.ts';
+import type { ClipModel } from '../runtime/clip.ts';
 import { normalizeU8 } from '../model/preprocess.ts';
 import { f32, type F32 } from '../tensor.ts';
 import { ATTRIBUTES, FAMILIES, generateScene, mixSeed, sceneSeed, type Scene, type SceneOptions } from '../toyworld/index.ts';

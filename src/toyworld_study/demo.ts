@@ -3,16 +3,17 @@
 // model reads an attribute.
 
 import { barChart, imageGrid, type RGBImage } from '../report/figures.ts';
+import { headName } from '../notation.ts';
 import type { Report } from '../report/writer.ts';
 import { Decomposer } from '../decompose/decomposer.ts';
-import { tokenMaps } from '../decompose/patch_maps.ts';
-import type { ClipModel } from '../model/clip.ts';
+import { textTokenMaps } from '../analyses/text_maps.ts';
+import type { ClipModel } from '../runtime/clip.ts';
 import { f32 } from '../tensor.ts';
 import { ATTRIBUTES, FAMILIES, renderCaption, type Scene } from '../toyworld/index.ts';
 import { zeroShot } from './ablation.ts';
-import { DEMO_SEED, sceneSet, subset } from './data.ts';
-import { absMax, COLOR_KEY, familyColor, overlay, pct, sceneImage } from './figures.ts';
-import { headId, labelHeads, type HeadLabel } from './heads.ts';
+import { DEMO_SEED, sceneSet, subset, type SceneSet } from './data.ts';
+import { absMax, COLOR_KEY, familyColor, overlay, pct1, sceneImage } from './figures.ts';
+import { labelHeads, type HeadLabel } from './heads.ts';
 import { decompositionError } from './study.ts';
 import { attributePool, embedTexts, familyClassifiers } from './texts.ts';
 import { ToyworldError } from '../errors.ts';
@@ -50,31 +51,10 @@ function otherValue(family: string, value: string): string {
   return vs[(vs.indexOf(value) + Math.ceil(vs.length / 2)) % vs.length];
 }
 
-export async function runDemo(model: ClipModel, opts: DemoOptions = {}): Promise<{ result: DemoResult; report: Report; summary: string[]; scenes: Scene[] }> {
-  const log = opts.log ?? (() => {});
-  const n = opts.n ?? 300;
-  const { L, H, d, grid } = model.dims();
-  const last = Math.min(opts.lastLayers ?? 3, L);
-  if (!Number.isInteger(last) || last < 1) throw new ToyworldError(`last layers must be a positive integer, got ${opts.lastLayers}`);
-  const layers = Array.from({ length: last }, (_, i) => L - last + i);
-  const m = opts.m ?? 5;
-
-  log(`generating ${n} held-out scenes`);
-  const set = sceneSet(model, n, DEMO_SEED);
-  const dec = new Decomposer(model);
-  log('decomposing');
-  const terms = await dec.decompose(set.pixels, { batchSize: 32 });
-  log('embedding texts');
-  const classifiers = await familyClassifiers(model);
-  const pool = attributePool();
-  const poolEmb = await embedTexts(model, pool.texts);
-  const zs: Record<string, number> = {};
-  for (const f of FAMILIES) zs[f] = zeroShot(terms.imageFeatures.data, d, classifiers[f], set.labels[f]);
-  log('TextSpan');
-  const heads = labelHeads(terms.attn, poolEmb, pool, { layers, m });
-
-  // Heatmaps: the scene's true colour and shape vs another value, and their difference.
-  const nh = Math.min(opts.heatmapScenes ?? 3, n);
+/** Heatmaps of the first `nh` scenes: their true colour and shape vs another value, and the differences. */
+async function demoHeatmaps(dec: Decomposer, set: SceneSet, nh: number): Promise<Buffer> {
+  const model = dec.model;
+  const { d, grid } = model.dims();
   const shown = subset(set, Array.from({ length: nh }, (_, i) => i));
   const texts: string[] = [];
   const pairs: { family: string; a: number; b: number }[][] = shown.scenes.map((sc) =>
@@ -85,7 +65,7 @@ export async function runDemo(model: ClipModel, opts: DemoOptions = {}): Promise
     }),
   );
   const temb = await embedTexts(model, texts);
-  const tm = tokenMaps((await dec.textMaps(shown.pixels, f32([texts.length, d], temb.data))).maps); // [B, T, N]
+  const tm = await textTokenMaps(dec, shown.pixels, f32([texts.length, d], temb.data)); // [B, T, N]
   const N = tm.shape[2];
   const T = texts.length;
   const patchOf = (b: number, t: number) => tm.data.slice((b * T + t) * N + 1, (b * T + t + 1) * N);
@@ -106,24 +86,28 @@ export async function runDemo(model: ClipModel, opts: DemoOptions = {}): Promise
       cells.push(overlay(sc, diff, grid, { scale: 3, range: [-r, r], caption: `${va} − ${vb}` }));
     }
   });
-  const heatmaps = await imageGrid(cells, 7, { title: 'where the model reads colour and shape: true value, another value, difference', cellWidth: 192, cellHeight: 192 });
+  return imageGrid(cells, 7, { title: 'where the model reads colour and shape: true value, another value, difference', cellWidth: 192, cellHeight: 192 });
+}
 
-  const result: DemoResult = { model: model.name, n, layers, dims: { L, H, d }, decompositionError: decompositionError(terms), zeroShot: zs, heads };
+/** The demo's terminal summary and its report. */
+async function demoReport(result: DemoResult, poolSize: number, m: number, heatmaps: Buffer): Promise<{ summary: string[]; report: Report }> {
+  const { model, n, layers, heads, zeroShot: zs } = result;
+  const { L, H, d } = result.dims;
   const fam = (f: string) => f.padEnd(10);
   const summary = [
-    `cliplens demo — model ${model.name} (ViT, ${L} layers × ${H} heads, embedding ${d}), ${n} held-out toy-world scenes`,
+    `cliplens demo — model ${model} (ViT, ${L} layers × ${H} heads, embedding ${d}), ${n} held-out toy-world scenes`,
     `decomposition check: max |Σ terms − z/‖z‖| = ${result.decompositionError.toExponential(1)}`,
     '',
     'zero-shot accuracy per attribute family:',
-    ...FAMILIES.map((f) => `  ${fam(f)} ${pct(zs[f]).toFixed(1).padStart(5)}%   (chance ${pct(1 / ATTRIBUTES[f].length).toFixed(1)}%, ${ATTRIBUTES[f].length} classes)`),
+    ...FAMILIES.map((f) => `  ${fam(f)} ${pct1(zs[f]).toFixed(1).padStart(5)}%   (chance ${pct1(1 / ATTRIBUTES[f].length).toFixed(1)}%, ${ATTRIBUTES[f].length} classes)`),
     '',
     `TextSpan on the heads of layers ${layers[0]}-${layers[layers.length - 1]}: top ${m} texts per head; family = the attribute family most of them name, purity = its share`,
-    ...heads.map((h) => `  head ${headId(h).padEnd(6)} ${fam(h.family)} purity ${String(pct(h.purity)).padStart(3)}%   ${h.texts.join(' | ')}`),
+    ...heads.map((h) => `  head ${headName(h).padEnd(6)} ${fam(h.family)} purity ${String(pct1(h.purity)).padStart(3)}%   ${h.texts.join(' | ')}`),
   ];
   const purity = await barChart({
     title: 'Purity per head (colour = family)',
-    labels: heads.map(headId),
-    values: heads.map((h) => pct(h.purity)),
+    labels: heads.map(headName),
+    values: heads.map((h) => pct1(h.purity)),
     color: heads.map((h) => familyColor(h.family)),
     yLabel: 'purity (%)',
     yMin: 0,
@@ -131,18 +115,18 @@ export async function runDemo(model: ClipModel, opts: DemoOptions = {}): Promise
   });
   const report: Report = {
     title: 'cliplens demo: what the toy CLIP\'s heads describe',
-    summary: `${n} held-out toy-world scenes decomposed into per-layer, per-head terms with the embedded model ${model.name}; TextSpan names each late head's role in words.`,
-    meta: { model: model.name, scenes: n, seed: DEMO_SEED, layers: layers.join(','), 'texts per head': m, 'text pool': pool.texts.length },
+    summary: `${n} held-out toy-world scenes decomposed into per-layer, per-head terms with the embedded model ${model}; TextSpan names each late head's role in words.`,
+    meta: { model: model, scenes: n, seed: DEMO_SEED, layers: layers.join(','), 'texts per head': m, 'text pool': poolSize },
     sections: [
       {
         title: 'Zero-shot accuracy',
         text: `The decomposition is exact: max |Σ terms − z/‖z‖| = ${result.decompositionError.toExponential(1)}.`,
-        tables: [{ caption: 'top-1 zero-shot accuracy (%) per attribute family', headers: ['family', 'classes', 'chance', 'accuracy'], rows: FAMILIES.map((f) => [f, ATTRIBUTES[f].length, pct(1 / ATTRIBUTES[f].length), pct(zs[f])]) }],
+        tables: [{ caption: 'top-1 zero-shot accuracy (%) per attribute family', headers: ['family', 'classes', 'chance', 'accuracy'], rows: FAMILIES.map((f) => [f, ATTRIBUTES[f].length, pct1(1 / ATTRIBUTES[f].length), pct1(zs[f])]) }],
       },
       {
         title: 'What each head describes (TextSpan)',
-        text: `Pool: ${pool.texts.length} texts (three phrasings of every attribute value, plus texts naming no attribute). Purity = share of the head's top ${m} texts naming its family.`,
-        tables: [{ headers: ['head', 'family', 'purity (%)', 'texts'], rows: heads.map((h) => [headId(h), h.family, pct(h.purity), h.texts.join(' | ')]) }],
+        text: `Pool: ${poolSize} texts (three phrasings of every attribute value, plus texts naming no attribute). Purity = share of the head's top ${m} texts naming its family.`,
+        tables: [{ headers: ['head', 'family', 'purity (%)', 'texts'], rows: heads.map((h) => [headName(h), h.family, pct1(h.purity), h.texts.join(' | ')]) }],
         figures: [{ name: 'purity', png: purity, caption: `purity per head; colour = the family it mostly describes: ${COLOR_KEY}` }],
       },
       {
@@ -153,5 +137,35 @@ export async function runDemo(model: ClipModel, opts: DemoOptions = {}): Promise
     ],
     data: result,
   };
+  return { summary, report };
+}
+
+export async function runDemo(model: ClipModel, opts: DemoOptions = {}): Promise<{ result: DemoResult; report: Report; summary: string[]; scenes: Scene[] }> {
+  const log = opts.log ?? (() => {});
+  const n = opts.n ?? 300;
+  const { L, H, d } = model.dims();
+  const last = Math.min(opts.lastLayers ?? 3, L);
+  if (!Number.isInteger(last) || last < 1) throw new ToyworldError(`last layers must be a positive integer, got ${opts.lastLayers}`);
+  const layers = Array.from({ length: last }, (_, i) => L - last + i);
+  const m = opts.m ?? 5;
+
+  log(`generating ${n} held-out scenes`);
+  const set = sceneSet(model, n, DEMO_SEED);
+  const dec = new Decomposer(model);
+  log('decomposing');
+  const terms = await dec.decompose(set.pixels, { batchSize: 32 });
+  log('embedding texts');
+  const classifiers = await familyClassifiers(model);
+  const pool = attributePool();
+  const poolEmb = await embedTexts(model, pool.texts);
+  const zs: Record<string, number> = {};
+  for (const f of FAMILIES) zs[f] = zeroShot(terms.imageFeatures.data, d, classifiers[f], set.labels[f]);
+  log('TextSpan');
+  const heads = labelHeads(terms.attn, poolEmb, pool, { layers, m });
+
+  const heatmaps = await demoHeatmaps(dec, set, Math.min(opts.heatmapScenes ?? 3, n));
+
+  const result: DemoResult = { model: model.name, n, layers, dims: { L, H, d }, decompositionError: decompositionError(terms), zeroShot: zs, heads };
+  const { summary, report } = await demoReport(result, pool.texts.length, m, heatmaps);
   return { result, report, summary, scenes: set.scenes };
 }

@@ -8,7 +8,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { decomposeDataset } from '../decompose/dataset_job.ts';
 import { loadDataset } from '../io/datasets.ts';
-import type { ClipModel } from '../model/clip.ts';
+import type { ClipModel } from '../runtime/clip.ts';
 import { encodePng } from '../report/figures.ts';
 import type { Scene } from '../toyworld/index.ts';
 import type { HeadLabel } from './heads.ts';

@@ -77,4 +77,3 @@ export function headsByFamily(heads: HeadLabel[]): Record<string, HeadLabel[]> {
   return out;
 }
 
-export const headId = (h: { layer: number; head: number }) => `L${h.layer}.H${h.head}`;

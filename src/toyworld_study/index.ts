@@ -3,7 +3,7 @@
 
 export { balancedSet, DEMO_SEED, labelIndices, sceneSet, scenePixels, STUDY_SEED, subset, type SceneSet } from './data.ts';
 export { attributePool, DISTRACTORS, embedTexts, familyClassifier, familyClassifiers, OTHER, shapeColorCaption, shapeColorCaptions, type AttributePool } from './texts.ts';
-export { headId, headsByFamily, labelHead, labelHeads, type HeadLabel, type HeadLabelOptions } from './heads.ts';
+export { headsByFamily, labelHead, labelHeads, type HeadLabel, type HeadLabelOptions } from './heads.ts';
 export { layerAblation, zeroShot, type FamilyAblation } from './ablation.ts';
 export { chanceLevel, propertyRetrieval, type HeadRetrieval, type RetrievalResult } from './retrieval.ts';
 export { SEG_METHODS, segmentationStudy, uniformBaseline, type SegExample, type SegMethod, type SegmentationStudy } from './segmentation.ts';

@@ -2,14 +2,15 @@
 // statement of what the numbers do and do not show on this toy model.
 
 import { barChart, imageGrid, lineChart, type RGBImage } from '../report/figures.ts';
+import { headName } from '../notation.ts';
 import type { Report, ReportFigure, ReportSection } from '../report/writer.ts';
 import { ATTRIBUTES, FAMILIES } from '../toyworld/index.ts';
-import { COLOR_KEY, familyColor, maskImage, overlay, pct, sceneImage } from './figures.ts';
-import { headId, headsByFamily, type HeadLabel } from './heads.ts';
+import { COLOR_KEY, familyColor, maskScene, overlay, pct1, sceneImage } from './figures.ts';
+import { headsByFamily, type HeadLabel } from './heads.ts';
 import { SEG_METHODS } from './segmentation.ts';
 import type { ToyworldScenes, ToyworldStudy } from './study.ts';
 
-const fmt = (x: number) => (Number.isFinite(x) ? pct(x) : 'n/a');
+const fmt = (x: number) => (Number.isFinite(x) ? pct1(x) : 'n/a');
 
 /** Interleaved bars (series × categories) as one bar chart, coloured per series. */
 async function groupedBars(title: string, categories: string[], series: { name: string; values: number[]; color: string }[], yLabel: string, yMax = 100): Promise<Buffer> {
@@ -33,7 +34,7 @@ function ablationSection(s: ToyworldStudy): Promise<ReportSection> {
     const lines = await lineChart({
       title: 'Accuracy vs attention layers mean-ablated',
       x: Array.from({ length: L + 1 }, (_, i) => i),
-      series: s.ablation.map((a) => ({ name: a.family, values: [pct(a.baseline), ...a.upTo.map(pct)], color: familyColor(a.family) })),
+      series: s.ablation.map((a) => ({ name: a.family, values: [pct1(a.baseline), ...a.upTo.map(pct1)], color: familyColor(a.family) })),
       xLabel: 'attention layers mean-ablated (0 = none; j = layers 0..j−1)',
       yLabel: 'accuracy (%)',
       yMin: 0,
@@ -43,9 +44,9 @@ function ablationSection(s: ToyworldStudy): Promise<ReportSection> {
       'Mean-ablating all MLPs vs the full model',
       s.ablation.map((a) => a.family),
       [
-        { name: 'full', values: s.ablation.map((a) => pct(a.baseline)), color: '#1f77b4' },
-        { name: 'no MLPs', values: s.ablation.map((a) => pct(a.mlps)), color: '#ff7f0e' },
-        { name: 'chance', values: s.ablation.map((a) => pct(1 / a.classes)), color: '#bbbbbb' },
+        { name: 'full', values: s.ablation.map((a) => pct1(a.baseline)), color: '#1f77b4' },
+        { name: 'no MLPs', values: s.ablation.map((a) => pct1(a.mlps)), color: '#ff7f0e' },
+        { name: 'chance', values: s.ablation.map((a) => pct1(1 / a.classes)), color: '#bbbbbb' },
       ],
       'accuracy (%)',
     );
@@ -84,8 +85,8 @@ function headsSection(s: ToyworldStudy): Promise<ReportSection> {
     const by = headsByFamily(s.heads);
     const purity = await barChart({
       title: `Purity per head (share of its top ${m} texts from one family)`,
-      labels: s.heads.map(headId),
-      values: s.heads.map((h) => pct(h.purity)),
+      labels: s.heads.map(headName),
+      values: s.heads.map((h) => pct1(h.purity)),
       color: s.heads.map((h) => familyColor(h.family)),
       yLabel: 'purity (%)',
       yMin: 0,
@@ -93,8 +94,8 @@ function headsSection(s: ToyworldStudy): Promise<ReportSection> {
       width: Math.max(640, 28 * s.heads.length + 120),
     });
     const cols = [...FAMILIES, 'other'];
-    const table = s.heads.map((h) => [headId(h), ...cols.map((f) => Math.round(h.shares[f] * m)), h.family, fmt(h.purity), h.specialised ? 'yes' : 'no']);
-    const texts = s.heads.map((h) => [headId(h), h.family, fmt(h.purity), fmt(h.varianceExplained[h.varianceExplained.length - 1] ?? 0), h.texts.join(' | ')]);
+    const table = s.heads.map((h) => [headName(h), ...cols.map((f) => Math.round(h.shares[f] * m)), h.family, fmt(h.purity), h.specialised ? 'yes' : 'no']);
+    const texts = s.heads.map((h) => [headName(h), h.family, fmt(h.purity), fmt(h.varianceExplained[h.varianceExplained.length - 1] ?? 0), h.texts.join(' | ')]);
     const counts = FAMILIES.map((f) => `${f} ${by[f].length}`).join(', ');
     const none = FAMILIES.filter((f) => by[f].length === 0);
     const nSpec = s.heads.filter((h) => h.specialised).length;
@@ -136,8 +137,8 @@ async function retrievalGrid(s: ToyworldStudy, sc: ToyworldScenes, h: HeadLabel,
   };
   row(hr.examples);
   row(r.wholeExamples);
-  const png = await imageGrid(cells, r.keep + 1, { title: `${family}: nearest neighbours by head ${headId(h)} (top) vs the whole embedding (bottom)`, cellWidth: 128, cellHeight: 128 });
-  return { name: `c_retrieval_${family}`, png, caption: `retrieval by ${headId(h)} (${h.specialised ? 'labelled' : 'not specialised; mostly'} ${h.family}, purity ${fmt(h.purity)}%) vs whole embedding; captions give each neighbour's ${family}` };
+  const png = await imageGrid(cells, r.keep + 1, { title: `${family}: nearest neighbours by head ${headName(h)} (top) vs the whole embedding (bottom)`, cellWidth: 128, cellHeight: 128 });
+  return { name: `c_retrieval_${family}`, png, caption: `retrieval by ${headName(h)} (${h.specialised ? 'labelled' : 'not specialised; mostly'} ${h.family}, purity ${fmt(h.purity)}%) vs whole embedding; captions give each neighbour's ${family}` };
 }
 
 function retrievalSection(s: ToyworldStudy, sc: ToyworldScenes): Promise<ReportSection> {
@@ -145,9 +146,9 @@ function retrievalSection(s: ToyworldStudy, sc: ToyworldScenes): Promise<ReportS
     const r = s.retrieval;
     const by = headsByFamily(s.heads);
     const P = (h: { layer: number; head: number }, f: string) => r.heads.find((x) => x.layer === h.layer && x.head === h.head)!.precision[f];
-    const labelled = FAMILIES.flatMap((f) => by[f].map((h) => [headId(h), f, fmt(h.purity), fmt(P(h, f)), fmt(r.whole[f]), fmt(r.chance[f])]));
+    const labelled = FAMILIES.flatMap((f) => by[f].map((h) => [headName(h), f, fmt(h.purity), fmt(P(h, f)), fmt(r.whole[f]), fmt(r.chance[f])]));
     const matrix = [
-      ...s.heads.map((h) => [headId(h), h.family, ...FAMILIES.map((f) => fmt(P(h, f)))]),
+      ...s.heads.map((h) => [headName(h), h.family, ...FAMILIES.map((f) => fmt(P(h, f)))]),
       ['whole embedding', '', ...FAMILIES.map((f) => fmt(r.whole[f]))],
       ['chance', '', ...FAMILIES.map((f) => fmt(r.chance[f]))],
     ];
@@ -160,9 +161,9 @@ function retrievalSection(s: ToyworldStudy, sc: ToyworldScenes): Promise<ReportS
       `precision@${r.k}: best head vs whole embedding`,
       FAMILIES,
       [
-        { name: 'head', values: FAMILIES.map((f, i) => pct(P(best[i], f))), color: '#2ca02c' },
-        { name: 'whole', values: FAMILIES.map((f) => pct(r.whole[f])), color: '#1f77b4' },
-        { name: 'chance', values: FAMILIES.map((f) => pct(r.chance[f])), color: '#bbbbbb' },
+        { name: 'head', values: FAMILIES.map((f, i) => pct1(P(best[i], f))), color: '#2ca02c' },
+        { name: 'whole', values: FAMILIES.map((f) => pct1(r.whole[f])), color: '#1f77b4' },
+        { name: 'chance', values: FAMILIES.map((f) => pct1(r.chance[f])), color: '#bbbbbb' },
       ],
       `precision@${r.k} (%)`,
     );
@@ -200,7 +201,7 @@ function segmentationSection(s: ToyworldStudy, sc: ToyworldScenes): Promise<Repo
     const bars = await groupedBars(
       'Zero-shot segmentation of the main object',
       ['acc', 'mIoU', 'mAP'],
-      SEG_METHODS.map((m, i) => ({ name: ['text−mean', 'text raw', 'CLS attn', 'uniform'][i], values: [pct(g.results[m].pixelAccuracy), pct(g.results[m].mIoU), pct(g.results[m].mAP)], color: ['#2ca02c', '#98df8a', '#1f77b4', '#bbbbbb'][i] })),
+      SEG_METHODS.map((m, i) => ({ name: ['text−mean', 'text raw', 'CLS attn', 'uniform'][i], values: [pct1(g.results[m].pixelAccuracy), pct1(g.results[m].mIoU), pct1(g.results[m].mAP)], color: ['#2ca02c', '#98df8a', '#1f77b4', '#bbbbbb'][i] })),
       '%',
     );
     const cells: RGBImage[] = [];
@@ -209,11 +210,11 @@ function segmentationSection(s: ToyworldStudy, sc: ToyworldScenes): Promise<Repo
       const t = 'text map (class mean subtracted)';
       const c = 'last-layer CLS attention';
       cells.push(sceneImage(scene, 2, ex.caption.replace('a photo of ', '')));
-      cells.push(maskImage(scene.mask, g.size, 2, 'true mask'));
+      cells.push(maskScene(scene.mask, g.size, 2, 'true mask'));
       cells.push(overlay(scene, ex.maps[t], g.grid, { caption: 'text map' }));
-      cells.push(maskImage(ex.masks[t], g.size, 2, 'text mask'));
+      cells.push(maskScene(ex.masks[t], g.size, 2, 'text mask'));
       cells.push(overlay(scene, ex.maps[c], g.grid, { caption: 'CLS attention' }));
-      cells.push(maskImage(ex.masks[c], g.size, 2, 'CLS mask'));
+      cells.push(maskScene(ex.masks[c], g.size, 2, 'CLS mask'));
     }
     const grid = await imageGrid(cells, 6, { title: 'scene, true mask, caption map and its mask, CLS attention and its mask', cellWidth: 128, cellHeight: 128 });
     const tm = g.results['text map (class mean subtracted)'];
@@ -262,9 +263,9 @@ function spuriousSection(s: ToyworldStudy, sc: ToyworldScenes): Promise<ReportSe
       'Shape accuracy on balanced scenes',
       ['all', 'mean', 'worst', 'bg acc'],
       [
-        { name: 'before', values: [e.before.overall, e.before.mean, e.before.worst, e.backgroundAccuracy.before].map(pct), color: '#7f7f7f' },
-        { name: 'ablated', values: [e.after.overall, e.after.mean, e.after.worst, e.backgroundAccuracy.after].map(pct), color: '#2ca02c' },
-        { name: 'random', values: [r.overall, r.mean, r.worst, e.backgroundAccuracy.random].map(pct), color: '#1f77b4' },
+        { name: 'before', values: [e.before.overall, e.before.mean, e.before.worst, e.backgroundAccuracy.before].map(pct1), color: '#7f7f7f' },
+        { name: 'ablated', values: [e.after.overall, e.after.mean, e.after.worst, e.backgroundAccuracy.after].map(pct1), color: '#2ca02c' },
+        { name: 'random', values: [r.overall, r.mean, r.worst, e.backgroundAccuracy.random].map(pct1), color: '#1f77b4' },
       ],
       'accuracy (%)',
     );
@@ -283,8 +284,8 @@ function spuriousSection(s: ToyworldStudy, sc: ToyworldScenes): Promise<ReportSe
           title: 'Worst-group shape accuracy vs heads ablated',
           x: sw.map((p) => p.k),
           series: [
-            { name: 'top-k background heads', values: sw.map((p) => pct(p.worst)), color: '#2ca02c' },
-            { name: 'k random heads', values: sw.map((p) => pct(p.randomWorst)), color: '#1f77b4' },
+            { name: 'top-k background heads', values: sw.map((p) => pct1(p.worst)), color: '#2ca02c' },
+            { name: 'k random heads', values: sw.map((p) => pct1(p.randomWorst)), color: '#1f77b4' },
           ],
           xLabel: 'heads mean-ablated (k)',
           yLabel: 'worst-group accuracy (%)',
@@ -296,7 +297,7 @@ function spuriousSection(s: ToyworldStudy, sc: ToyworldScenes): Promise<ReportSe
       e.standIn
         ? `Model: ${e.model}, standing in for the model trained on correlated data (not available in this run): the code path is exercised, but the numbers say nothing about removing a learned spurious cue.`
         : `Model: ${e.model}, trained on scenes where shape predicts background. Test scenes: ${e.images}, balanced over the ${ATTRIBUTES.shape.length}×${ATTRIBUTES.background.length} (shape, background) groups.`,
-      `Heads ablated: ${e.heads.length ? e.heads.map((h) => `${headId(h)} (background share ${fmt(h.backgroundShare)}%)`).join(', ') : 'none'} — ${e.selection}. Random baseline: as many random other heads, ${r.draws} draws, mean.`,
+      `Heads ablated: ${e.heads.length ? e.heads.map((h) => `${headName(h)} (background share ${fmt(h.backgroundShare)}%)`).join(', ') : 'none'} — ${e.selection}. Random baseline: as many random other heads, ${r.draws} draws, mean.`,
       e.heads.length
         ? `Worst-group shape accuracy ${fmt(e.before.worst)}% → ${fmt(e.after.worst)}% (${gain >= 0 ? '+' : ''}${fmt(gain)} points) with the background heads ablated, vs ${fmt(r.worst)}% (${rgain >= 0 ? '+' : ''}${fmt(rgain)}) with random heads. ` +
           `Background zero-shot accuracy ${fmt(e.backgroundAccuracy.before)}% → ${fmt(e.backgroundAccuracy.after)}% (random: ${fmt(e.backgroundAccuracy.random)}%).`
@@ -315,11 +316,11 @@ function spuriousSection(s: ToyworldStudy, sc: ToyworldScenes): Promise<ReportSe
         { caption: 'accuracy (%) before, after mean-ablating the background heads, and after ablating as many random heads (mean over draws)', headers: ['measure', 'before', 'bg heads ablated', 'random heads'], rows },
         { caption: 'shape accuracy (%) per (shape, background) group', headers: ['shape', 'background', 'scenes', 'before', 'after', 'random'], rows: e.cells.map((c) => [c.shape, c.background, c.count, fmt(c.before), fmt(c.after), fmt(c.random)]) },
         ...(sw.length
-          ? [{ caption: 'sweep: shape accuracy (%) with the top-k background heads mean-ablated, next to k random heads (mean over draws)', headers: ['k', 'head added', 'its background share (%)', 'worst group', 'mean over groups', 'random: worst', 'random: mean'], rows: sw.map((p) => [p.k, headId(p.added), fmt(p.added.backgroundShare), fmt(p.worst), fmt(p.mean), fmt(p.randomWorst), fmt(p.randomMean)]) }]
+          ? [{ caption: 'sweep: shape accuracy (%) with the top-k background heads mean-ablated, next to k random heads (mean over draws)', headers: ['k', 'head added', 'its background share (%)', 'worst group', 'mean over groups', 'random: worst', 'random: mean'], rows: sw.map((p) => [p.k, headName(p.added), fmt(p.added.backgroundShare), fmt(p.worst), fmt(p.mean), fmt(p.randomWorst), fmt(p.randomMean)]) }]
           : []),
         ...(e.standIn
           ? []
-          : [{ caption: `TextSpan on ${e.model} (test scenes): every head's label, purity and background share (%), and its texts`, headers: ['head', 'label', 'purity', 'background share', 'texts'], rows: e.allHeads.map((h) => [headId(h), h.family, fmt(h.purity), fmt(h.backgroundShare), h.texts.join(' | ')]) }]),
+          : [{ caption: `TextSpan on ${e.model} (test scenes): every head's label, purity and background share (%), and its texts`, headers: ['head', 'label', 'purity', 'background share', 'texts'], rows: e.allHeads.map((h) => [headName(h), h.family, fmt(h.purity), fmt(h.backgroundShare), h.texts.join(' | ')]) }]),
       ],
       figures: [
         ...(sweepFig ? [{ name: 'e_sweep', png: sweepFig, caption: 'worst-group shape accuracy with the top-k background heads ablated vs k random heads' }] : []),

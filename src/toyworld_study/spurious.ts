@@ -4,6 +4,7 @@
 // ablating as many random heads should not.
 
 import { meanAblate, type DecompositionTerms } from '../analyses/ablation.ts';
+import { randomHeads } from '../analyses/heads.ts';
 import { groupAccuracy, predict, type GroupAccuracy } from '../analyses/zeroshot.ts';
 import type { F32 } from '../tensor.ts';
 import { ATTRIBUTES, mulberry32 } from '../toyworld/index.ts';
@@ -98,20 +99,14 @@ export function spuriousStudy(
   const after = eval_(edited);
   const draws = spec.length ? (opts.draws ?? 10) : 0;
   const rng = mulberry32(opts.seed ?? 17);
-  /** k heads drawn at random from those not in `exclude`. */
-  const randomHeads = (exclude: [number, number][], k: number): [number, number][] => {
-    const pool: [number, number][] = [];
-    for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) if (!exclude.some(([a, b]) => a === l && b === h)) pool.push([l, h]);
-    for (let j = pool.length - 1; j > 0; j--) {
-      const r = Math.floor(rng() * (j + 1));
-      [pool[j], pool[r]] = [pool[r], pool[j]];
-    }
-    return pool.slice(0, k);
-  };
+  const layers = Array.from({ length: L }, (_, l) => l);
+  /** k heads drawn at random from those not in `exclude`, as [layer, head] pairs. */
+  const drawHeads = (exclude: [number, number][], k: number): [number, number][] =>
+    randomHeads(layers, H, k, exclude.map(([layer, head]) => ({ layer, head })), rng).map((h) => [h.layer, h.head]);
   const rand: GroupAccuracy[] = [];
   const randBg: number[] = [];
   for (let i = 0; i < draws && L * H - spec.length >= spec.length; i++) {
-    const e = meanAblate(terms, { heads: randomHeads(spec, spec.length) });
+    const e = meanAblate(terms, { heads: drawHeads(spec, spec.length) });
     rand.push(eval_(e));
     randBg.push(zeroShot(e, d, backgroundClassifier, bg));
   }
@@ -123,7 +118,7 @@ export function spuriousStudy(
     const top = ranked.slice(0, k).map((h) => [h.layer, h.head] as [number, number]);
     const g = eval_(meanAblate(terms, { heads: top }));
     const rs: GroupAccuracy[] = [];
-    for (let i = 0; i < sweepDraws; i++) rs.push(eval_(meanAblate(terms, { heads: randomHeads(top, k) })));
+    for (let i = 0; i < sweepDraws; i++) rs.push(eval_(meanAblate(terms, { heads: drawHeads(top, k) })));
     const a = ranked[k - 1];
     sweep.push({
       k,

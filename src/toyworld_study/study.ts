@@ -4,7 +4,7 @@
 import { meanAblate } from '../analyses/ablation.ts';
 import { Decomposer } from '../decompose/decomposer.ts';
 import type { Decomposition } from '../decompose/prs.ts';
-import type { ClipModel } from '../model/clip.ts';
+import type { ClipModel } from '../runtime/clip.ts';
 import { layerAblation, type FamilyAblation } from './ablation.ts';
 import { balancedSet, sceneSet, STUDY_SEED, subset, type SceneSet } from './data.ts';
 import { labelHeads, type HeadLabel } from './heads.ts';

@@ -3,7 +3,7 @@
 // trainer's evaluation does (mean of the normalised prompt embeddings, renormalised).
 
 import { normalizeRows } from '../analyses/linalg.ts';
-import type { ClipModel } from '../model/clip.ts';
+import type { ClipModel } from '../runtime/clip.ts';
 import { f32, type F32 } from '../tensor.ts';
 import { ATTRIBUTES, FAMILIES, attributePrompts, renderCaption, type Labels } from '../toyworld/index.ts';
 

@@ -1,7 +1,8 @@
 // Ablation playground: toggle heads off (mean-ablated over the store) and watch zero-shot
 // accuracy, per group, change.
 
-import { api, busy, debounce, el, latest, pct, thumb, type Info, type StoreItem } from './ui.ts';
+import { headName } from '../notation.ts';
+import { api, busy, debounce, el, latest, pctLabel, thumb, type Info, type StoreItem } from './ui.ts';
 
 interface Summary {
   overall: number;
@@ -45,7 +46,7 @@ export function ablationView(root: HTMLElement, info: Info) {
     });
     grid.append(lab);
     for (let h = 0; h < H; h++) {
-      const b = el('button', { 'data-head': `${l}.${h}`, title: `layer ${l}, head ${h}` }, String(h));
+      const b = el('button', { 'data-head': `${l}.${h}`, title: headName({ layer: l, head: h }) }, String(h));
       b.addEventListener('click', () => {
         set(l, h, !off.has(`${l}.${h}`));
         changed();
@@ -92,7 +93,7 @@ export function ablationView(root: HTMLElement, info: Info) {
 
   function stat(name: string, a: number, b: number) {
     const d = b - a;
-    return el('div.stat', {}, el('div.k', {}, name), el('div', {}, el('span.v', {}, pct(b)), el('span.d', { class: d > 1e-9 ? 'd up' : d < -1e-9 ? 'd down' : 'd muted' }, `${d >= 0 ? '+' : ''}${(d * 100).toFixed(1)}`)), el('div.small.muted', {}, `baseline ${pct(a)}`));
+    return el('div.stat', {}, el('div.k', {}, name), el('div', {}, el('span.v', {}, pctLabel(b)), el('span.d', { class: d > 1e-9 ? 'd up' : d < -1e-9 ? 'd down' : 'd muted' }, `${d >= 0 ? '+' : ''}${(d * 100).toFixed(1)}`)), el('div.small.muted', {}, `baseline ${pctLabel(a)}`));
   }
 
   function render(r: Result): void {
@@ -116,7 +117,7 @@ export function ablationView(root: HTMLElement, info: Info) {
           ...r.result.cells.map((c, i) => {
             const b = r.baseline.cells[i]?.accuracy ?? 0;
             const d = c.accuracy - b;
-            return el('tr', {}, el('td', {}, c.label), hasGroups ? el('td', {}, c.group ?? '') : null, el('td', {}, c.count), el('td', {}, pct(b)), el('td', {}, pct(c.accuracy)), el('td', { class: d > 1e-9 ? 'up' : d < -1e-9 ? 'down' : 'muted' }, `${d >= 0 ? '+' : ''}${(d * 100).toFixed(1)}`));
+            return el('tr', {}, el('td', {}, c.label), hasGroups ? el('td', {}, c.group ?? '') : null, el('td', {}, c.count), el('td', {}, pctLabel(b)), el('td', {}, pctLabel(c.accuracy)), el('td', { class: d > 1e-9 ? 'up' : d < -1e-9 ? 'down' : 'muted' }, `${d >= 0 ? '+' : ''}${(d * 100).toFixed(1)}`));
           }),
         ),
       ),

@@ -1,6 +1,7 @@
 // Head catalogue: one card per TextSpan head with its texts; opening a card shows the store
 // images whose head term projects most on the head's first text.
 
+import { headName } from '../notation.ts';
 import { api, busy, debounce, el, latest, thumb, toast, type Info, type StoreItem } from './ui.ts';
 
 interface Card {
@@ -55,7 +56,7 @@ export function headsView(root: HTMLElement, info: Info) {
     const list = el('ol', {}, ...h.texts.map((t, i) => el('li', {}, ...highlight(t, q), ve?.[i] !== undefined ? el('span.ve', { title: 'cumulative variance explained' }, `${(ve[i] * 100).toFixed(1)}%`) : null)));
     const top = el('div.thumbs');
     const btn = el('button.btn.ghost', { 'data-action': 'top', disabled: !h.topImages, title: h.topImages ? 'store images with the largest projection on the first text' : 'needs a --store that keeps this layer' }, 'Top images');
-    const c = el('div.head-card', { 'data-head': `${h.layer}.${h.head}` }, el('h3', {}, `Layer ${h.layer} · Head ${h.head}`, btn), list, top);
+    const c = el('div.head-card', { 'data-head': `${h.layer}.${h.head}` }, el('h3', {}, headName(h), btn), list, top);
     let open = false;
     btn.addEventListener('click', async () => {
       open = !open;

@@ -230,7 +230,7 @@ export function imageView(root: HTMLElement, info: Info) {
     const t = mode === 'norm' ? -1 : Number(mode.slice(1));
     const attn = t < 0 ? d.attn.norm : d.attn.proj[t];
     const mlp = t < 0 ? d.mlp.norm : d.mlp.proj[t];
-    const cats = ['emb', ...Array.from({ length: L }, (_, l) => String(l))];
+    const cats = ['ln_pre', ...Array.from({ length: L }, (_, l) => String(l))];
     layerChart.replaceChildren(
       barChart(cats, [
         { name: 'attention', color: '#2f6fde', values: [null, ...attn] },

@@ -1,6 +1,7 @@
 // Retrieval: pick a store image and a head; its nearest neighbours by that head's term next to
 // the nearest by the whole embedding.
 
+import { headName } from '../notation.ts';
 import { api, busy, el, options, thumb, type Info, type StoreItem } from './ui.ts';
 
 interface Result {
@@ -69,7 +70,7 @@ export function retrievalView(root: HTMLElement, info: Info) {
         el('div.card', { id }, el('h2', {}, title), el('div.thumbs', {}, ...items.map((it) => thumb(it, store!.hasImages, `cos ${it.score?.toFixed(3)}`))));
       results.replaceChildren(
         el('div.card', {}, el('h2', {}, 'Query'), el('div.thumbs', {}, thumb(r.query, store!.hasImages, r.query.id))),
-        section(`By layer ${r.layer}, head ${r.head}`, r.byHead, 'ret-byhead'),
+        section(`By head ${headName(r)}`, r.byHead, 'ret-byhead'),
         section('By the whole embedding', r.whole, 'ret-whole'),
       );
     } catch {

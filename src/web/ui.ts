@@ -1,5 +1,7 @@
 // Browser helpers: DOM building, API calls, spinners, colour maps, small SVG charts.
 
+import { pct } from '../notation.ts';
+
 export interface Info {
   model: { name: string; L: number; H: number; d: number; grid: number; N: number; imageSize: number };
   store: null | { n: number; layers: number[]; labels: string[]; groups: string[]; classes: string[]; hasImages: boolean; template: string };
@@ -110,7 +112,7 @@ export function options(select: HTMLSelectElement, items: [string, string][], va
 
 export const fmt = (x: number, digits = 3) =>
   x === 0 ? '0' : Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) < 10 ** -digits ? x.toExponential(1) : x.toFixed(digits);
-export const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+export const pctLabel = (x: number) => `${pct(x, 1).toFixed(1)}%`;
 
 export function thumb(item: StoreItem, hasImages: boolean, caption?: string): HTMLElement {
   const img = hasImages ? el('img', { src: `/api/store/thumb/${item.row}?size=208`, alt: item.id, loading: 'lazy', title: item.id }) : el('div.ph', { title: item.id });

@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readSafetensors } from '../../src/io/safetensors.ts';
 import { parseOpenClipConfig } from '../../src/model/config.ts';
-import { ClipModel } from '../../src/model/clip.ts';
+import { ClipModel } from '../../src/runtime/clip.ts';
 import { OpenClipSafetensors } from '../../src/model/weights.ts';
 import { f32, type F32, type Tensor } from '../../src/tensor.ts';
 

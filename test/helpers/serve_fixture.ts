@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { decomposeDataset } from '../../src/decompose/dataset_job.ts';
 import { loadDataset } from '../../src/io/datasets.ts';
-import type { ClipModel } from '../../src/model/clip.ts';
-import { loadClip } from '../../src/model/load.ts';
+import type { ClipModel } from '../../src/runtime/clip.ts';
+import { loadClip } from '../../src/runtime/load.ts';
 import { TINY_A } from './fixtures.ts';
 
 export const SECRET = 'SECRET-DO-NOT-SERVE-7f3a';

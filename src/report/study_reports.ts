@@ -1,20 +1,23 @@
-// Reports (tables, charts, image grids) of the store studies, for writeReport.
+// Reports (tables, charts, image grids) of the paper's studies, for writeReport.
 
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import sharp from 'sharp';
-import { barChart, lineChart, imageGrid, type RGBImage } from '../report/figures.ts';
-import type { Report, ReportSection } from '../report/writer.ts';
+import type { AblationStudyResult } from '../analyses/ablation_study.ts';
+import type { DebiasStudyResult, HeadSelection } from '../analyses/debias.ts';
+import type { RetrievalStudyResult } from '../analyses/retrieval_study.ts';
+import type { MaskGeometry, SegmentationRun } from '../analyses/segmentation_study.ts';
+import type { TextSpanStudyResult } from '../analyses/textspan_study.ts';
 import type { StoreManifest } from '../io/store.ts';
-import { headName, type AblationStudyResult, type DebiasStudyResult, type RetrievalStudyResult, type TextSpanStudyResult } from './studies.ts';
-
-const pct = (x: number) => Number((100 * x).toFixed(2));
+import { headName, pct } from '../notation.ts';
+import { barChart, lineChart, imageGrid, type RGBImage } from './figures.ts';
+import type { Report, ReportSection } from './writer.ts';
 
 export function ablationReport(r: AblationStudyResult, meta: Record<string, string | number | boolean>): Promise<Report> {
   return (async () => {
     const rows: (string | number)[][] = [
       ['nothing (baseline)', pct(r.baseline)],
-      ['all MLPs', pct(r.mlps)],
+      ['all MLPs and the ln_pre term', pct(r.mlps)],
       ...(r.heads ? [[`heads ${r.heads.heads.map(headName).join(', ')}`, pct(r.heads.accuracy)]] : []),
       ...r.cumulative.map((c) => [`attention layers up to ${c.upTo}`, pct(c.accuracy)]),
     ];
@@ -42,7 +45,7 @@ export function ablationReport(r: AblationStudyResult, meta: Record<string, stri
     });
     return {
       title: 'Mean-ablation: which parts of the model carry the direct effect',
-      summary: `Baseline ${pct(r.baseline)}% on ${r.images} images (${r.classes} classes); MLPs mean-ablated ${pct(r.mlps)}%; all attention layers mean-ablated ${pct(r.cumulative.at(-1)?.accuracy ?? NaN)}%.`,
+      summary: `Baseline ${pct(r.baseline)}% on ${r.images} images (${r.classes} classes); MLPs and ln_pre mean-ablated ${pct(r.mlps)}%; all attention layers mean-ablated ${pct(r.cumulative.at(-1)?.accuracy ?? NaN)}%.`,
       meta,
       sections: [
         { title: 'Accuracy', text: r.notes, tables: [{ caption: 'top-1 zero-shot accuracy (%) with the terms mean-ablated', headers: ['mean-ablated', 'accuracy (%)'], rows }], figures: [{ name: 'ablation_bars', png: bars, caption: 'accuracy per ablation' }] },
@@ -67,7 +70,7 @@ export async function textspanReport(r: TextSpanStudyResult, meta: Record<string
       title: `Layer ${l}`,
       text: `The first ${show} of ${r.k} texts per head, in TextSpan order, with the cumulative fraction of the head's variance explained.`,
       tables: hs.map((h) => ({
-        caption: `head ${h.layer}:${h.head} (${pct(h.varianceExplained[h.varianceExplained.length - 1] ?? 0)}% of variance with ${h.texts.length} texts)`,
+        caption: `head ${headName(h)} (${pct(h.varianceExplained[h.varianceExplained.length - 1] ?? 0)}% of variance with ${h.texts.length} texts)`,
         headers: ['#', 'text', 'variance explained (%)'],
         rows: h.texts.slice(0, show).map((t, i) => [i + 1, t, pct(h.varianceExplained[i])]),
       })),
@@ -75,7 +78,7 @@ export async function textspanReport(r: TextSpanStudyResult, meta: Record<string
   }
   const ve = await barChart({
     title: `Variance explained by ${r.k} texts per head`,
-    labels: r.heads.map((h) => `${h.layer}:${h.head}`),
+    labels: r.heads.map(headName),
     values: r.heads.map((h) => pct(h.varianceExplained[h.varianceExplained.length - 1] ?? 0)),
     yLabel: 'variance explained (%)',
     yMin: 0,
@@ -88,7 +91,7 @@ export async function textspanReport(r: TextSpanStudyResult, meta: Record<string
       title: 'Accuracy with heads replaced by their TextSpan reconstruction',
       x: a.m,
       series: [
-        { name: 'reconstructed', values: a.replaced.map(pct) },
+        { name: 'reconstructed', values: a.replaced.map((x) => pct(x)) },
         { name: 'layers intact', values: a.m.map(() => pct(a.chosenLayersOnly)) },
         { name: 'full model', values: a.m.map(() => pct(a.baseline)) },
       ],
@@ -113,7 +116,19 @@ export async function textspanReport(r: TextSpanStudyResult, meta: Record<string
   };
 }
 
-export async function debiasReport(r: DebiasStudyResult, meta: Record<string, string | number | boolean>, selection?: ReportSection): Promise<Report> {
+/** How the heads were chosen for a query, as a report section. */
+function selectionSection(s: HeadSelection, count: number): ReportSection {
+  return {
+    title: 'Heads chosen',
+    text:
+      s.match === 'substring'
+        ? `Heads with a TextSpan text containing '${s.query}' (case-insensitive substring).`
+        : `The ${count} heads whose TextSpan texts are closest to '${s.query}' (mean of the 3 best cosine similarities under the model's text encoder).`,
+    tables: [{ headers: ['head', 'score', 'texts that matched'], rows: s.heads.map((h) => [headName(h), Number(h.score.toFixed(4)), h.matched.slice(0, 4).join('; ')]) }],
+  };
+}
+
+export async function debiasReport(r: DebiasStudyResult, meta: Record<string, string | number | boolean>, selection?: HeadSelection): Promise<Report> {
   const labels = r.cells.map((c) => `${c.label} / ${c.group}`);
   // Grouped bars as one bar chart: before, after (and random) side by side per cell.
   const bl: string[] = [];
@@ -148,7 +163,7 @@ export async function debiasReport(r: DebiasStudyResult, meta: Record<string, st
       figures: [{ name: 'groups', png: fig, caption: 'grey: before, green: chosen heads mean-ablated, orange: as many random heads mean-ablated' }],
     },
   ];
-  if (selection) sections.unshift(selection);
+  if (selection) sections.unshift(selectionSection(selection, r.heads.length));
   return {
     title: 'Reducing spurious cues by mean-ablating heads',
     summary: `Worst-group accuracy ${pct(r.before.worst)}% → ${pct(r.after.worst)}% after mean-ablating ${r.heads.length} head(s)${r.random ? `; ${pct(r.random.meanWorst)}% with as many random heads` : ''}.`,
@@ -194,5 +209,34 @@ export async function retrievalReport(r: RetrievalStudyResult, m: StoreManifest,
     meta: { ...meta, search: r.search },
     sections,
     data: r,
+  };
+}
+
+/** The segmentation run: method, metrics, per-image scores and (when given) overlay panels in threes: map, predicted mask, ground truth. */
+export async function segmentationReport(r: SegmentationRun, geometry: MaskGeometry, meta: Record<string, string | number | boolean>, panels: RGBImage[], data: unknown = r): Promise<Report> {
+  const m = r.metrics;
+  return {
+    title: 'Zero-shot segmentation from the decomposition',
+    summary: m ? `Pixel accuracy ${pct(m.pixelAccuracy)}%, mIoU ${pct(m.mIoU)}%, mAP ${pct(m.mAP)}% over ${m.images} images.` : `${r.images.length} images segmented (no masks given).`,
+    meta,
+    sections: [
+      {
+        title: 'Method',
+        text: [
+          'Map over patches: the direct contribution of every patch along the direction, summed over layers and heads (the folded spatial path), minus the mean over classes when a classifier is used.',
+          'Post-processing as the reference: bilinear upsampling to the input size, clip at 0, min–max normalisation, threshold at the mean.',
+          geometry === 'aligned'
+            ? 'Masks are resized (nearest) and centre-cropped like the images (--mask-geometry aligned).'
+            : "Masks are squashed to the input square (nearest) while the images are resized and centre-cropped, as the paper's script does (--mask-geometry reference); for non-square images mask and image pixels do not line up.",
+        ],
+      },
+      ...(m ? [{ title: 'Metrics', tables: [{ headers: ['pixel accuracy (%)', 'IoU background (%)', 'IoU foreground (%)', 'mIoU (%)', 'mAP (%)', 'images'], rows: [[100 * m.pixelAccuracy, 100 * m.iou[0], 100 * m.iou[1], 100 * m.mIoU, 100 * m.mAP, m.images]] }] }] : []),
+      {
+        title: 'Images',
+        tables: [{ headers: ['image', 'segmented', 'pixel acc (%)', 'IoU fg (%)', 'AP (%)'], rows: r.images.map((x) => [x.name, x.target, ...[x.pixelAccuracy, x.iouForeground, x.ap].map((v) => (v === undefined ? '' : pct(v)))]) }],
+        figures: panels.length ? [{ name: 'overlays', png: await imageGrid(panels, 3, { title: 'map, predicted mask, ground truth' }), caption: 'per image: the heatmap over the image, the thresholded mask, the ground-truth mask' }] : [],
+      },
+    ],
+    data,
   };
 }

@@ -4,9 +4,9 @@ import ort from 'onnxruntime-node';
 import { buildTextGraph, buildVisionGraph, type VisionOutput } from '../graph/clip_graphs.ts';
 import { createSession, type RuntimeOptions } from '../graph/session.ts';
 import { f32, numel, type F32 } from '../tensor.ts';
-import type { ClipConfig } from './config.ts';
-import { visionDims } from './config.ts';
-import type { WeightSource } from './weights.ts';
+import type { ClipConfig } from '../model/config.ts';
+import { visionDims } from '../model/config.ts';
+import type { WeightSource } from '../model/weights.ts';
 import { ShapeError } from '../errors.ts';
 
 /** What tokenises text for the text tower (src/model/tokenizer.ts implements it). */

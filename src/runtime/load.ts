@@ -2,8 +2,8 @@
 
 import type { RuntimeOptions } from '../graph/session.ts';
 import { ClipModel } from './clip.ts';
-import { resolveModel } from './resolve.ts';
-import { ClipTokenizer } from './tokenizer.ts';
+import { resolveModel } from '../model/resolve.ts';
+import { ClipTokenizer } from '../model/tokenizer.ts';
 
 export interface LoadOptions extends RuntimeOptions {
   cacheDir?: string;

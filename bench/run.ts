@@ -1,4 +1,7 @@
-// npm run bench [-- suite ...]   suites: encode (default), decompose, textspan, all
+// npm run bench [-- suite ... [--flag value ...]]
+//   suites: startup, encode (these two by default), decompose, textspan, preprocess, tokenize,
+//           toyworld, all. Flags after the suites go to the suites that take them (textspan:
+//           --n --d --m --k --r --literal-k --seed; startup: --runs).
 // Every speed is printed next to a baseline measured in the same run.
 
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -8,12 +11,31 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { batchedMatmul } from '../src/graph/matmul.ts';
 import { writeSafetensors } from '../src/io/safetensors.ts';
-import { randomClipWeights, vitB16Config } from '../src/model/random.ts';
 import type { F32 } from '../src/tensor.ts';
+import { randomClipWeights, vitB16Config } from '../test/helpers/random_weights.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const SUITES = ['startup', 'encode', 'decompose', 'textspan', 'preprocess', 'tokenize', 'toyworld'];
 const args = process.argv.slice(2);
-const suites = new Set(args.length ? (args.includes('all') ? ['encode', 'decompose', 'textspan'] : args) : ['encode']);
+const named = args.filter((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
+for (const a of named)
+  if (a !== 'all' && !SUITES.includes(a)) {
+    console.error(`npm run bench: unknown suite '${a}' (suites: ${SUITES.join(', ')}, all)`);
+    process.exit(2);
+  }
+const suites = new Set(named.includes('all') ? SUITES : named.length ? named : ['startup', 'encode']);
+/** Everything but the suite names, for the sub-benchmarks (e.g. textspan's --literal-k 5). */
+const flags = args.filter((a) => !named.includes(a));
+
+/** Run a bench script in its own process with the flags; a failure fails the bench. */
+function sub(script: string, extra: string[] = []): void {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, script), ...extra, ...flags], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = r.status ?? 1;
+}
+
+if (suites.has('startup')) sub('startup.ts');
+const small = ['preprocess', 'tokenize', 'toyworld'].filter((s) => suites.has(s));
+if (small.length) spawnSync(process.execPath, ['--import', 'tsx', join(here, 'small.ts'), ...small], { stdio: 'inherit' });
 
 /** GFLOP/s of onnxruntime MatMul at ViT-B/16 shapes: [8·197, 768] × [768, 3072]. */
 async function matmulRate(): Promise<number> {
@@ -54,32 +76,29 @@ function worker(mode: string, ckpt: string, batch = 8, repeats = 3, vsPlain = fa
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
-const rate = await matmulRate();
-// ViT-B/16 at 224 px: ≈ 17.6 G multiply-adds per image.
-const FLOP_PER_IMAGE = 2 * 17.58e9;
-// A probe, not a ceiling: the machine's speed drifts, and fused kernels can beat the probe's MatMul.
-console.log(`machine: onnxruntime MatMul probe ${rate.toFixed(0)} GFLOP/s ≈ ${(rate * 1e9 / FLOP_PER_IMAGE).toFixed(2)} ViT-B-16 images/s if every multiply-add ran at that rate`);
-
-if (suites.has('encode') || suites.has('decompose')) {
+/** encodeImages on a random full-size ViT-B-16, and (decompose) the decomposition's costs as shares of it. */
+async function encodeAndDecompose(decompose: boolean): Promise<void> {
+  const rate = await matmulRate();
+  // ViT-B/16 at 224 px: ≈ 17.6 G multiply-adds per image.
+  const FLOP_PER_IMAGE = 2 * 17.58e9;
+  // A probe, not a ceiling: the machine's speed drifts, and fused kernels can beat the probe's MatMul.
+  console.log(`machine: onnxruntime MatMul probe ${rate.toFixed(0)} GFLOP/s ≈ ${((rate * 1e9) / FLOP_PER_IMAGE).toFixed(2)} ViT-B-16 images/s if every multiply-add ran at that rate`);
   const ckpt = checkpoint();
   const plain = worker('encode', ckpt);
-  console.log(`encodeImages (random ViT-B-16, batch 8): ${plain.imagesPerSecond.toFixed(2)} images/s, ${(plain.imagesPerSecond / (rate * 1e9 / FLOP_PER_IMAGE) * 100).toFixed(0)}% of the probe's rate (target ≥ 4 images/s; reference PyTorch here: 2.8)`);
-  if (suites.has('decompose')) {
-    // Speed as a share of plain comes from rounds alternating with plain in one process; peak RSS
-    // from a process that runs the mode alone.
-    const row = (label: string, mode: string, target: string, repeats = 3) => {
-      const alone = worker(mode, ckpt, 8, repeats);
-      const vs = worker(mode, ckpt, 8, repeats + 2, true);
-      console.log(`${label.padEnd(34)} ${vs.imagesPerSecond.toFixed(2).padStart(6)} images/s  ${(vs.ofPlain! * 100).toFixed(0).padStart(4)}% of plain  peak RSS ${alone.peakRssMB.toFixed(0)} MB   (${target})`);
-    };
-    console.log(`${'plain encodeImages'.padEnd(34)} ${plain.imagesPerSecond.toFixed(2).padStart(6)} images/s   100% of plain  peak RSS ${plain.peakRssMB.toFixed(0)} MB   (baseline)`);
-    row('per-head decomposition', 'heads', 'target ≥ 90% of plain; reference 2.0 images/s');
-    row('per-token maps, 10 texts', 'maps10', 'target ≥ 75% of plain, RSS < 2 GB; reference per-token 0.04 images/s, 14.7 GB');
-    row('full spatial [B,L,N,H,d]', 'spatial', 'target ≥ 1 image/s', 1);
-  }
+  console.log(`encodeImages (random ViT-B-16, batch 8): ${plain.imagesPerSecond.toFixed(2)} images/s, ${((plain.imagesPerSecond / ((rate * 1e9) / FLOP_PER_IMAGE)) * 100).toFixed(0)}% of the probe's rate (target ≥ 4 images/s; reference PyTorch here: 2.8)`);
+  if (!decompose) return;
+  // Speed as a share of plain comes from rounds alternating with plain in one process; peak RSS
+  // from a process that runs the mode alone.
+  const row = (label: string, mode: string, target: string, repeats = 3) => {
+    const alone = worker(mode, ckpt, 8, repeats);
+    const vs = worker(mode, ckpt, 8, repeats + 2, true);
+    console.log(`${label.padEnd(34)} ${vs.imagesPerSecond.toFixed(2).padStart(6)} images/s  ${(vs.ofPlain! * 100).toFixed(0).padStart(4)}% of plain  peak RSS ${alone.peakRssMB.toFixed(0)} MB   (${target})`);
+  };
+  console.log(`${'plain encodeImages'.padEnd(34)} ${plain.imagesPerSecond.toFixed(2).padStart(6)} images/s   100% of plain  peak RSS ${plain.peakRssMB.toFixed(0)} MB   (baseline)`);
+  row('per-head decomposition', 'heads', 'target ≥ 90% of plain; reference 2.0 images/s');
+  row('per-token maps, 10 texts', 'maps10', 'target ≥ 75% of plain, RSS < 2 GB; reference per-token 0.04 images/s, 14.7 GB');
+  row('full spatial [B,L,N,H,d]', 'spatial', 'target ≥ 1 image/s', 1);
 }
 
-if (suites.has('textspan')) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'textspan.ts'), ...args.filter((a) => a.startsWith('--'))], { stdio: 'inherit' });
-  if (r.status !== 0) process.exitCode = r.status ?? 1;
-}
+if (suites.has('encode') || suites.has('decompose')) await encodeAndDecompose(suites.has('decompose'));
+if (suites.has('textspan')) sub('textspan.ts');

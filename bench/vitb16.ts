@@ -8,7 +8,8 @@
 
 import { Decomposer } from '../src/decompose/decomposer.ts';
 import { ClipModel } from '../src/runtime/clip.ts';
-import { normalRng, vitB16Config } from '../src/model/random.ts';
+import { normalRng } from '../src/rng.ts';
+import { vitB16Config } from '../test/helpers/random_weights.ts';
 import { OpenClipSafetensors } from '../src/model/weights.ts';
 import { f32 } from '../src/tensor.ts';
 

@@ -1,26 +1,50 @@
-// cliplens public API: a small surface over the model, the decomposition and the analyses.
-//
-//   const model = await loadClip('hf-hub:laion/CLIP-ViT-B-16-laion2B-s34B-b88K');
-//   const { pixels } = await preprocessFiles(model.config, ['cat.jpg']);
-//   const terms = await new Decomposer(model).decompose(pixels);   // attn [B,L,H,d], mlp [B,L+1,d]
+/**
+ * cliplens: the image embedding of a CLIP vision transformer split exactly into the direct
+ * contributions of its layers, heads and patches, and described in words (Gandelsman, Efros,
+ * Steinhardt, ICLR 2024). The maths and the conventions are in docs/decomposition.md.
+ *
+ * ```js
+ * import { loadModel } from 'cliplens';
+ * const model = await loadModel();                       // the embedded toy-world CLIP
+ * const z = await model.encodeImages(['photo.png']);      // { data, shape: [1, d], dtype }
+ * const terms = await model.decompose(['photo.png']);     // attn [1, L, H, d], mlp [1, L+1, d]
+ * const maps = await model.textMaps(['photo.png'], ['a red square']); // [1, 1, N]
+ * ```
+ *
+ * Every error cliplens throws on purpose is a {@link CliplensError} with a stable `code`.
+ *
+ * @packageDocumentation
+ */
 
-export { loadClip, type LoadOptions } from './runtime/load.ts';
-export { ClipModel, type Tokenizer } from './runtime/clip.ts';
-export { parseOpenClipConfig, type ClipConfig } from './model/config.ts';
-export { resolveModel, DEFAULT_MODEL, type ResolvedModel } from './model/resolve.ts';
+// The model
+export { loadModel, Model, type DecomposeOptions, type ImageInput, type Images, type ModelDims } from './api/model.ts';
+export type { LoadOptions } from './runtime/load.ts';
+export type { ClipModel } from './runtime/clip.ts';
+export type { ClipConfig } from './model/config.ts';
 export { ClipTokenizer } from './model/tokenizer.ts';
-export { preprocessFiles } from './model/preprocess_model.ts';
-export { Decomposer } from './decompose/decomposer.ts';
-export type { Decomposition, TextMaps } from './decompose/prs.ts';
-export { tokenMaps, patchGrid } from './decompose/patch_maps.ts';
-export { decomposeDataset } from './decompose/dataset_job.ts';
-export { loadDataset } from './io/datasets.ts';
-export { loadStore, readManifest } from './io/store.ts';
-export { SafetensorsFile, readSafetensors, writeSafetensors } from './io/safetensors.ts';
-export { decodeImage } from './io/image.ts';
-export { textspan, textspanHeads } from './analyses/textspan.ts';
-export { meanAblate } from './analyses/ablation.ts';
-export { buildClassifier, predict, groupAccuracy } from './analyses/zeroshot.ts';
-export { nearestNeighbours, headSum } from './analyses/retrieval.ts';
-export { embedPool, embedClassifier, readTextSet } from './analyses/text_sets.ts';
-export type { Tensor, F32 } from './tensor.ts';
+export type { Decomposition } from './decompose/prs.ts';
+export type { MapSelection } from './decompose/patch_maps.ts';
+export type { DType, F32, Tensor, TypedData } from './tensor.ts';
+
+// Datasets and stores (decompose a dataset with model.decomposeDataset)
+export { loadDataset, type Dataset, type DatasetItem, type CsvColumns } from './io/datasets.ts';
+export { loadStore, readManifest, type StoreData, type StoreManifest } from './io/store.ts';
+export type { DatasetJobOptions, DatasetJobResult } from './decompose/dataset_job.ts';
+export { readSafetensors, writeSafetensors, SafetensorsFile } from './io/safetensors.ts';
+
+// The methods: TextSpan, mean-ablation, zero-shot, text sets
+export { textspan, type TextSpanOptions, type TextSpanResult } from './analyses/textspan.ts';
+export { meanAblate, type AblationSpec, type DecompositionTerms } from './analyses/ablation.ts';
+export { predict, groupAccuracy, type GroupAccuracy } from './analyses/zeroshot.ts';
+export { readTextSet, writeTextSet, type TextSet } from './analyses/text_sets.ts';
+
+// The paper's studies on a store
+export { ablationStudy, type AblationStudyResult } from './analyses/ablation_study.ts';
+export { textspanStudy, readTextSpanFile, type TextSpanStudyOptions, type TextSpanStudyResult, type TextSpanHead } from './analyses/textspan_study.ts';
+export { debiasStudy, type DebiasStudyResult } from './analyses/debias.ts';
+export { retrievalStudy, type RetrievalStudyResult } from './analyses/retrieval_study.ts';
+export { parseHeadSpec } from './analyses/heads.ts';
+
+// Notation and errors
+export { headName, parseHeadList, LN_PRE_SLOT, mlpSlot, type HeadRef } from './notation.ts';
+export * from './errors.ts';

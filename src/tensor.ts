@@ -1,5 +1,7 @@
 // A minimal dense tensor: row-major (C order) data with its shape.
 
+import { ShapeError } from './errors.ts';
+
 export type DType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
 export type TypedData = Float64Array | Float32Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint16Array;
@@ -18,13 +20,13 @@ export function numel(shape: readonly number[]): number {
 
 export function f32(shape: number[], data?: Float32Array): F32 {
   const n = numel(shape);
-  if (data && data.length !== n) throw new Error(`tensor data has ${data.length} elements, shape [${shape}] needs ${n}`);
+  if (data && data.length !== n) throw new ShapeError(`tensor data has ${data.length} elements, shape [${shape}] needs ${n}`);
   return { dtype: 'F32', shape, data: data ?? new Float32Array(n) };
 }
 
 export function i32(shape: number[], data?: Int32Array): Tensor<Int32Array> {
   const n = numel(shape);
-  if (data && data.length !== n) throw new Error(`tensor data has ${data.length} elements, shape [${shape}] needs ${n}`);
+  if (data && data.length !== n) throw new ShapeError(`tensor data has ${data.length} elements, shape [${shape}] needs ${n}`);
   return { dtype: 'I32', shape, data: data ?? new Int32Array(n) };
 }
 

@@ -1,3 +1,4 @@
+import './helpers/env.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gram, matmul, matmulABt, rightSvd, symEig, topK } from '../src/analyses/linalg.ts';

@@ -1,5 +1,6 @@
 // The CLI contract other tools call: outputs match the reference, errors are one clear line.
 
+import './helpers/env.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -1,6 +1,7 @@
 // The analysis commands end to end through main(): a store decomposed by the tiny fixture model
 // from coloured squares, then every command writing its report; bad input as one-line errors.
 
+import './helpers/env.ts';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -2,6 +2,7 @@
 // its own or from its own folder), there are no import cycles, and the CLI's entry point
 // reaches none of the heavy modules (so `cliplens --version` stays fast).
 
+import './helpers/env.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'src');
 
 /** Layers from the bottom up; a file in src/ itself (errors, tensor, rng, assets, notation) is the base. */
-const LAYERS = ['.', 'web', 'toyworld', 'io', 'model', 'graph', 'runtime', 'decompose', 'analyses', 'report', 'toyworld_study', 'server', 'cli', 'index.ts'];
+const LAYERS = ['.', 'web', 'toyworld', 'io', 'model', 'graph', 'runtime', 'decompose', 'analyses', 'report', 'toyworld_study', 'api', 'server', 'cli', 'index.ts'];
 const HEAVY = ['onnxruntime-node', 'sharp', 'h5wasm'];
 
 function walk(dir: string): string[] {

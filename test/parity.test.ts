@@ -1,12 +1,14 @@
 // Parity with the reference implementation's fixtures, and with a literal float64 forward pass
 // for layouts the fixtures do not cover.
 
+import './helpers/env.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Decomposer } from '../src/decompose/decomposer.ts';
 import { ClipModel } from '../src/runtime/clip.ts';
 import { parseOpenClipConfig } from '../src/model/config.ts';
-import { normalRng, randomClipWeights } from '../src/model/random.ts';
+import { normalRng } from '../src/rng.ts';
+import { randomClipWeights } from './helpers/random_weights.ts';
 import { f32, maxAbsDiff } from '../src/tensor.ts';
 import { naiveImageFeatures, naiveTextFeatures } from './helpers/naive_clip.ts';
 import { refOutput, refPixels, refTokens, sumInvariant, tinyModel } from './helpers/fixtures.ts';

@@ -1,6 +1,7 @@
 // gtsegs_ijcv.mat (ImageNet-segmentation, MATLAB v7.3 / HDF5 with object references): images and
 // masks come back in [H, W] order; broken or foreign files give one-line errors naming the problem.
 
+import './helpers/env.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,12 +1,14 @@
 // Dataset decomposition into a store: resume after interruption (kill -9 included) gives the
 // same store as an uninterrupted run; bad inputs give clear errors and lose nothing.
 
+import './helpers/env.ts';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { decomposeDataset } from '../src/decompose/dataset_job.ts';
 import { Decomposer } from '../src/decompose/decomposer.ts';
@@ -14,7 +16,7 @@ import { loadDataset } from '../src/io/datasets.ts';
 import { loadStore, readManifest } from '../src/io/store.ts';
 import { ClipModel } from '../src/runtime/clip.ts';
 import { preprocessFiles } from '../src/model/preprocess_model.ts';
-import { randomClipWeights } from '../src/model/random.ts';
+import { randomClipWeights } from './helpers/random_weights.ts';
 import { maxAbsDiff } from '../src/tensor.ts';
 import { REPO, TINY_A, sumInvariant, tinyConfig, tinyModel } from './helpers/fixtures.ts';
 
@@ -88,29 +90,19 @@ test('an interrupted run resumes to exactly the uninterrupted store and repeats 
   assert.equal(third.processed, 0);
 });
 
-test('kill -9 in the middle of a CLI run, then resume: identical store', async () => {
+test('kill -9 in the middle of a CLI run, then resume: identical store', { timeout: 180_000 }, async () => {
   const dir = join(root, 'killed');
   const args = [join(REPO, 'bin/cliplens.js'), 'decompose', '--model', TINY_A(), '--dataset', data, '--store', dir, '--batch-size', '1', '--threads', '1'];
-  const child = spawn(process.execPath, args, { stdio: 'ignore' });
-  // Kill as soon as some (not all) batches are recorded.
-  const deadline = Date.now() + 60_000;
-  let killedMidway = false;
-  while (Date.now() < deadline) {
-    if (existsSync(join(dir, 'manifest.json'))) {
-      const m = readManifest(dir);
-      if (m.shards.length >= 2 && !m.complete) {
-        child.kill('SIGKILL');
-        killedMidway = true;
-        break;
-      }
-      if (m.complete) break;
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  await new Promise((r) => child.once('exit', r));
+  // The child stops itself right after recording its 2nd shard (of 10); then it is killed.
+  const stopper = pathToFileURL(join(REPO, 'test/helpers/stop_after_shards.mjs')).href;
+  const child = spawn(process.execPath, ['--import', stopper, ...args], { stdio: 'ignore', env: { ...process.env, STOP_AFTER_SHARDS: '2' } });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await Promise.race([untilStopped(child.pid!), exited.then(() => assert.fail('the CLI finished before it could be stopped mid-run'))]);
+  child.kill('SIGKILL');
+  await exited;
   const partial = readManifest(dir);
-  if (process.env.CLIPLENS_TEST_VERBOSE) console.log('killed midway:', killedMidway, partial.shards.length);
-  if (killedMidway) assert.equal(partial.complete, false);
+  assert.equal(partial.shards.length, 2);
+  assert.equal(partial.complete, false);
   const rerun = spawn(process.execPath, args, { stdio: 'ignore' });
   const code = await new Promise((r) => rerun.once('exit', r));
   assert.equal(code, 0);
@@ -119,6 +111,12 @@ test('kill -9 in the middle of a CLI run, then resume: identical store', async (
   assert.deepEqual(storeFiles(dir), storeFiles(reference));
   assert.deepEqual(comparableManifest(dir), comparableManifest(reference));
 });
+
+/** Resolves once the process is stopped (state T in /proc/<pid>/stat). */
+async function untilStopped(pid: number): Promise<void> {
+  const state = () => /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+  while (state() !== 'T') await new Promise((r) => setTimeout(r, 10));
+}
 
 test('float16 stores and a layer selection', async () => {
   const ds = loadDataset(data);

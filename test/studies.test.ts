@@ -1,6 +1,7 @@
 // Store studies on planted data: stores written directly with StoreWriter whose terms are known,
 // so each study must find what was planted.
 
+import './helpers/env.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -2,6 +2,7 @@
 // structure and invariants (exact decomposition, purities, precisions, the uniform baseline's
 // hand-computable scores, valid non-blank figures) and the demo command's output.
 
+import './helpers/env.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

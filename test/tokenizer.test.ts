@@ -1,3 +1,4 @@
+import './helpers/env.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -191,17 +192,4 @@ test('cleanText: html.unescape twice after ftfy, Python whitespace rules, lower-
   assert.equal(cleanText('\u00a0 A\u3000\u2003B \x85'), 'a b \u2026'); // \x85 is read as cp1252 '…' by ftfy
   assert.equal(cleanText('x\ufeffy'), 'xy');
   assert.equal(cleanText('\u039f\u0394\u039f\u03a3'), '\u03bf\u03b4\u03bf\u03c2'); // final sigma, as Python's str.lower
-});
-
-test('speed: 3,500 captions well under a second', () => {
-  const tok = ClipTokenizer.fromMergesGz(GZ); // fresh instance: empty BPE cache
-  const words = ['a', 'photo', 'of', 'the', 'dog', 'cat', 'red', 'car', 'beach', 'sunset', 'city', 'street', 'people', 'walking', 'café', 'mountains', 'snowy', 'river', 'bird', 'flying'];
-  let s = 1;
-  const rnd = (): number => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const texts = Array.from({ length: 3500 }, (_, i) => `${Array.from({ length: 8 + (i % 12) }, () => words[Math.floor(rnd() * words.length)]).join(' ')} #${i}.`);
-  const t0 = performance.now();
-  const out = tok.tokenize(texts);
-  const ms = performance.now() - t0;
-  assert.equal(out.length, 3500 * 77);
-  assert.ok(ms < 1000, `tokenizing 3,500 captions took ${ms.toFixed(0)} ms`);
 });

@@ -2,6 +2,7 @@
 // installs; CLIPLENS_CHROMIUM overrides the path): upload, heatmap, head catalogue, retrieval,
 // ablation; screenshots must not be blank (CLIPLENS_SCREENSHOTS=DIR keeps them).
 
+import './helpers/env.ts';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -293,7 +293,7 @@ def main():
     ap.add_argument('--embed-dim', type=int, default=64)
     ap.add_argument('--pos-scale', type=float, default=0.25, help='scale of the sin-cos init of the vision positional embedding')
     ap.add_argument('--threads', type=int, default=1)
-    ap.add_argument('--check-fixture', metavar='DIR', help='only check the model code against the shared reference fixture')
+    ap.add_argument('--check-fixture', metavar='DIR', help='only check the model code against the reference fixture (test/fixtures/reference)')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
 

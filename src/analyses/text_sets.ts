@@ -7,6 +7,7 @@ import type { ClipModel } from '../runtime/clip.ts';
 import { f32, type F32 } from '../tensor.ts';
 import { normalizeRows } from './linalg.ts';
 import { buildClassifier } from './zeroshot.ts';
+import { AnalysisError } from '../errors.ts';
 
 export interface TextSet {
   kind: 'pool' | 'classifier';
@@ -18,10 +19,11 @@ export interface TextSet {
 }
 
 export function readLines(path: string): string[] {
-  if (!existsSync(path)) throw new Error(`text file ${path} does not exist`);
+  if (!existsSync(path)) throw new AnalysisError(`text file ${path} does not exist`);
   return readFileSync(path, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
 }
 
+/** Unit embeddings [T, d] of the texts, in batches: a TextSpan pool. */
 export async function embedPool(model: ClipModel, texts: string[], onProgress?: (done: number) => void, batch = 256): Promise<TextSet> {
   const d = model.config.embedDim;
   const out = new Float32Array(texts.length * d);
@@ -36,8 +38,8 @@ export async function embedPool(model: ClipModel, texts: string[], onProgress?: 
 
 /** Zero-shot classifier: average of the normalised template embeddings per class, renormalised. */
 export async function embedClassifier(model: ClipModel, classes: string[], templates: string[], onProgress?: (done: number) => void): Promise<TextSet> {
-  if (!templates.length) throw new Error('no prompt templates');
-  for (const t of templates) if (!t.includes('{}')) throw new Error(`template '${t}' has no {} for the class name`);
+  if (!templates.length) throw new AnalysisError('no prompt templates');
+  for (const t of templates) if (!t.includes('{}')) throw new AnalysisError(`template '${t}' has no {} for the class name`);
   const prompts = classes.flatMap((c) => templates.map((t) => t.replaceAll('{}', c)));
   const pool = await embedPool(model, prompts, onProgress);
   const d = model.config.embedDim;
@@ -52,10 +54,10 @@ export function writeTextSet(path: string, set: TextSet): void {
 export function readTextSet(path: string): TextSet {
   const f = SafetensorsFile.open(path);
   try {
-    if (!f.has('text_features')) throw new Error(`${path} has no text_features tensor; make it with 'cliplens texts'`);
+    if (!f.has('text_features')) throw new AnalysisError(`${path} has no text_features tensor; make it with 'cliplens texts'`);
     const names = JSON.parse(f.metadata.names ?? 'null');
     const emb = f.readF32('text_features');
-    if (!Array.isArray(names) || names.length !== emb.shape[0]) throw new Error(`${path}: metadata 'names' missing or not matching ${emb.shape[0]} rows`);
+    if (!Array.isArray(names) || names.length !== emb.shape[0]) throw new AnalysisError(`${path}: metadata 'names' missing or not matching ${emb.shape[0]} rows`);
     const kind = f.metadata.kind === 'classifier' ? 'classifier' : 'pool';
     return { kind, names, embeddings: emb, model: f.metadata.model ?? '?' };
   } finally {

@@ -1,4 +1,4 @@
-// TextSpan (Gandelsman et al. 2024, §4.1): per attention head, greedily pick k texts whose
+// TextSpan (Gandelsman et al. 2024, §4.1; docs/decomposition.md): per attention head, greedily pick k texts whose
 // directions explain the most variance of the head's terms, deflating after each pick.
 //
 // Follows the reference (`replace_with_iterative_removal` in clip_text_span):

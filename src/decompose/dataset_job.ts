@@ -7,6 +7,7 @@ import type { ClipModel } from '../runtime/clip.ts';
 import { preprocessFiles } from '../model/preprocess_model.ts';
 import { f32, type F32 } from '../tensor.ts';
 import { Decomposer } from './decomposer.ts';
+import { UsageError } from '../errors.ts';
 
 export interface DatasetJobOptions {
   storeDir: string;
@@ -31,7 +32,7 @@ export interface DatasetJobResult {
 export async function decomposeDataset(model: ClipModel, ds: Dataset, opts: DatasetJobOptions): Promise<DatasetJobResult> {
   const { L, H, tokens: N, D, d } = model.dims();
   const layers = opts.layers ?? Array.from({ length: L }, (_, l) => l);
-  for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new Error(`layer ${l} is out of range: the model has layers 0..${L - 1}`);
+  for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new UsageError(`layer ${l} is out of range: the model has layers 0..${L - 1}`);
   const batchSize = opts.batchSize ?? 16;
   const store = StoreWriter.open({
     dir: opts.storeDir,

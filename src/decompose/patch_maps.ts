@@ -2,6 +2,7 @@
 // for each text, summed over all (or chosen) layers and heads.
 
 import { f32, type F32 } from '../tensor.ts';
+import { ShapeError } from '../errors.ts';
 
 export interface MapSelection {
   layers?: number[];
@@ -13,8 +14,8 @@ export function tokenMaps(maps: F32, sel: MapSelection = {}): F32 {
   const [B, L, N, H, T] = maps.shape;
   const layers = sel.layers ?? Array.from({ length: L }, (_, l) => l);
   const heads = sel.heads ?? Array.from({ length: H }, (_, h) => h);
-  for (const l of layers) if (l < 0 || l >= L) throw new Error(`layer ${l} out of range 0..${L - 1}`);
-  for (const h of heads) if (h < 0 || h >= H) throw new Error(`head ${h} out of range 0..${H - 1}`);
+  for (const l of layers) if (l < 0 || l >= L) throw new ShapeError(`layer ${l} out of range 0..${L - 1}`);
+  for (const h of heads) if (h < 0 || h >= H) throw new ShapeError(`head ${h} out of range 0..${H - 1}`);
   const out = f32([B, T, N]);
   for (let b = 0; b < B; b++) {
     for (const l of layers) {
@@ -31,6 +32,6 @@ export function tokenMaps(maps: F32, sel: MapSelection = {}): F32 {
 
 /** The patch part (tokens 1..N−1) of a token map as a [grid, grid] image, row-major. */
 export function patchGrid(tokenMap: Float32Array, grid: number): F32 {
-  if (tokenMap.length !== 1 + grid * grid) throw new Error(`token map has ${tokenMap.length} entries, expected 1 + ${grid}²`);
+  if (tokenMap.length !== 1 + grid * grid) throw new ShapeError(`token map has ${tokenMap.length} entries, expected 1 + ${grid}²`);
   return f32([grid, grid], tokenMap.slice(1));
 }

@@ -3,11 +3,13 @@
 // 2L+1 slots (ln_pre, L attention layers, L MLPs) share μ and β equally; an attention slot is
 // split over its N·H (token, head) terms (H terms when summed over tokens), and b_O likewise.
 //   ĉ = (c·diag(γ)·P − s·μ·γP) / σ + s·βP,   Σ ĉ = z;   normalised: ĉ / ‖z‖.
+// The derivation and the reference's conventions: docs/decomposition.md.
 
 import { batchedMatmul } from '../graph/matmul.ts';
 import { LN_PRE_SLOT, mlpSlot } from '../notation.ts';
 import { f32, type F32 } from '../tensor.ts';
 import { lnStats, type Readout } from './readout.ts';
+import { ShapeError } from '../errors.ts';
 
 /** The vision graph's taps for one batch (see graph/clip_graphs.ts). */
 export interface VisionTaps {
@@ -104,7 +106,7 @@ export async function decomposeTaps(taps: VisionTaps, r: Readout, opts: Decompos
       }
     }
   } else {
-    if (!taps.values || !taps.cls_probs) throw new Error('spatial decomposition needs the values and cls_probs taps');
+    if (!taps.values || !taps.cls_probs) throw new ShapeError('spatial decomposition needs the values and cls_probs taps');
     attn = f32([B, L, N, H, d]);
     const s = 1 / (K * N * H);
     const av = new Float32Array(L * H * N * dh);
@@ -167,7 +169,7 @@ export interface TextMaps {
 
 export async function foldTexts(r: Readout, texts: F32): Promise<{ U: Float32Array; T: number; gammaT: Float64Array; betaT: Float64Array; biasT: Float64Array }> {
   const [T, d] = texts.shape;
-  if (d !== r.d) throw new Error(`text embeddings have dimension ${d}, the model's embedding has ${r.d}`);
+  if (d !== r.d) throw new ShapeError(`text embeddings have dimension ${d}, the model's embedding has ${r.d}`);
   const tT = new Float32Array(d * T);
   for (let t = 0; t < T; t++) for (let k = 0; k < d; k++) tT[k * T + t] = texts.data[t * d + k];
   const U = await batchedMatmul(r.F, tT, 1, r.L * r.H * r.dh, d, T); // [L, H, d_h, T]

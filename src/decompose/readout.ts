@@ -1,5 +1,6 @@
 // Everything after the attention weights is linear once LN_post's μ and σ are fixed, so the
-// readout of a head — W_O^{l,h} · diag(γ) · P — folds into one d_h×d matrix ahead of time.
+// readout of a head — W_O^{l,h} · diag(γ) · P — folds into one d_h×d matrix ahead of time
+// (docs/decomposition.md, "Folding the readout").
 
 import { batchedMatmul } from '../graph/matmul.ts';
 import type { ClipModel } from '../runtime/clip.ts';

@@ -5,6 +5,7 @@ import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import ort from 'onnxruntime-node';
 import type { GraphBuilder } from './builder.ts';
+import { ConfigError, UsageError } from '../errors.ts';
 
 export interface RuntimeOptions {
   /** Intra-op threads; default: every core (env CLIPLENS_THREADS overrides). */
@@ -20,7 +21,7 @@ const TWO_GB_SAFE = 1.8 * 1024 ** 3;
 export function resolveThreads(opts: RuntimeOptions = {}): number {
   const env = process.env.CLIPLENS_THREADS ? Number(process.env.CLIPLENS_THREADS) : undefined;
   const n = opts.threads ?? env ?? availableParallelism();
-  if (!Number.isInteger(n) || n < 1) throw new Error(`thread count must be a positive integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`thread count must be a positive integer, got ${n}`);
   return n;
 }
 
@@ -47,8 +48,8 @@ export async function createSession(g: GraphBuilder, opts: RuntimeOptions = {}):
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];
     if (ep !== 'cpu' && /provider|cuda|backend/i.test(msg)) {
-      throw new Error(`execution provider '${ep}' is not available in this onnxruntime-node build (${msg}); use --ep cpu`);
+      throw new UsageError(`execution provider '${ep}' is not available in this onnxruntime-node build (${msg}); use --ep cpu`);
     }
-    throw new Error(`onnxruntime could not load the ${g.name} graph: ${msg}`);
+    throw new ConfigError(`onnxruntime could not load the ${g.name} graph: ${msg}`);
   }
 }

@@ -7,7 +7,7 @@ import { f32, numel, type F32 } from '../tensor.ts';
 import type { ClipConfig } from '../model/config.ts';
 import { visionDims } from '../model/config.ts';
 import type { WeightSource } from '../model/weights.ts';
-import { ShapeError } from '../errors.ts';
+import { ShapeError, TokenizerError } from '../errors.ts';
 
 /** What tokenises text for the text tower (src/model/tokenizer.ts implements it). */
 export interface Tokenizer {
@@ -88,7 +88,7 @@ export class ClipModel {
   }
 
   tokenize(texts: string[]): Int32Array {
-    if (!this.tokenizer) throw new Error(`model ${this.name} has no tokenizer`);
+    if (!this.tokenizer) throw new TokenizerError(`model ${this.name} has no tokenizer`);
     return this.tokenizer.tokenize(texts, this.config.text.contextLength);
   }
 

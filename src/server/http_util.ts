@@ -3,7 +3,7 @@
 import { realpathSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isAbsolute, join, resolve, sep } from 'node:path';
-import { HttpError } from '../errors.ts';
+import { HttpError, UsageError } from '../errors.ts';
 
 /** An error with an HTTP status; its message is sent to the client as { error }. */
 export function sendJson(res: ServerResponse, status: number, value: unknown): void {
@@ -97,10 +97,10 @@ export function formatBytes(n: number): string {
 /** '20MB', '512k', '1048576' → bytes. */
 export function parseSize(s: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]?)i?b?\s*$/i.exec(s);
-  if (!m) throw new Error(`'${s}' is not a size (examples: 20MB, 512KB, 1048576)`);
+  if (!m) throw new UsageError(`'${s}' is not a size (examples: 20MB, 512KB, 1048576)`);
   const mult = { '': 1, k: 1 << 10, m: 1 << 20, g: 1 << 30 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
   const n = Math.floor(Number(m[1]) * mult);
-  if (n < 1) throw new Error(`size '${s}' must be at least 1 byte`);
+  if (n < 1) throw new UsageError(`size '${s}' must be at least 1 byte`);
   return n;
 }
 

@@ -178,7 +178,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
-      reject(new Error(e.code === 'EADDRINUSE' ? `port ${opts.port} on ${host} is already in use; pick another --port (0 = any free port)` : `cannot listen on ${host}:${opts.port ?? 0}: ${e.message}`));
+      reject(new UsageError(e.code === 'EADDRINUSE' ? `port ${opts.port} on ${host} is already in use; pick another --port (0 = any free port)` : `cannot listen on ${host}:${opts.port ?? 0}: ${e.message}`));
     });
     server.listen(opts.port ?? 0, host, () => resolveListen());
   });

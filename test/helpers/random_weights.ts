@@ -2,14 +2,13 @@
 // fixture's recipe: LN weights 1+N(0,0.1²), biases N(0,0.05²), embeddings N(0,0.5²),
 // matrices N(0, (gain/√fan_in)²).
 
-import { normalRng } from '../rng.ts';
-import type { F32 } from '../tensor.ts';
-import { f32 } from '../tensor.ts';
-import type { ClipConfig } from './config.ts';
-import { parseOpenClipConfig, visionDims } from './config.ts';
-import { MemoryWeights } from './weights.ts';
+import { normalRng } from '../../src/rng.ts';
+import type { F32 } from '../../src/tensor.ts';
+import { f32 } from '../../src/tensor.ts';
+import type { ClipConfig } from '../../src/model/config.ts';
+import { parseOpenClipConfig, visionDims } from '../../src/model/config.ts';
+import { MemoryWeights } from '../../src/model/weights.ts';
 
-export { normalRng };
 
 export function randomClipWeights(cfg: ClipConfig, seed = 0, towers: ('vision' | 'text')[] = ['vision', 'text']): MemoryWeights {
   const rng = normalRng(seed);

@@ -45,6 +45,21 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/** Tensors stacked along their first axis (the rest of the shape from the first); `emptyShape` when there are none. */
+export function concatBatch(parts: F32[], emptyShape?: number[]): F32 {
+  if (parts.length === 0) return f32(emptyShape ?? [0]);
+  if (parts.length === 1) return parts[0];
+  const rest = parts[0].shape.slice(1);
+  const total = parts.reduce((a, p) => a + p.shape[0], 0);
+  const out = new Float32Array(total * numel(rest));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p.data, off);
+    off += p.data.length;
+  }
+  return f32([total, ...rest], out);
+}
+
 /** Decode IEEE half floats to float32. */
 export function f16ToF32(src: Uint16Array): Float32Array {
   const out = new Float32Array(src.length);

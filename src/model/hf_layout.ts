@@ -2,7 +2,7 @@
 // under open_clip names so the rest of the project knows only one naming scheme.
 
 import { SafetensorsFile } from '../io/safetensors.ts';
-import { f32, numel, type F32 } from '../tensor.ts';
+import { concatBatch, f32, type F32 } from '../tensor.ts';
 import { parsePreprocess, type Activation, type ClipConfig, type PreprocessConfig } from './config.ts';
 import { type WeightSource } from './weights.ts';
 import { ConfigError, WeightError } from '../errors.ts';
@@ -229,14 +229,7 @@ export class HfClipWeights implements WeightSource {
         throw new WeightError(`${this.origin}: cannot stack '${m.sources.join("', '")}' into '${name}': shapes ${parts.map((p) => `[${p.shape}]`).join(', ')}`);
       }
     }
-    const rows = parts.reduce((a, p) => a + p.shape[0], 0);
-    const out = new Float32Array(rows * numel(tail));
-    let off = 0;
-    for (const p of parts) {
-      out.set(p.data, off);
-      off += p.data.length;
-    }
-    return f32([rows, ...tail], out);
+    return concatBatch(parts);
   }
 
   close(): void {

@@ -3,7 +3,7 @@
 import ort from 'onnxruntime-node';
 import { buildTextGraph, buildVisionGraph, type VisionOutput } from '../graph/clip_graphs.ts';
 import { createSession, type RuntimeOptions } from '../graph/session.ts';
-import { f32, numel, type F32 } from '../tensor.ts';
+import { concatBatch, f32, numel, type F32 } from '../tensor.ts';
 import type { ClipConfig } from '../model/config.ts';
 import { visionDims } from '../model/config.ts';
 import type { WeightSource } from '../model/weights.ts';
@@ -139,18 +139,4 @@ export class ClipModel {
     for (const s of [this.vision, this.text]) if (s) await (await s).release();
     this.vision = this.text = undefined;
   }
-}
-
-export function concatBatch(parts: F32[], emptyShape?: number[]): F32 {
-  if (parts.length === 0) return f32(emptyShape ?? [0]);
-  if (parts.length === 1) return parts[0];
-  const rest = parts[0].shape.slice(1);
-  const total = parts.reduce((a, p) => a + p.shape[0], 0);
-  const out = new Float32Array(total * numel(rest));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p.data, off);
-    off += p.data.length;
-  }
-  return f32([total, ...rest], out);
 }

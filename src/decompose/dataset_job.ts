@@ -17,7 +17,7 @@ export interface DatasetJobOptions {
   half?: boolean;
   normalise?: boolean;
   onProgress?: (p: { done: number; total: number; skipped: number; failed: number }) => void;
-  /** Stop after this many batches (tests use it to simulate an interruption). */
+  /** Stop after this many new batches (a dataset done in parts: a later call resumes where this one stopped). */
   maxBatches?: number;
 }
 

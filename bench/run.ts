@@ -1,7 +1,7 @@
 // npm run bench [-- suite ... [--flag value ...]]
 //   suites: startup, encode (these two by default), decompose, textspan, preprocess, tokenize,
-//           toyworld, all. Flags after the suites go to the suites that take them (textspan:
-//           --n --d --m --k --r --literal-k --seed; startup: --runs).
+//           toyworld, hostile, all. Flags after the suites go to the suites that take them (textspan:
+//           --n --d --m --k --r --literal-k --seed; startup: --runs; hostile: --model --uploads --cli).
 // Every speed is printed next to a baseline measured in the same run.
 
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -15,7 +15,7 @@ import type { F32 } from '../src/tensor.ts';
 import { randomClipWeights, vitB16Config } from '../test/helpers/random_weights.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SUITES = ['startup', 'encode', 'decompose', 'textspan', 'preprocess', 'tokenize', 'toyworld'];
+const SUITES = ['startup', 'encode', 'decompose', 'textspan', 'preprocess', 'tokenize', 'toyworld', 'hostile'];
 const args = process.argv.slice(2);
 const named = args.filter((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
 for (const a of named)
@@ -102,3 +102,4 @@ async function encodeAndDecompose(decompose: boolean): Promise<void> {
 
 if (suites.has('encode') || suites.has('decompose')) await encodeAndDecompose(suites.has('decompose'));
 if (suites.has('textspan')) sub('textspan.ts');
+if (suites.has('hostile')) sub('hostile.ts');

@@ -19,6 +19,27 @@ export class UsageError extends CliplensError {
   }
 }
 
+/** An input file or folder named by the user that cannot be read as what it should be (missing, a link loop, a directory, not UTF-8 text). */
+export class InputFileError extends CliplensError {
+  constructor(message: string) {
+    super(message, 'E_INPUT_FILE');
+  }
+}
+
+/** An output file that could not be written (no space, no permission, …); nothing partial is left behind. */
+export class OutputFileError extends CliplensError {
+  constructor(message: string) {
+    super(message, 'E_OUTPUT_FILE');
+  }
+}
+
+/** NaN or ±Inf where numbers must be finite: checkpoint weights, input pixels, model outputs. */
+export class NonFiniteError extends CliplensError {
+  constructor(message: string) {
+    super(message, 'E_NONFINITE');
+  }
+}
+
 /** A model config (open_clip JSON, HF config.json) that is malformed or describes another architecture. */
 export class ConfigError extends CliplensError {
   constructor(message: string) {

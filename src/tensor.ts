@@ -1,6 +1,6 @@
 // A minimal dense tensor: row-major (C order) data with its shape.
 
-import { ShapeError } from './errors.ts';
+import { NonFiniteError, ShapeError } from './errors.ts';
 
 export type DType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -122,4 +122,29 @@ export function bf16ToF32(src: Uint16Array): Float32Array {
   const u = new Uint32Array(src.length);
   for (let i = 0; i < src.length; i++) u[i] = src[i] << 16;
   return new Float32Array(u.buffer);
+}
+
+/** Index of the first NaN or ±Inf in `a`, or −1. */
+export function firstNonFinite(a: ArrayLike<number>): number {
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i];
+    // v − v is 0 for finite v and NaN for NaN and ±Inf: one compare per element.
+    if (v - v !== 0) return i;
+  }
+  return -1;
+}
+
+/**
+ * Throw NonFiniteError unless every value of `t` is finite. `what` names the tensor and who made it
+ * ("model 'x': image_features"); `row` names the first axis (image, text) in the message.
+ */
+export function assertFinite(t: Tensor, what: string, opts: { row?: string; hint?: string } = {}): void {
+  if (t.dtype !== 'F32' && t.dtype !== 'F64') return;
+  const i = firstNonFinite(t.data as Float32Array);
+  if (i < 0) return;
+  const v = (t.data as Float32Array)[i];
+  const rows = t.shape[0] ?? 1;
+  const per = t.data.length / Math.max(1, rows);
+  const at = opts.row && t.shape.length > 1 ? ` (${opts.row} ${Math.floor(i / per)} of ${rows})` : '';
+  throw new NonFiniteError(`${what} holds ${Number.isNaN(v) ? 'NaN' : v > 0 ? '+Inf' : '-Inf'}${at}${opts.hint ? `; ${opts.hint}` : ''}`);
 }

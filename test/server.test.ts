@@ -31,8 +31,10 @@ interface Res {
 function req(base: string, method: string, path: string, body?: Buffer | string | object, headers: Record<string, string> = {}, timeoutMs = 30_000): Promise<Res> {
   const u = new URL(base);
   const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+  // What the explorer's page sends with every POST (the same-origin checks are tested on their own).
+  const post = method === 'POST' ? { 'x-cliplens': '1', 'content-type': Buffer.isBuffer(body) ? 'application/octet-stream' : 'application/json' } : {};
   return new Promise((resolve, reject) => {
-    const r = httpRequest({ host: u.hostname, port: u.port, method, path, headers: { ...(payload ? { 'content-length': String(payload.length) } : {}), ...headers }, timeout: timeoutMs }, (res) => {
+    const r = httpRequest({ host: u.hostname, port: u.port, method, path, headers: { ...post, ...(payload ? { 'content-length': String(payload.length) } : {}), ...headers }, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
@@ -213,7 +215,7 @@ describe('server', { timeout: 180_000 }, () => {
     // Same without a Content-Length: the server counts as it reads.
     const r1b = await new Promise<Res>((resolve, reject) => {
       const u = new URL(srv.url);
-      const r = httpRequest({ host: u.hostname, port: u.port, method: 'POST', path: '/api/upload', headers: { 'transfer-encoding': 'chunked' }, timeout: 30_000 }, (res) => {
+      const r = httpRequest({ host: u.hostname, port: u.port, method: 'POST', path: '/api/upload', headers: { 'transfer-encoding': 'chunked', 'x-cliplens': '1', 'content-type': 'image/png' }, timeout: 30_000 }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), json: JSON.parse(Buffer.concat(chunks).toString()) }));

@@ -206,7 +206,7 @@ test('cliplens demo writes an explorer workspace that cliplens serve opens: scen
   const srv = await startServer({ model, store: join(out, 'store'), textspan: join(out, 'heads.json'), port: 0, log: () => {} });
   try {
     const get = async (path: string, body?: object) => {
-      const res = await fetch(new URL(path, srv.url), body ? { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {});
+      const res = await fetch(new URL(path, srv.url), body ? { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', 'x-cliplens': '1' } } : {});
       assert.equal(res.status, 200, path);
       return res.json() as Promise<Record<string, any>>;
     };

@@ -1,7 +1,6 @@
 // Text sets on disk: a pool of normalised text embeddings (TextSpan candidates) or a zero-shot
 // classifier (class names × templates), as safetensors with the strings in its metadata.
 
-import { existsSync, readFileSync } from 'node:fs';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { f32, type F32 } from '../tensor.ts';
@@ -18,10 +17,7 @@ export interface TextSet {
   model: string;
 }
 
-export function readLines(path: string): string[] {
-  if (!existsSync(path)) throw new AnalysisError(`text file ${path} does not exist`);
-  return readFileSync(path, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
-}
+export { readLines } from '../io/files.ts';
 
 /** Unit embeddings [T, d] of the texts, in batches: a TextSpan pool. */
 export async function embedPool(model: ClipModel, texts: string[], onProgress?: (done: number) => void, batch = 256): Promise<TextSet> {

@@ -2,7 +2,7 @@
 // classifier) the accuracy kept when those heads are replaced by their reconstructions from
 // their first m texts (Fig. 3's protocol); the heads.json file that records the texts.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { readTextFile } from '../io/files.ts';
 import type { StoreData } from '../io/store.ts';
 import type { F32 } from '../tensor.ts';
 import { keptIndex } from './heads.ts';
@@ -184,10 +184,10 @@ export interface TextSpanHead {
  * top-level `texts` (or `pool`) list. One-line errors name the file and the entry.
  */
 export function readTextSpanFile(path: string): TextSpanHead[] {
-  if (!existsSync(path)) throw new AnalysisError(`TextSpan file ${path} does not exist`);
+  const text = readTextFile(path, 'TextSpan file');
   let j: unknown;
   try {
-    j = JSON.parse(readFileSync(path, 'utf8'));
+    j = JSON.parse(text);
   } catch (e) {
     throw new AnalysisError(`TextSpan file ${path} is not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }

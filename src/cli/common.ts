@@ -13,6 +13,7 @@ export interface ModelFlags {
   ep?: string;
   offline?: boolean;
   cacheDir?: string;
+  checkWeights?: boolean;
 }
 
 export function withModelOptions(cmd: Command): Command {
@@ -21,13 +22,22 @@ export function withModelOptions(cmd: Command): Command {
     .option('--threads <n>', 'compute threads (default: all cores)')
     .addOption(new Option('--ep <provider>', 'onnxruntime execution provider').default('cpu'))
     .option('--offline', 'never contact the hub; use the cache only')
-    .option('--cache-dir <dir>', 'hub download cache (default ~/.cache/cliplens/hub)');
+    .option('--cache-dir <dir>', 'hub download cache (default ~/.cache/cliplens/hub)')
+    .option('--check-weights', 'read every weight once at load and refuse NaN/Inf values, naming the tensor');
 }
 
-export function parseIntFlag(value: string | undefined, name: string, min = 1): number | undefined {
+/**
+ * The one parser for whole-number flags: decimal digits only (a sign allowed; no '1e3', '0x10',
+ * '8.0', '' or 'abc'), within [min, max]. The error names the flag and what it accepts.
+ */
+export function parseIntFlag(value: string | undefined, name: string, min = 1, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got '${value}'`);
+  const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `in ${min}..${max}`;
+  const s = value.trim();
+  const n = Number(s);
+  if (!/^[+-]?\d+$/.test(s) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be an integer ${range}, got '${value}'`);
+  }
   return n;
 }
 
@@ -54,13 +64,16 @@ export function parseLayers(spec: string | undefined, L: number): number[] | und
   if (out.some((l) => l >= L)) throw bad();
   return [...new Set(out)].sort((a, b) => a - b);
 }
+/** Thread counts past this are a typo, not a machine. */
+export const MAX_THREADS = 1024;
 
 export async function modelFromFlags(f: ModelFlags): Promise<ClipModel> {
   return loadClip(f.model, {
-    threads: parseIntFlag(f.threads, 'threads'),
+    threads: parseIntFlag(f.threads, 'threads', 1, MAX_THREADS),
     executionProvider: f.ep,
     offline: f.offline,
     cacheDir: f.cacheDir,
+    checkWeights: f.checkWeights,
     progress: true,
   });
 }

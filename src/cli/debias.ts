@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { debiasStudy, exportDebiased, selectHeads, type HeadMatching, type HeadSelection } from '../analyses/debias.ts';
 import { parseHeadSpec } from '../analyses/heads.ts';
@@ -6,11 +5,13 @@ import { readTextSpanFile } from '../analyses/textspan_study.ts';
 import { HEAD_SYNTAX, headName, pct, type HeadRef } from '../notation.ts';
 import { debiasReport } from '../report/study_reports.ts';
 import { modelFromFlags, parseIntFlag, withModelOptions, type ModelFlags } from './common.ts';
-import { finish, openStore, openTextSet } from './study_common.ts';
+import { finish, openStore, openTextSet, VERIFY_HELP } from './study_common.ts';
 import { UsageError } from '../errors.ts';
+import { checkInputPath } from '../io/files.ts';
 
 interface DebiasFlags extends ModelFlags {
   store: string;
+  verify?: boolean;
   classifier: string;
   heads?: string;
   query?: string;
@@ -28,6 +29,7 @@ export function debiasCommand(): Command {
   return withModelOptions(new Command('debias'))
     .description('mean-ablate heads (e.g. the ones whose TextSpan texts describe a spurious property) and report accuracy per (label, group), worst group, vs random heads')
     .requiredOption('--store <dir>', 'decomposition store with labels (and groups, e.g. Waterbirds place)')
+    .option('--verify', VERIFY_HELP)
     .requiredOption('--classifier <file>', 'zero-shot classifier whose class names match the store labels')
     .option('--heads <spec>', `heads to mean-ablate: ${HEAD_SYNTAX}`)
     .option('--query <text>', "pick heads whose TextSpan texts match this (e.g. 'location' or 'forest|water|beach'); needs --textspan")
@@ -40,7 +42,7 @@ export function debiasCommand(): Command {
     .option('--export <file>', 'write the edited image representations (+ the mean vectors used) as safetensors')
     .option('--json', 'print the result as JSON on stdout')
     .action(async (o: DebiasFlags) => {
-      const store = openStore(o.store);
+      const store = openStore(o.store, o.verify);
       const cls = openTextSet(o.classifier, 'classifier');
       if (!o.heads === !o.query) throw new UsageError('give either --heads or --query (with --textspan)');
       let heads: HeadRef[];
@@ -48,7 +50,7 @@ export function debiasCommand(): Command {
       if (o.heads) heads = parseHeadSpec(o.heads, store.manifest);
       else {
         if (!o.textspan) throw new UsageError('--query needs --textspan heads.json');
-        if (!existsSync(o.textspan)) throw new UsageError(`--textspan ${o.textspan} does not exist`);
+        checkInputPath(o.textspan, '--textspan');
         const how = o.match ?? (o.model ? 'embedding' : 'substring');
         if (how !== 'substring' && how !== 'embedding') throw new UsageError(`--match '${how}': use substring or embedding`);
         if (how === 'embedding' && !o.model) throw new UsageError('--match embedding needs --model (the model that made the store)');

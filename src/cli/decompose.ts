@@ -41,6 +41,7 @@ export function decomposeCommand(): Command {
     .option('--group-col <name>', 'CSV column with groups (e.g. place)')
     .option('--filter <col=value>', 'keep CSV rows where col equals value (repeatable)', collect, [])
     .action(async (images: string[], o: DecomposeFlags) => {
+      const batchSize = parseIntFlag(o.batchSize, 'batch-size');
       if (o.dataset) {
         if (!o.store) throw new UsageError('--dataset needs --store DIR');
         if (images.length || o.pixels) throw new UsageError('give either --dataset or images/--pixels, not both');
@@ -57,13 +58,14 @@ export function decomposeCommand(): Command {
         const bar = progressBar('decompose', ds.items.length);
         const res = await decomposeDataset(model, ds, {
           storeDir: o.store,
-          batchSize: parseIntFlag(o.batchSize, 'batch-size'),
+          batchSize,
           layers,
           half: o.half,
           normalise: o.normalise,
           onProgress: (p) => bar.update(p.done, p.failed ? `(${p.failed} unreadable)` : ''),
         });
         bar.stop();
+        for (const r of res.repaired) process.stderr.write(`warning: shard ${r.file} (batch ${r.batch}) ${r.problem}; recomputed it\n`);
         for (const f of res.failed) process.stderr.write(`warning: skipped ${f.id}: ${f.error}\n`);
         process.stderr.write(
           `store ${o.store}: ${res.processed} images processed now, ${res.skippedBatches} batches already done, ${res.failed.length} unreadable; ${res.complete ? 'complete' : 'incomplete'}\n`,
@@ -78,7 +80,7 @@ export function decomposeCommand(): Command {
         const gb = (pixels.shape[0] * L * tokens * H * d * 4) / 1024 ** 3;
         if (gb > 4) throw new UsageError(`--spatial for ${pixels.shape[0]} images would hold ${gb.toFixed(1)} GB; give fewer images, or use heatmap/segment for per-token maps along texts`);
       }
-      const res = await new Decomposer(model).decompose(pixels, { spatial: o.spatial, normalise: o.normalise, batchSize: parseIntFlag(o.batchSize, 'batch-size') });
+      const res = await new Decomposer(model).decompose(pixels, { spatial: o.spatial, normalise: o.normalise, batchSize });
       writeSafetensors(o.out, { attn: res.attn, mlp: res.mlp, image_features: res.imageFeatures, norm: res.norm }, {
         metadata: { model: model.name, normalised: String(res.normalised), attn_layout: o.spatial ? 'B,L,N,H,d' : 'B,L,H,d' },
       });

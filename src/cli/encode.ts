@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { writeSafetensors } from '../io/safetensors.ts';
 import type { Tensor } from '../tensor.ts';
-import { modelFromFlags, withModelOptions, type ModelFlags } from './common.ts';
+import { modelFromFlags, parseIntFlag, withModelOptions, type ModelFlags } from './common.ts';
 import { collect, pixelsFromArgs, textsFromArgs } from './inputs.ts';
 import { UsageError } from '../errors.ts';
 
@@ -15,13 +15,14 @@ export function encodeCommand(): Command {
     .requiredOption('-o, --out <file>', 'output .safetensors')
     .option('--batch-size <n>', 'images per forward pass', '8')
     .action(async (images: string[], o: ModelFlags & { pixels?: string; text: string[]; textsFile?: string; out: string; batchSize: string }) => {
+      const batchSize = parseIntFlag(o.batchSize, 'batch-size');
       const texts = textsFromArgs(o.text, o.textsFile);
       if (!images.length && !o.pixels && !texts.length) throw new UsageError('nothing to encode: give images, --pixels or --text');
       const model = await modelFromFlags(o);
       const out: Record<string, Tensor> = {};
       if (images.length || o.pixels) {
         const { pixels } = await pixelsFromArgs(model, o.pixels, images);
-        out.image_features = await model.encodeImages(pixels, Number(o.batchSize) || 8);
+        out.image_features = await model.encodeImages(pixels, batchSize);
       }
       if (texts.length) {
         const { features, tokens } = await model.encodeTexts(texts);

@@ -1,6 +1,6 @@
 // Reading the inputs commands share: pixel files, images, text lists.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { checkInputPath, readLines } from '../io/files.ts';
 import { SafetensorsFile } from '../io/safetensors.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { preprocessFiles } from '../model/preprocess_model.ts';
@@ -24,7 +24,7 @@ export async function pixelsFromArgs(model: ClipModel, pixelsFile: string | unde
     }
   }
   if (!images.length) throw new UsageError('no images: give image files or --pixels FILE');
-  for (const p of images) if (!existsSync(p)) throw new UsageError(`image ${p} does not exist`);
+  for (const p of images) checkInputPath(p, 'image');
   const r = await preprocessFiles(model.config, images);
   const bad = r.errors.findIndex((e) => e !== undefined);
   if (bad >= 0) throw new UsageError(r.errors[bad]!);
@@ -34,8 +34,7 @@ export async function pixelsFromArgs(model: ClipModel, pixelsFile: string | unde
 export function textsFromArgs(texts: string[], textsFile?: string): string[] {
   const out = [...texts];
   if (textsFile) {
-    if (!existsSync(textsFile)) throw new UsageError(`texts file ${textsFile} does not exist`);
-    out.push(...readFileSync(textsFile, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0));
+    out.push(...readLines(textsFile, 'texts file'));
   }
   return out;
 }

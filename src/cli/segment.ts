@@ -1,4 +1,4 @@
-import { mkdirSync, existsSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { fileItems, matItems, MASK_GEOMETRIES, segmentImages, type MaskGeometry, type SegItem, type SegmentTarget } from '../analyses/segmentation_study.ts';
@@ -11,6 +11,7 @@ import { segmentationReport } from '../report/study_reports.ts';
 import { modelFromFlags, parseIntFlag, progressBar, withModelOptions, type ModelFlags } from './common.ts';
 import { finish, openTextSet } from './study_common.ts';
 import { UsageError } from '../errors.ts';
+import { checkInputPath } from '../io/files.ts';
 
 interface SegmentFlags extends ModelFlags {
   text?: string;
@@ -57,7 +58,7 @@ export function segmentCommand(): Command {
       const bs = parseIntFlag(o.batchSize, 'batch-size')!;
       let masks: Map<string, string> | undefined;
       if (o.masks) {
-        if (!existsSync(o.masks)) throw new UsageError(`--masks ${o.masks} does not exist`);
+        checkInputPath(o.masks, '--masks', 'any');
         if (!statSync(o.masks).isDirectory()) throw matUnsupported(o.masks);
         masks = maskFolder(o.masks);
       }
@@ -70,7 +71,7 @@ export function segmentCommand(): Command {
       } else {
         const paths = (o.dataset ? loadDataset(o.dataset).items.map((i) => i.path) : images).slice(0, limit);
         if (!paths.length) throw new UsageError('no images: give image files, --dataset or --mat');
-        for (const p of paths) if (!existsSync(p)) throw new UsageError(`image ${p} does not exist`);
+        for (const p of paths) checkInputPath(p, 'image');
         items = fileItems(paths, masks, (path, name) => {
           skipped++;
           process.stderr.write(`warning: no mask for ${path} (looked for '${name}.*' in ${o.masks})\n`);

@@ -5,6 +5,8 @@ import { formatBytes, parseSize } from '../server/http_util.ts';
 import { startServer } from '../server/server.ts';
 import { modelFromFlags, parseIntFlag, withModelOptions, type ModelFlags } from './common.ts';
 import { UsageError } from '../errors.ts';
+import { collect } from './inputs.ts';
+import { VERIFY_HELP } from './study_common.ts';
 
 interface ServeFlags extends ModelFlags {
   store?: string;
@@ -14,6 +16,8 @@ interface ServeFlags extends ModelFlags {
   host: string;
   maxUpload: string;
   cache: string;
+  allowHost: string[];
+  verify?: boolean;
 }
 
 export function serveCommand(): Command {
@@ -26,9 +30,10 @@ export function serveCommand(): Command {
     .option('--host <host>', 'address to bind; anything but loopback exposes the server to your network', '127.0.0.1')
     .option('--max-upload <size>', 'largest image upload', '20MB')
     .option('--cache <n>', 'uploaded images kept in memory', '64')
+    .option('--allow-host <name>', 'also answer requests addressed to this host name or address (repeatable; the bound address and loopback names always are)', collect, [])
+    .option('--verify', VERIFY_HELP)
     .action(async (o: ServeFlags) => {
-      const port = parseIntFlag(o.port, 'port', 0)!;
-      if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+      const port = parseIntFlag(o.port, 'port', 0, 65535)!;
       let maxUpload: number;
       try {
         maxUpload = parseSize(o.maxUpload);
@@ -37,7 +42,7 @@ export function serveCommand(): Command {
       }
       const cacheSize = parseIntFlag(o.cache, 'cache')!;
       const model = await modelFromFlags(o);
-      const srv = await startServer({ model, store: o.store, textspan: o.textspan, classes: o.classes, port, host: o.host, maxUpload, cacheSize });
+      const srv = await startServer({ model, store: o.store, textspan: o.textspan, classes: o.classes, port, host: o.host, maxUpload, cacheSize, allowHosts: o.allowHost, verifyStore: o.verify });
       process.stdout.write(`cliplens serve: model ${model.name}${o.store ? `, store ${o.store}` : ''}; uploads up to ${formatBytes(maxUpload)}\n`);
       process.stdout.write(`listening on ${srv.url}  (Ctrl-C to stop)\n`);
       await new Promise<void>((resolve) => {

@@ -1,22 +1,25 @@
 // What the analysis commands share: opening stores and text sets with one-line errors, writing
 // the report and the --json result.
 
-import { existsSync, statSync } from 'node:fs';
 import { writeReport, type Report } from '../report/writer.ts';
+import { checkInputPath, pathProblem } from '../io/files.ts';
 import { loadStore, type StoreData } from '../io/store.ts';
 import { readTextSet, type TextSet } from '../analyses/text_sets.ts';
 import { UsageError } from '../errors.ts';
 
-export function openStore(dir: string | undefined): StoreData {
+export const VERIFY_HELP = "check every store shard's sha256 before use (size, header and rows are always checked)";
+
+export function openStore(dir: string | undefined, verify = false): StoreData {
   if (!dir) throw new UsageError('--store DIR is required');
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`store ${dir} does not exist (make one with 'cliplens decompose --dataset ... --store ${dir}')`);
-  const s = loadStore(dir);
+  const why = pathProblem(dir, 'directory');
+  if (why) throw new UsageError(`store ${dir} ${why}${why === 'does not exist' ? ` (make one with 'cliplens decompose --dataset ... --store ${dir}')` : ''}`);
+  const s = loadStore(dir, { verify });
   if (s.attn.shape[0] === 0) throw new UsageError(`store ${dir} holds no decomposed images yet`);
   return s;
 }
 
 export function openTextSet(path: string, flag: string): TextSet {
-  if (!existsSync(path)) throw new UsageError(`--${flag} ${path} does not exist`);
+  checkInputPath(path, `--${flag}`);
   return readTextSet(path);
 }
 

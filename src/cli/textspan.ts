@@ -3,11 +3,12 @@ import { Command } from 'commander';
 import { textspanStudy, type TextSpanJson } from '../analyses/textspan_study.ts';
 import { textspanReport } from '../report/study_reports.ts';
 import { parseIntFlag, parseLayers, progressBar } from './common.ts';
-import { finish, openStore, openTextSet, toJson } from './study_common.ts';
+import { finish, openStore, openTextSet, toJson, VERIFY_HELP } from './study_common.ts';
 import { UsageError } from '../errors.ts';
 
 interface TextSpanFlags {
   store: string;
+  verify?: boolean;
   texts: string;
   layers?: string;
   k?: string;
@@ -24,6 +25,7 @@ export function textspanCommand(): Command {
   return new Command('textspan')
     .description("TextSpan: for each head of the chosen layers, the texts that span its output (and, with a classifier, how much accuracy they keep)")
     .requiredOption('--store <dir>', 'decomposition store')
+    .option('--verify', VERIFY_HELP)
     .requiredOption('--texts <file>', "text pool from 'cliplens texts --file' (the candidates)")
     .option('--layers <spec>', 'attention layers (absolute indices): last:4 (default), 8-11, 10,11', 'last:4')
     .option('-k, --k <n>', 'texts per head', '10')
@@ -35,7 +37,7 @@ export function textspanCommand(): Command {
     .option('--report <dir>', 'write a report here')
     .option('--json', 'print the result as JSON on stdout')
     .action(async (o: TextSpanFlags) => {
-      const store = openStore(o.store);
+      const store = openStore(o.store, o.verify);
       const pool = openTextSet(o.texts, 'texts');
       const m = store.manifest;
       const wanted = parseLayers(o.layers, m.dims.L) ?? [...m.layers];

@@ -2,7 +2,7 @@
 // Decoding of the next batch overlaps the forward pass of the current one.
 
 import type { Dataset } from '../io/datasets.ts';
-import { StoreWriter, modelFingerprint, type FailedEntry } from '../io/store.ts';
+import { StoreWriter, modelFingerprint, type FailedEntry, type ShardProblem } from '../io/store.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { preprocessFiles } from '../model/preprocess_model.ts';
 import { f32, type F32 } from '../tensor.ts';
@@ -26,6 +26,8 @@ export interface DatasetJobResult {
   processed: number;
   skippedBatches: number;
   failed: FailedEntry[];
+  /** Shards that were recorded but found missing or damaged, and so recomputed. */
+  repaired: ShardProblem[];
   complete: boolean;
 }
 
@@ -85,7 +87,7 @@ export async function decomposeDataset(model: ClipModel, ds: Dataset, opts: Data
     opts.onProgress?.({ done, total, skipped, failed: failedCount });
   }
   await next?.catch(() => undefined);
-  return { store: opts.storeDir, processed, skippedBatches: skipped, failed: newlyFailed, complete: store.manifest.complete };
+  return { store: opts.storeDir, processed, skippedBatches: skipped, failed: newlyFailed, repaired: store.repaired, complete: store.manifest.complete };
 }
 
 /** [B, L, H, d] → [B, layers.length, H, d] */

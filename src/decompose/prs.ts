@@ -7,7 +7,7 @@
 
 import { batchedMatmul } from '../graph/matmul.ts';
 import { LN_PRE_SLOT, mlpSlot } from '../notation.ts';
-import { f32, type F32 } from '../tensor.ts';
+import { assertFinite, f32, type F32 } from '../tensor.ts';
 import { lnStats, type Readout } from './readout.ts';
 import { ShapeError } from '../errors.ts';
 
@@ -130,6 +130,8 @@ export async function decomposeTaps(taps: VisionTaps, r: Readout, opts: Decompos
       }
     }
   }
+  assertFinite(attn, 'the decomposition (attention terms)', { row: 'image' });
+  assertFinite(mlp, 'the decomposition (MLP terms)', { row: 'image' });
   return {
     attn,
     mlp,
@@ -216,5 +218,6 @@ export async function textMapsFromTaps(taps: VisionTaps, r: Readout, folded: Awa
       }
     }
   }
+  assertFinite(maps, 'the per-token text maps', { row: 'image' });
   return { maps, imageFeatures: taps.image_features, norm: f32([B], Float32Array.from(zNorm)) };
 }

@@ -2,7 +2,8 @@
 // labels), a list file (one path a line), or a CSV with a path column (plus label/group columns,
 // as Waterbirds' metadata.csv has).
 
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { pathProblem, readTextFile } from './files.ts';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { DatasetError } from '../errors.ts';
 
@@ -39,7 +40,8 @@ const GROUP_COLS = ['group', 'place', 'background', 'env'];
 
 export function loadDataset(spec: string, cols: CsvColumns = {}): Dataset {
   const root = resolve(spec);
-  if (!existsSync(root)) throw new DatasetError(`dataset ${spec} does not exist`);
+  const why = pathProblem(root, 'any');
+  if (why) throw new DatasetError(`dataset ${spec} ${why}`);
   let ds: Dataset;
   if (statSync(root).isDirectory()) ds = fromFolder(root);
   else if (extname(root).toLowerCase() === '.csv') ds = fromCsv(root, cols);
@@ -78,8 +80,8 @@ function fromFolder(root: string): Dataset {
 
 function fromList(file: string): Dataset {
   const base = dirname(file);
-  const items = readFileSync(file, 'utf8')
-    .split(/\r?\n/)
+  const items = readTextFile(file, 'dataset list')
+    .split(/\r\n|\r|\n/)
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#'))
     .map((l) => {
@@ -135,7 +137,7 @@ function pickColumn(header: string[], wanted: string | undefined, candidates: st
 }
 
 function fromCsv(file: string, cols: CsvColumns): Dataset {
-  const rows = parseCsv(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
+  const rows = parseCsv(readTextFile(file, 'dataset CSV'));
   if (rows.length === 0) throw new DatasetError(`${file}: empty CSV`);
   const header = rows[0].map((h) => h.trim());
   const pi = pickColumn(header, cols.path, PATH_COLS, 'image path', file, true);

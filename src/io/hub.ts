@@ -3,11 +3,12 @@
 // concurrent downloaders, and usable offline afterwards.
 
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { HubError } from '../errors.ts';
+import { atomicWrite, pidAlive } from './files.ts';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 const COMPLETE = '.complete.json';
@@ -18,8 +19,13 @@ export interface HubOptions {
   offline?: boolean;
   progress?: boolean;
   revision?: string;
-  /** No response headers, or no body bytes, for this long → the attempt fails (ms). */
+  /** No response headers, or less than 1 KiB of body, for this long → the attempt fails (ms; default 30 s). */
   timeoutMs?: number;
+  /**
+   * Every file must be downloaded within this long, retries included (ms). Default: env
+   * CLIPLENS_HUB_DEADLINE (seconds), else 30 min plus the time the file takes at 128 KiB/s.
+   */
+  deadlineMs?: number;
 }
 
 export interface HubFile {
@@ -83,9 +89,7 @@ function readRecord(dir: string): SizeRecord {
 }
 
 function writeRecord(dir: string, repo: string, revision: string, files: SizeRecord): void {
-  const tmp = join(dir, `${COMPLETE}.tmp-${process.pid}`);
-  writeFileSync(tmp, JSON.stringify({ repo, revision, files }, null, 1));
-  renameSync(tmp, join(dir, COMPLETE));
+  atomicWrite(join(dir, COMPLETE), JSON.stringify({ repo, revision, files }, null, 1), 'hub cache record');
 }
 
 function sizeOf(path: string): number | undefined {
@@ -169,6 +173,7 @@ async function downloadMissing(repo: string, revision: string, dir: string, file
     const url = `${endpoint}/${repo}/resolve/${encodeURIComponent(revision)}/${f.name}`;
     const size = await downloadFile(url, join(dir, f.name), {
       label: `${repo}/${f.name}`, repo, endpoint, progress: opts.progress ?? false, timeoutMs: opts.timeoutMs ?? 30_000, first: i === 0, optional: f.optional ?? false,
+      deadlineMs: opts.deadlineMs ?? deadlineFromEnv(),
     });
     rec[f.name] = size;
     writeRecord(dir, repo, revision, rec);
@@ -185,15 +190,6 @@ const LOCK_POLL_MS = 200;
 interface LockInfo {
   pid: number;
   host: string;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Why the lock at `path` may be taken over, or undefined while its holder looks alive. */
@@ -262,26 +258,58 @@ interface DlOpts {
   endpoint: string;
   progress: boolean;
   timeoutMs: number;
+  /** Overall limit for this file, retries included (ms); undefined = 30 min + size at 128 KiB/s. */
+  deadlineMs?: number;
   first: boolean;
   optional: boolean;
   /** Set once the non-TTY line for this file is printed, so retries stay quiet. */
   announced?: boolean;
   /** The hub's sha256 of an LFS file (x-linked-etag), seen on any hop of any attempt. */
   sha256?: string;
+  /** The file's full size, once any answer announced it (Content-Length, Content-Range, x-linked-size). */
+  size?: number;
 }
 
 const MAX_ATTEMPTS = 4;
+/** Less than this much body within timeoutMs counts as a stall (a server dripping bytes never resets the clock). */
+const MIN_PROGRESS = 1024;
+const BASE_DEADLINE_MS = 30 * 60_000;
+const DEADLINE_RATE = 128 * 1024; // bytes/s allowed on top of the base
+
+function deadlineFromEnv(): number | undefined {
+  const v = process.env.CLIPLENS_HUB_DEADLINE;
+  if (v === undefined || v === '') return undefined;
+  const s = Number(v);
+  if (!(s > 0)) throw new HubError(`CLIPLENS_HUB_DEADLINE must be a positive number of seconds, got '${v}'`);
+  return s * 1000;
+}
 
 class Retryable extends Error {}
 
-/** Download to `${dest}.incomplete`, resuming it, then rename. Returns the size, or null for an absent optional file. */
+/** The per-file deadline passed: not retried (the clock covers every attempt). */
+class DeadlineExceeded extends HubError {}
+
+const secs = (ms: number) => `${+(ms / 1000).toFixed(1)}s`;
+
+/**
+ * Download to `${dest}.incomplete`, resuming it, then rename. Returns the size, or null for an
+ * absent optional file. A download becomes the cached file only when its size is known (from any
+ * answer, or a HEAD asked afterwards) and matches, or its announced sha256 matches; otherwise it
+ * stays `.incomplete` and the error says why.
+ */
 async function downloadFile(url: string, dest: string, o: DlOpts): Promise<number | null> {
   const part = `${dest}.incomplete`;
+  const started = Date.now();
+  const deadline = () => started + (o.deadlineMs ?? BASE_DEADLINE_MS + ((o.size ?? 0) / DEADLINE_RATE) * 1000);
+  const kept = () => {
+    const have = sizeOf(part);
+    return have ? ` (${have} bytes kept in ${part}; the next run resumes)` : '';
+  };
   let lastErr: Error | undefined;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const before = sizeOf(part) ?? 0;
     try {
-      const r = await attemptDownload(url, part, o);
+      const r = await attemptDownload(url, part, o, deadline);
       if (r === null) return null;
       if (o.sha256) {
         const got = await sha256File(part);
@@ -289,21 +317,31 @@ async function downloadFile(url: string, dest: string, o: DlOpts): Promise<numbe
           rmSync(part, { force: true });
           throw new HubError(`checksum mismatch for ${o.label}: the hub says sha256 ${o.sha256} but the download has ${got}; not caching it`);
         }
+      } else if (o.size === undefined) {
+        throw new HubError(
+          `cannot tell whether ${o.label} is complete: ${o.endpoint} sent it without a length (Content-Length, Content-Range or x-linked-size, also on a HEAD request) and without a sha256 (x-linked-etag), so a cut connection looks like the end of the file; not caching it${kept().replace('; the next run resumes', '')}`,
+        );
+      } else if (r !== o.size) {
+        // The body ended early (or ran long) against a size learnt only afterwards.
+        if (r > o.size) {
+          rmSync(part, { force: true });
+          throw new HubError(`size mismatch for ${o.label}: received ${r} bytes but the hub says the file has ${o.size}; not caching it`);
+        }
+        throw new Retryable(`connection closed after ${r} of ${o.size} bytes`);
       }
       renameSync(part, dest);
       return r;
     } catch (e) {
+      if (e instanceof DeadlineExceeded) throw new HubError(`${e.message}${kept()}`);
       if (!(e instanceof Retryable)) throw e;
       lastErr = e;
-      // Give up early on failures that make no progress (host down, refusing), keep going while bytes arrive.
-      if ((sizeOf(part) ?? 0) <= before && attempt >= 1) break;
+      // Give up early on failures that make no progress (host down, refusing, dripping), keep going while data arrives.
+      if ((sizeOf(part) ?? 0) < before + MIN_PROGRESS && attempt >= 1) break;
       await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
     }
   }
-  const have = sizeOf(part);
   throw new HubError(
-    `cannot download ${o.label} from ${o.endpoint}: ${lastErr?.message}` +
-      (have ? ` (${have} bytes kept in ${part}; the next run resumes)` : '') +
+    `cannot download ${o.label} from ${o.endpoint}: ${lastErr?.message}${kept()}` +
       '; check the network or CLIPLENS_HUB_ENDPOINT/HF_ENDPOINT, or use an already cached model with --offline / CLIPLENS_OFFLINE=1',
   );
 }
@@ -313,42 +351,78 @@ function causeOf(e: unknown): string {
   return err.cause?.code ?? err.cause?.message ?? err.message;
 }
 
+/**
+ * GET or HEAD `url`, following redirects by hand: the hub puts an LFS file's size and sha256 on the
+ * redirect, not on the CDN's answer. Records any announced sha256 and size in `o`.
+ */
+async function requestFollowing(url: string, method: 'GET' | 'HEAD', headers: Record<string, string>, signal: AbortSignal, o: DlOpts): Promise<{ res: Response; linkedSize?: number }> {
+  let at = url;
+  let linkedSize: number | undefined;
+  for (let hop = 0; ; hop++) {
+    const res = await fetch(at, { method, headers, signal, redirect: 'manual' });
+    const ls = res.headers.get('x-linked-size');
+    if (ls !== null && linkedSize === undefined) {
+      const v = Number(ls);
+      if (!Number.isSafeInteger(v) || v < 0) throw new HubError(`size mismatch for ${o.label}: bad x-linked-size header '${ls}'`);
+      linkedSize = v;
+    }
+    const etag = /^(?:W\/)?"?([0-9a-f]{64})"?$/i.exec(res.headers.get('x-linked-etag') ?? '');
+    if (etag) o.sha256 ??= etag[1].toLowerCase();
+    const location = res.headers.get('location');
+    if (res.status < 300 || res.status >= 400 || !location) return { res, linkedSize };
+    if (hop >= 10) throw new HubError(`downloading ${o.label} from ${url} failed: more than 10 redirects`);
+    await res.body?.cancel();
+    at = new URL(location, at).href;
+  }
+}
+
+/** The length of an identity-encoded 200 answer, if it states one. */
+function contentLength(res: Response): number | undefined {
+  const len = res.headers.get('content-length');
+  const enc = res.headers.get('content-encoding');
+  if (len === null || (enc && enc !== 'identity')) return undefined;
+  const v = Number(len);
+  return Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+}
+
 /** One request. Throws Retryable for network trouble; HubError for answers that retrying cannot change. */
-async function attemptDownload(url: string, part: string, o: DlOpts): Promise<number | null> {
+async function attemptDownload(url: string, part: string, o: DlOpts, deadline: () => number): Promise<number | null> {
   const have = sizeOf(part) ?? 0;
   const ac = new AbortController();
-  let timedOut = false;
-  let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      timedOut = true;
-      ac.abort();
-    }, o.timeoutMs);
+  let why: 'idle' | 'deadline' | undefined;
+  let idle: NodeJS.Timeout | undefined;
+  let overall: NodeJS.Timeout | undefined;
+  const abort = (w: 'idle' | 'deadline') => {
+    why ??= w;
+    ac.abort();
   };
+  const arm = () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => abort('idle'), o.timeoutMs);
+  };
+  const armDeadline = () => {
+    clearTimeout(overall);
+    overall = setTimeout(() => abort('deadline'), Math.max(0, deadline() - Date.now()));
+  };
+  const deadlineError = () => new DeadlineExceeded(`download of ${o.label} did not finish within ${secs(o.deadlineMs ?? deadline() - Date.now())} (the per-file deadline${o.deadlineMs === undefined ? '; CLIPLENS_HUB_DEADLINE sets it in seconds' : ''})`);
+  const failure = (e: unknown, idleMsg: string, netMsg = `network error (${causeOf(e)})`) => {
+    if (e instanceof HubError) return e;
+    if (why === 'deadline') return deadlineError();
+    return new Retryable(why === 'idle' ? idleMsg : netMsg);
+  };
+  if (Date.now() >= deadline()) throw deadlineError();
   arm();
+  armDeadline();
   const headers: Record<string, string> = { 'accept-encoding': 'identity' };
   if (have > 0) headers.range = `bytes=${have}-`;
   let res: Response;
-  let linkedSize: string | null = null;
+  let linkedSize: number | undefined;
   try {
-    // Redirects by hand: the hub puts an LFS file's size and sha256 on the redirect, not on the CDN's answer.
-    let at = url;
-    for (let hop = 0; ; hop++) {
-      res = await fetch(at, { headers, signal: ac.signal, redirect: 'manual' });
-      linkedSize ??= res.headers.get('x-linked-size');
-      const etag = /^(?:W\/)?"?([0-9a-f]{64})"?$/i.exec(res.headers.get('x-linked-etag') ?? '');
-      if (etag) o.sha256 ??= etag[1].toLowerCase();
-      const location = res.headers.get('location');
-      if (res.status < 300 || res.status >= 400 || !location) break;
-      if (hop >= 10) throw new HubError(`downloading ${o.label} from ${url} failed: more than 10 redirects`);
-      await res.body?.cancel();
-      at = new URL(location, at).href;
-    }
+    ({ res, linkedSize } = await requestFollowing(url, 'GET', headers, ac.signal, o));
   } catch (e) {
-    clearTimeout(timer);
-    if (e instanceof HubError) throw e;
-    throw new Retryable(timedOut ? `no response within ${o.timeoutMs / 1000}s` : `network error (${causeOf(e)})`);
+    clearTimeout(idle);
+    clearTimeout(overall);
+    throw failure(e, `no response within ${o.timeoutMs / 1000}s`);
   }
   try {
     if (res.status === 404) {
@@ -382,36 +456,42 @@ async function attemptDownload(url: string, part: string, o: DlOpts): Promise<nu
       start = have;
       if (m[3] !== '*') total = Number(m[3]);
     } else {
-      const len = res.headers.get('content-length');
-      // A compressed body's length says nothing about the decoded size.
-      const enc = res.headers.get('content-encoding');
-      if (len !== null && (!enc || enc === 'identity')) total = Number(len);
+      total = contentLength(res);
     }
-    const linked = linkedSize;
-    if (linked !== null) {
-      if (total !== undefined && Number(linked) !== total) {
-        throw new HubError(`size mismatch for ${o.label}: the hub says ${linked} bytes (x-linked-size) but the response carries ${total}; not caching it`);
+    if (linkedSize !== undefined) {
+      if (total !== undefined && linkedSize !== total) {
+        throw new HubError(`size mismatch for ${o.label}: the hub says ${linkedSize} bytes (x-linked-size) but the response carries ${total}; not caching it`);
       }
-      total = Number(linked);
+      total = linkedSize;
     }
     if (total !== undefined && !Number.isSafeInteger(total)) throw new HubError(`size mismatch for ${o.label}: bad length header ${total}`);
+    if (total !== undefined) {
+      if (o.size !== undefined && o.size !== total) throw new HubError(`size mismatch for ${o.label}: one answer said ${o.size} bytes, another ${total}; not caching it`);
+      o.size = total;
+      armDeadline();
+    }
 
     const bar = makeBar(o, total, start);
     const out = createWriteStream(part, { flags: start > 0 ? 'a' : 'w' });
     let written = start;
+    let mark = start;
     try {
       if (!res.body) throw new Retryable('empty response body');
       const reader = res.body.getReader();
       for (;;) {
-        arm();
         let chunk: Awaited<ReturnType<typeof reader.read>>;
         try {
           chunk = await reader.read();
         } catch (e) {
-          throw new Retryable(timedOut ? `stalled: no data for ${o.timeoutMs / 1000}s` : `connection lost after ${written} bytes (${causeOf(e)})`);
+          const stalled = written > mark ? `stalled: only ${written - mark} bytes in ${o.timeoutMs / 1000}s (at least ${MIN_PROGRESS} expected)` : `stalled: no data for ${o.timeoutMs / 1000}s`;
+          throw failure(e, stalled, `connection lost after ${written} bytes (${causeOf(e)})`);
         }
         if (chunk.done) break;
         written += chunk.value.length;
+        if (written - mark >= MIN_PROGRESS) {
+          mark = written;
+          arm();
+        }
         if (total !== undefined && written > total) {
           throw new HubError(`size mismatch for ${o.label}: received more than the announced ${total} bytes`);
         }
@@ -419,17 +499,32 @@ async function attemptDownload(url: string, part: string, o: DlOpts): Promise<nu
         bar?.update(written);
       }
     } catch (e) {
-      if (e instanceof HubError) rmSync(part, { force: true });
+      if (e instanceof HubError && !(e instanceof DeadlineExceeded)) rmSync(part, { force: true });
       throw e;
     } finally {
       await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
       bar?.stop();
     }
     if (total !== undefined && written !== total) throw new Retryable(`connection closed after ${written} of ${total} bytes`);
+    if (total === undefined && !o.sha256) await learnSize(url, o, ac.signal);
     return written;
   } finally {
-    clearTimeout(timer);
+    clearTimeout(idle);
+    clearTimeout(overall);
     ac.abort(); // releases the socket if the body was not consumed
+  }
+}
+
+/** A body ended with neither a length nor a hash: ask the server (HEAD) what it should have been. */
+async function learnSize(url: string, o: DlOpts, signal: AbortSignal): Promise<void> {
+  try {
+    const { res, linkedSize } = await requestFollowing(url, 'HEAD', { 'accept-encoding': 'identity' }, signal, o);
+    await res.body?.cancel();
+    const size = linkedSize ?? (res.status === 200 ? contentLength(res) : undefined);
+    if (size !== undefined) o.size ??= size;
+  } catch (e) {
+    if (e instanceof HubError) throw e;
+    // No answer: the size stays unknown and the caller refuses the file.
   }
 }
 

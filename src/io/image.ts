@@ -17,6 +17,7 @@ import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
 import { resampleI32, resampleU8, resampleU8Premultiplied, resizeNearest, type Filter } from './resample.ts';
 import { ImageDecodeError } from '../errors.ts';
+import { fsProblem } from './files.ts';
 
 export type PilMode = '1' | 'L' | 'LA' | 'I' | 'P' | 'RGB' | 'RGBA' | 'CMYK';
 
@@ -32,11 +33,37 @@ export interface DecodedImage {
   samples?: Int32Array;
   /** container format as sharp names it (png, jpeg, webp, gif, tiff ...) */
   format: string;
+  /** Set when the image was shrunk on load (see DecodeOptions.budget): the file's own size. */
+  source?: { width: number; height: number };
 }
 
 export interface DecodeOptions {
   /** refuse images with more pixels than this (decompression bombs); default as PIL's error limit */
   maxPixels?: number;
+  /**
+   * A pixel budget (the explorer's): an image with more pixels than `pixels` is decoded already
+   * shrunk (libvips shrink-on-load, JPEG in the DCT; lanczos3) to at most that many pixels, same
+   * aspect, shorter side at least `minSide`, so decoding costs memory in proportion to the budget
+   * and not to the file. '1' and 'P' images come back as 'L' and 'RGB', and `source` records the
+   * file's size. Images within the budget decode exactly as without it.
+   */
+  budget?: { pixels: number; minSide: number };
+}
+
+/**
+ * The size an image of w×h is decoded at under `budget`, or undefined when it fits. The shorter side
+ * never goes below `minSide`, the longer one never below ⌊long·minSide/short⌋.
+ */
+export function budgetSize(w: number, h: number, budget: { pixels: number; minSide: number }): { width: number; height: number } | undefined {
+  if (w * h <= budget.pixels) return undefined;
+  const k = Math.sqrt(budget.pixels / (w * h));
+  let width = Math.floor(w * k);
+  let height = Math.floor(h * k);
+  if (Math.min(width, height) < budget.minSide) {
+    const long = Math.trunc((Math.max(w, h) * budget.minSide) / Math.min(w, h));
+    [width, height] = w <= h ? [budget.minSide, long] : [long, budget.minSide];
+  }
+  return { width: Math.min(width, w), height: Math.min(height, h) };
 }
 
 /** PIL raises DecompressionBombError above 2 * Image.MAX_IMAGE_PIXELS. */
@@ -151,23 +178,38 @@ export async function decodeImage(input: string | Buffer, name?: string, opts: D
       buf = await readFile(input);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new ImageDecodeError(label, code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? (e as Error).message})`);
+      throw new ImageDecodeError(label, code === 'ENOENT' ? 'file not found' : `cannot read file: it ${fsProblem(e)}`);
     }
   } else {
     buf = input;
   }
   if (buf.length === 0) throw new ImageDecodeError(label, 'empty file');
-  const open = () => sharp(buf, { failOn: 'truncated', limitInputPixels: maxPixels, ignoreIcc: true, autoOrient: false, pages: 1 });
+  let shrinkTo: { width: number; height: number } | undefined;
+  const open = () => {
+    const s = sharp(buf, { failOn: 'truncated', limitInputPixels: maxPixels, ignoreIcc: true, autoOrient: false, pages: 1 });
+    return shrinkTo ? s.resize(shrinkTo.width, shrinkTo.height, { fit: 'fill', kernel: 'lanczos3' }) : s;
+  };
   try {
     // header only, so no limit needed here; the explicit check below gives the clearer message
     const meta = await sharp(buf, { limitInputPixels: false, pages: 1 }).metadata();
-    const width = meta.width;
-    const height = meta.height;
+    let width = meta.width;
+    let height = meta.height;
     if (!width || !height) throw new ImageDecodeError(label, 'image has no dimensions');
     if (width * height > maxPixels) {
       throw new ImageDecodeError(label, `${width}x${height} image exceeds the limit of ${maxPixels} pixels (possible decompression bomb)`);
     }
-    const mode = pilMode(meta, buf, label);
+    let mode = pilMode(meta, buf, label);
+    shrinkTo = opts.budget && budgetSize(width, height, opts.budget);
+    const source = shrinkTo && { width, height };
+    if (shrinkTo) {
+      if (shrinkTo.width * shrinkTo.height > opts.budget!.pixels) {
+        throw new ImageDecodeError(label, `${width}x${height} is too elongated to decode within ${opts.budget!.pixels} pixels with its shorter side kept at ${opts.budget!.minSide} or more`);
+      }
+      ({ width, height } = shrinkTo);
+      // A filtered shrink leaves no bilevel or palette image behind.
+      if (mode === '1') mode = 'L';
+      if (mode === 'P') mode = 'RGB';
+    }
     const n = width * height;
     const sixteen = meta.depth === 'ushort';
 
@@ -181,7 +223,7 @@ export async function decodeImage(input: string | Buffer, name?: string, opts: D
         samples[i] = v;
         out[i] = v > 255 ? 255 : v;
       }
-      return { width, height, channels: 1, mode, data: out, samples, format: meta.format! };
+      return { width, height, channels: 1, mode, data: out, samples, format: meta.format!, ...(source && { source }) };
     }
 
     let src: ArrayLike<number>;
@@ -219,7 +261,7 @@ export async function decodeImage(input: string | Buffer, name?: string, opts: D
       }
       for (let i = 0, j = p; i < n; i++, j += srcCh) data[i * channels + c] = src[j] >> shift;
     }
-    if (meta.format === 'gif' && srcCh === 4) {
+    if (meta.format === 'gif' && srcCh === 4 && !source) {
       // sharp blanks transparent pixels; PIL keeps the transparent index's palette colour
       const gif = gifFirstFrame(buf);
       if (gif?.transparency !== undefined) {
@@ -231,7 +273,7 @@ export async function decodeImage(input: string | Buffer, name?: string, opts: D
         }
       }
     }
-    return { width, height, channels, mode, data, format: meta.format! };
+    return { width, height, channels, mode, data, format: meta.format!, ...(source && { source }) };
   } catch (e) {
     const trunc = e instanceof ImageDecodeError ? undefined : pngTruncation(buf);
     throw trunc ? new ImageDecodeError(label, trunc) : explain(label, e);

@@ -8,6 +8,7 @@ import { IMAGE_EXTENSIONS } from './datasets.ts';
 import { decodeImage } from './image.ts';
 import { resizeCropGeometry } from './resample.ts';
 import { MaskError } from '../errors.ts';
+import { pathProblem } from './files.ts';
 
 /** 1 = foreground, row-major [height, width]. */
 export interface BinaryMask {
@@ -22,7 +23,8 @@ export interface BinaryMask {
  * ignored).
  */
 export async function readMask(path: string): Promise<BinaryMask> {
-  if (!existsSync(path)) throw new MaskError(`mask ${path} does not exist`);
+  const why = pathProblem(path);
+  if (why) throw new MaskError(`mask ${path} ${why}`);
   let img;
   try {
     img = await decodeImage(path);

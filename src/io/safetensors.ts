@@ -3,13 +3,21 @@
 // Everything in the header is checked against the file before any tensor is allocated,
 // so a hostile header cannot make us allocate more than the file holds.
 
-import { closeSync, fstatSync, openSync, readSync, writeSync, renameSync, fsyncSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { atomicWrite, fsProblem } from './files.ts';
 import { bf16ToF32, f16ToF32, f32ToF16, numel, type DType, type Tensor, type TypedData } from '../tensor.ts';
 import { SafetensorsError } from '../errors.ts';
 
 export const ELEMENT_SIZE: Record<DType, number> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
 };
+
+/** The dtypes a tensor may have where a float is expected (weights, pixels, embeddings, store terms). */
+export const FLOAT_DTYPES: readonly DType[] = ['F32', 'F16', 'BF16', 'F64'];
+
+export function isFloatDType(d: DType): boolean {
+  return FLOAT_DTYPES.includes(d);
+}
 
 /** Header JSON larger than this is refused (the format's own implementation uses 100 MB). */
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
@@ -84,7 +92,7 @@ export class SafetensorsFile {
   private fd: number;
   private dataStart: number;
 
-  private constructor(readonly path: string, fd: number, dataStart: number, tensors: TensorInfo[], metadata: Record<string, string>) {
+  private constructor(readonly path: string, fd: number, dataStart: number, tensors: TensorInfo[], metadata: Record<string, string>, private size: number) {
     this.fd = fd;
     this.dataStart = dataStart;
     this.tensors = new Map(tensors.map((t) => [t.name, t]));
@@ -96,7 +104,7 @@ export class SafetensorsFile {
     try {
       fd = openSync(path, 'r');
     } catch (e) {
-      throw new SafetensorsError(path, `cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new SafetensorsError(path, `cannot open (${(e as NodeJS.ErrnoException).code ?? 'error'}): it ${fsProblem(e)}`);
     }
     try {
       const size = fstatSync(fd).size;
@@ -112,7 +120,7 @@ export class SafetensorsFile {
       const hb = Buffer.alloc(headerLen);
       readSync(fd, hb, 0, headerLen, 8);
       const { tensors, metadata } = parseHeader(path, hb.toString('utf8'), size - 8 - headerLen);
-      return new SafetensorsFile(path, fd, 8 + headerLen, tensors, metadata);
+      return new SafetensorsFile(path, fd, 8 + headerLen, tensors, metadata, size);
     } catch (e) {
       closeSync(fd);
       throw e;
@@ -145,8 +153,20 @@ export class SafetensorsFile {
     return { dtype: info.dtype, shape: [...info.shape], data: typedView(info.dtype, buf) };
   }
 
-  /** Read one tensor converted to float32 (F16/BF16/F64/ints widened). */
+  /** Size of the file when it was opened (bytes). */
+  get byteLength(): number {
+    return this.size;
+  }
+
+  /**
+   * Read a float tensor as float32 (F16/BF16/F64 converted). An integer or bool dtype is refused
+   * naming the tensor: bytes relabelled I32 would otherwise be read as integers.
+   */
   readF32(name: string): Tensor<Float32Array> {
+    const info = this.tensors.get(name);
+    if (info && !isFloatDType(info.dtype)) {
+      throw new SafetensorsError(this.path, `tensor '${name}' has dtype ${info.dtype} where a float (${FLOAT_DTYPES.join(', ')}) is expected`);
+    }
     const t = this.read(name);
     return { dtype: 'F32', shape: t.shape, data: toF32(t) };
   }
@@ -154,6 +174,15 @@ export class SafetensorsFile {
   close(): void {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
+  }
+
+  /** Run `fn` on this file, then close it (also when `fn` throws). */
+  closeAfter<T>(fn: (f: SafetensorsFile) => T): T {
+    try {
+      return fn(this);
+    } finally {
+      this.close();
+    }
   }
 }
 
@@ -229,15 +258,5 @@ export function encodeSafetensors(tensors: Record<string, Tensor> | Map<string, 
 
 /** Write atomically (temp file + fsync + rename) so an interrupted write never leaves a half file. */
 export function writeSafetensors(path: string, tensors: Record<string, Tensor> | Map<string, Tensor>, opts: WriteOptions = {}): void {
-  const buf = encodeSafetensors(tensors, opts);
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    let done = 0;
-    while (done < buf.length) done += writeSync(fd, buf, done, Math.min(buf.length - done, 1 << 30));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  atomicWrite(path, encodeSafetensors(tensors, opts), 'safetensors file');
 }

@@ -4,12 +4,12 @@
 // dims are reversed) and /value/gt[i,0] references a 1×1 cell whose entry references mask i as
 // [W, H]. Read with h5wasm (libhdf5 compiled to WebAssembly), one image at a time.
 
-import { existsSync, statSync } from 'node:fs';
 import { Dataset as H5Dataset, File as H5File, Reference as H5Reference, ready as h5ready } from 'h5wasm/node';
 import type { DecodedImage } from './image.ts';
 import { DEFAULT_MAX_PIXELS } from './image.ts';
 import { matKind, type BinaryMask } from './masks.ts';
 import { MaskError } from '../errors.ts';
+import { pathProblem } from './files.ts';
 
 export interface SegmentationMat {
   path: string;
@@ -44,8 +44,8 @@ function isReference(x: unknown): x is H5Reference {
 }
 
 export async function openSegmentationMat(path: string, opts: { maxPixels?: number } = {}): Promise<SegmentationMat> {
-  if (!existsSync(path)) throw new MaskError(`${path} does not exist`);
-  if (!statSync(path).isFile()) throw new MaskError(`${path} is not a file`);
+  const why = pathProblem(path);
+  if (why) throw new MaskError(`${path} ${why}`);
   const kind = matKind(path);
   if (kind === 'v5') throw new MaskError(`${path} is a MATLAB v5 file; the ImageNet-segmentation file (gtsegs_ijcv.mat) is MATLAB v7.3 (HDF5), which is what cliplens reads`);
   if (kind !== 'v7.3') throw new MaskError(`${path} is not a MATLAB v7.3 (HDF5) file`);

@@ -4,14 +4,18 @@
 // the manifest does not list, and finished batches are never lost or recomputed.
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { f32, numel, type F32, type Tensor } from '../tensor.ts';
-import { SafetensorsFile, writeSafetensors } from './safetensors.ts';
+import { f32, shapeEq, type F32, type Tensor } from '../tensor.ts';
+import { atomicWrite, pathProblem, removeStaleTemps } from './files.ts';
+import { encodeSafetensors, SafetensorsFile } from './safetensors.ts';
 import { StoreError } from '../errors.ts';
 
 export const STORE_FORMAT = 'cliplens-store';
-export const STORE_VERSION = 1;
+/** 2: each shard's size and sha256 in the manifest. Version 1 stores are read (cheap checks only) and upgraded on resume. */
+export const STORE_VERSION = 2;
+const READABLE_VERSIONS = [1, 2];
+const SHARD_NAME = /^shard-\d+\.safetensors$/;
 
 export interface StoreItem {
   id: string;
@@ -23,8 +27,11 @@ export interface ShardEntry {
   batch: number;
   /** null when every image of the batch failed */
   file: string | null;
-  /** Item indices stored in this shard, in order. */
+  /** Item indices stored in this shard, in order (the shard's own `index` tensor holds the same). */
   indices: number[];
+  /** The shard file's size in bytes and sha256 (version 2; absent when file is null). */
+  bytes?: number;
+  sha256?: string;
 }
 
 export interface FailedEntry {
@@ -68,28 +75,217 @@ export function modelFingerprint(model: FingerprintSource): string {
   return h.digest('hex').slice(0, 16);
 }
 
-function atomicWriteJson(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(value, null, 1));
-  const fd = openSync(tmp, 'r');
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(tmp, path);
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+function sha256File(path: string): string {
+  const h = createHash('sha256');
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 22);
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+const describe = (v: unknown) => {
+  const j = v === undefined ? 'nothing' : JSON.stringify(v);
+  return j.length > 40 ? `${j.slice(0, 37)}...` : j;
+};
+
+/**
+ * A manifest parsed from JSON, every field checked, so a hand-edited or damaged one fails here
+ * with one line naming the field (never deep inside a reader). `complete` is recomputed from the
+ * recorded batches; duplicated `failed` entries (left by versions before 2) are merged.
+ */
+export function validateManifest(raw: unknown, p: string): StoreManifest {
+  const bad = (what: string) => new StoreError(`${p}: ${what}`);
+  const obj = (v: unknown, at: string) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(`${at} must be an object, got ${describe(v)}`);
+    return v as Record<string, unknown>;
+  };
+  const arr = (v: unknown, at: string) => {
+    if (!Array.isArray(v)) throw bad(`${at} must be a list, got ${describe(v)}`);
+    return v as unknown[];
+  };
+  const str = (v: unknown, at: string) => {
+    if (typeof v !== 'string') throw bad(`${at} must be a string, got ${describe(v)}`);
+    return v;
+  };
+  const int = (v: unknown, at: string, lo: number, hi: number) => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < lo || v > hi) {
+      throw bad(`${at} must be an integer in ${lo}..${hi}, got ${describe(v)}${typeof v === 'number' && Number.isInteger(v) ? ' (out of range)' : ''}`);
+    }
+    return v;
+  };
+  const bool = (v: unknown, at: string) => {
+    if (typeof v !== 'boolean') throw bad(`${at} must be true or false, got ${describe(v)}`);
+    return v;
+  };
+  const m = obj(raw, 'the manifest');
+  if (m.format !== STORE_FORMAT) throw bad(`not a cliplens store manifest (format ${describe(m.format)})`);
+  const version = int(m.version, 'version', 0, Number.MAX_SAFE_INTEGER);
+  if (!READABLE_VERSIONS.includes(version)) {
+    throw bad(`store version ${version}; this cliplens reads versions ${READABLE_VERSIONS.join(' and ')}${version > STORE_VERSION ? ' (the store was made by a newer cliplens: upgrade)' : ''}`);
+  }
+  const model = obj(m.model, 'model');
+  const md = obj(m.dims, 'dims');
+  const BIG = 1 << 24;
+  const dims = { L: int(md.L, 'dims.L', 1, BIG), H: int(md.H, 'dims.H', 1, BIG), N: int(md.N, 'dims.N', 1, BIG), D: int(md.D, 'dims.D', 1, BIG), d: int(md.d, 'dims.d', 1, BIG) };
+  const layers = arr(m.layers, 'layers').map((l, i) => int(l, `layers[${i}]`, 0, dims.L - 1));
+  layers.forEach((l, i) => {
+    if (i > 0 && l <= layers[i - 1]) throw bad(`layers must be increasing without repeats, got ${describe(layers)}`);
+  });
+  if (m.dtype !== 'F32' && m.dtype !== 'F16') throw bad(`dtype must be "F32" or "F16", got ${describe(m.dtype)}`);
+  const batchSize = int(m.batchSize, 'batchSize', 1, Number.MAX_SAFE_INTEGER);
+  const ds = obj(m.dataset, 'dataset');
+  const labels = arr(ds.labels, 'dataset.labels').map((x, i) => str(x, `dataset.labels[${i}]`));
+  const groups = arr(ds.groups, 'dataset.groups').map((x, i) => str(x, `dataset.groups[${i}]`));
+  const items = arr(m.items, 'items').map((x, i) => {
+    const it = obj(x, `items[${i}]`);
+    const item: StoreItem = { id: str(it.id, `items[${i}].id`) };
+    if (it.label !== undefined) item.label = str(it.label, `items[${i}].label`);
+    if (it.group !== undefined) item.group = str(it.group, `items[${i}].group`);
+    return item;
+  });
+  const n = items.length;
+  const batches = Math.ceil(n / batchSize);
+  const owner = new Map<number, string>();
+  const claim = (index: number, by: string) => {
+    const prev = owner.get(index);
+    if (prev !== undefined) throw bad(`${by} lists item ${index}, which ${prev} already lists`);
+    owner.set(index, by);
+  };
+  const byBatch = new Map<number, number>();
+  const files = new Map<string, number>();
+  const shards = arr(m.shards, 'shards').map((x, k) => {
+    const at = `shards[${k}]`;
+    const e = obj(x, at);
+    const batch = int(e.batch, `${at}.batch`, 0, Math.max(0, batches - 1));
+    if (byBatch.has(batch)) throw bad(`${at} repeats batch ${batch} (already shards[${byBatch.get(batch)}])`);
+    byBatch.set(batch, k);
+    const file = e.file === null ? null : str(e.file, `${at}.file`);
+    if (file !== null) {
+      if (!SHARD_NAME.test(file)) throw bad(`${at}.file ${describe(file)} is not a shard file name (shard-NNNNNN.safetensors, inside the store)`);
+      if (files.has(file)) throw bad(`${at}.file ${file} is also shards[${files.get(file)}].file`);
+      files.set(file, k);
+    }
+    const lo = batch * batchSize;
+    const hi = Math.min(n, lo + batchSize) - 1;
+    const indices = arr(e.indices, `${at}.indices`).map((v, j) => int(v, `${at}.indices[${j}]`, lo, hi));
+    indices.forEach((v, j) => {
+      if (j > 0 && v <= indices[j - 1]) throw bad(`${at}.indices must be increasing without repeats, got ${describe(indices)}`);
+      claim(v, at);
+    });
+    if ((file === null) !== (indices.length === 0)) throw bad(`${at} ${file === null ? 'has no file but lists rows' : 'has a file but lists no rows'}`);
+    const entry: ShardEntry = { batch, file, indices };
+    if (file !== null && (version >= 2 || e.sha256 !== undefined || e.bytes !== undefined)) {
+      entry.bytes = int(e.bytes, `${at}.bytes`, 8, Number.MAX_SAFE_INTEGER);
+      if (typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256)) throw bad(`${at}.sha256 must be 64 hex digits, got ${describe(e.sha256)}`);
+      entry.sha256 = e.sha256;
+    }
+    return entry;
+  });
+  const seenFailed = new Set<number>();
+  const failed: FailedEntry[] = [];
+  arr(m.failed, 'failed').forEach((x, k) => {
+    const at = `failed[${k}]`;
+    const f = obj(x, at);
+    const index = int(f.index, `${at}.index`, 0, n - 1);
+    const entry = { index, id: str(f.id, `${at}.id`), error: str(f.error, `${at}.error`) };
+    if (seenFailed.has(index)) return;
+    seenFailed.add(index);
+    if (owner.has(index)) throw bad(`${at} lists item ${index} as unreadable, but ${owner.get(index)} holds it`);
+    failed.push(entry);
+  });
+  bool(m.complete, 'complete');
+  shards.sort((a, b) => a.batch - b.batch);
+  failed.sort((a, b) => a.index - b.index);
+  return {
+    format: STORE_FORMAT,
+    version,
+    model: { name: str(model.name, 'model.name'), fingerprint: str(model.fingerprint, 'model.fingerprint') },
+    dims,
+    layers,
+    dtype: m.dtype,
+    normalised: bool(m.normalised, 'normalised'),
+    batchSize,
+    dataset: { root: str(ds.root, 'dataset.root'), kind: str(ds.kind, 'dataset.kind'), labels, groups },
+    items,
+    shards,
+    failed,
+    complete: shards.length === batches,
+    tensors: m.tensors && typeof m.tensors === 'object' ? (m.tensors as Record<string, string>) : {},
+  };
 }
 
 export function readManifest(dir: string): StoreManifest {
   const p = join(dir, 'manifest.json');
-  if (!existsSync(p)) throw new StoreError(`${dir} is not a cliplens store (no manifest.json)`);
-  let m: StoreManifest;
-  try {
-    m = JSON.parse(readFileSync(p, 'utf8'));
-  } catch (e) {
-    throw new StoreError(`${p}: unreadable manifest (${(e as Error).message})`);
+  if (!existsSync(p)) {
+    const why = pathProblem(dir, 'directory');
+    throw new StoreError(why ? `store ${dir} ${why}` : `${dir} is not a cliplens store (no manifest.json)`);
   }
-  if (m.format !== STORE_FORMAT) throw new StoreError(`${p}: not a cliplens store manifest`);
-  if (m.version !== STORE_VERSION) throw new StoreError(`${p}: store version ${m.version}, this cliplens reads version ${STORE_VERSION}`);
-  return m;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(p, 'utf8'));
+  } catch (e) {
+    throw new StoreError(`${p}: unreadable manifest (${(e as Error).message.split('\n')[0]})`);
+  }
+  return validateManifest(raw, p);
 }
+
+/** What is wrong with one recorded shard, if anything (see checkShard). */
+export interface ShardProblem {
+  batch: number;
+  file: string;
+  problem: string;
+}
+
+/**
+ * Check a recorded shard against its manifest entry. Always (cheap): present, the recorded size,
+ * a valid header, every tensor with the store's dtype and the entry's row count, and its own
+ * `index` tensor equal to the entry's rows. With `full`: also the sha256 of the whole file.
+ * Returns the problem in words, or undefined.
+ */
+export function checkShard(dir: string, m: StoreManifest, s: ShardEntry, full: boolean): string | undefined {
+  const path = join(dir, s.file!);
+  const why = pathProblem(path);
+  if (why) return why === 'does not exist' ? 'is missing' : why;
+  const size = statSync(path).size;
+  if (s.bytes !== undefined && size !== s.bytes) return `is ${size} bytes but was written as ${s.bytes} (truncated or replaced)`;
+  let f: SafetensorsFile;
+  try {
+    f = SafetensorsFile.open(path);
+  } catch (e) {
+    return `is damaged (${(e as Error).message.slice(path.length + 2)})`;
+  }
+  try {
+    const b = s.indices.length;
+    const { L, H, d } = m.dims;
+    const want: Record<string, number[]> = { attn: [b, m.layers.length, H, d], mlp: [b, L + 1, d], image_features: [b, d], norm: [b], index: [b] };
+    for (const [name, shape] of Object.entries(want)) {
+      const t = f.tensors.get(name);
+      if (!t) return `has no '${name}' tensor`;
+      const dtype = name === 'index' ? 'I32' : m.dtype;
+      if (t.dtype !== dtype) return `has '${name}' in ${t.dtype}, the store keeps ${dtype}`;
+      if (!shapeEq(t.shape, shape)) return `has '${name}' of shape [${t.shape}], expected [${shape}] for its ${b} rows`;
+    }
+    const index = f.read('index').data as Int32Array;
+    if (index.some((v, i) => v !== s.indices[i])) {
+      return `holds rows [${shortList(index)}] but the manifest records rows [${shortList(s.indices)}] for batch ${s.batch} (a shard copied over another?)`;
+    }
+  } finally {
+    f.close();
+  }
+  if (full && s.sha256 !== undefined && sha256File(path) !== s.sha256) return 'does not have the sha256 recorded when it was written (changed or damaged on disk)';
+  return undefined;
+}
+
+const shortList = (xs: ArrayLike<number>) => {
+  const a = Array.from(xs);
+  return a.length > 6 ? `${a.slice(0, 5).join(', ')}, …` : a.join(', ');
+};
 
 export interface StoreWriterInit {
   dir: string;
@@ -106,15 +302,20 @@ export interface StoreWriterInit {
 /** Opens a new store or resumes an existing one made with the same model, options and inputs. */
 export class StoreWriter {
   readonly manifest: StoreManifest;
+  /** Recorded shards found damaged or missing when the store was opened: they are recomputed. */
+  readonly repaired: ShardProblem[];
   private done: Set<number>;
 
-  constructor(readonly dir: string, manifest: StoreManifest) {
+  constructor(readonly dir: string, manifest: StoreManifest, repaired: ShardProblem[] = []) {
     this.manifest = manifest;
+    this.repaired = repaired;
     this.done = new Set(manifest.shards.map((s) => s.batch));
   }
 
   static open(init: StoreWriterInit): StoreWriter {
     mkdirSync(init.dir, { recursive: true });
+    // Temp files of runs killed mid-write (their process is gone) are debris.
+    removeStaleTemps(init.dir);
     if (existsSync(join(init.dir, 'manifest.json'))) {
       const m = readManifest(init.dir);
       const clash = (what: string, a: unknown, b: unknown) => {
@@ -132,9 +333,27 @@ export class StoreWriter {
       if (m.items.length !== init.items.length || m.items.some((it, i) => it.id !== init.items[i].id)) {
         throw new StoreError(`store ${init.dir} holds a different list of ${m.items.length} inputs (now ${init.items.length}); use a new --store directory`);
       }
-      // A shard listed but missing on disk is recomputed rather than trusted.
-      m.shards = m.shards.filter((s) => s.file === null || existsSync(join(init.dir, s.file)));
-      return new StoreWriter(init.dir, m);
+      // Every recorded shard is verified in full; a missing or damaged one is recomputed, not trusted.
+      const repaired: ShardProblem[] = [];
+      m.shards = m.shards.filter((s) => {
+        if (s.file === null) return true;
+        const problem = checkShard(init.dir, m, s, true);
+        if (problem) repaired.push({ batch: s.batch, file: s.file, problem });
+        else if (s.sha256 === undefined) {
+          // A version-1 entry that passed the structural checks: record its size and hash now.
+          s.sha256 = sha256File(join(init.dir, s.file));
+          s.bytes = statSync(join(init.dir, s.file)).size;
+        }
+        return !problem;
+      });
+      const w = new StoreWriter(init.dir, m, repaired);
+      for (const r of repaired) w.forgetFailed(r.batch);
+      m.complete = m.shards.length === w.batches;
+      if (m.version !== STORE_VERSION || repaired.length) {
+        m.version = STORE_VERSION;
+        w.flush();
+      }
+      return w;
     }
     const manifest: StoreManifest = {
       format: STORE_FORMAT,
@@ -155,7 +374,7 @@ export class StoreWriter {
         mlp: '[b, L+1, d] index 0 = ln_pre term (the CLS embedding after ln_pre), l+1 = MLP of layer l',
         image_features: '[b, d] the image embedding z (unnormalised)',
         norm: '[b] ||z||',
-        index: '[b] int32 index into items',
+        index: '[b] int32 index into items (equal to the shard entry\'s indices)',
       },
     };
     const w = new StoreWriter(init.dir, manifest);
@@ -175,16 +394,27 @@ export class StoreWriter {
     return Array.from({ length: this.batches }, (_, k) => k).filter((k) => !this.done.has(k));
   }
 
-  /** Write one batch's tensors (rows in `indices` order) and record it. */
+  /** Drop the unreadable-image entries of one batch (it is being recomputed, and lists them again). */
+  private forgetFailed(batch: number): void {
+    const lo = batch * this.manifest.batchSize;
+    const hi = lo + this.manifest.batchSize;
+    this.manifest.failed = this.manifest.failed.filter((f) => f.index < lo || f.index >= hi);
+  }
+
+  /** Write one batch's tensors (rows in `indices` order) and record it with its size and sha256. */
   writeBatch(batch: number, indices: number[], tensors: Record<string, Tensor>, failed: FailedEntry[]): void {
-    let file: string | null = null;
+    const entry: ShardEntry = { batch, file: null, indices };
     if (indices.length > 0) {
-      file = `shard-${String(batch).padStart(6, '0')}.safetensors`;
+      const file = `shard-${String(batch).padStart(6, '0')}.safetensors`;
       const all = { ...tensors, index: { dtype: 'I32' as const, shape: [indices.length], data: Int32Array.from(indices) } };
-      writeSafetensors(join(this.dir, file), all, { half: this.manifest.dtype === 'F16', metadata: { batch: String(batch) } });
+      const bytes = encodeSafetensors(all, { half: this.manifest.dtype === 'F16', metadata: { batch: String(batch) } });
+      atomicWrite(join(this.dir, file), bytes, 'store shard');
+      Object.assign(entry, { file, bytes: bytes.length, sha256: sha256(bytes) });
     }
-    this.manifest.shards.push({ batch, file, indices });
+    this.manifest.shards = this.manifest.shards.filter((s) => s.batch !== batch);
+    this.manifest.shards.push(entry);
     this.manifest.shards.sort((a, b) => a.batch - b.batch);
+    this.forgetFailed(batch);
     this.manifest.failed.push(...failed);
     this.manifest.failed.sort((a, b) => a.index - b.index);
     this.done.add(batch);
@@ -193,7 +423,7 @@ export class StoreWriter {
   }
 
   private flush(): void {
-    atomicWriteJson(join(this.dir, 'manifest.json'), this.manifest);
+    atomicWrite(join(this.dir, 'manifest.json'), JSON.stringify(this.manifest, null, 1), 'store manifest');
   }
 }
 
@@ -215,10 +445,29 @@ export interface StoreData {
   groups: Int32Array;
 }
 
-/** Load every stored row (in item order) as float32. */
-export function loadStore(dir: string, opts: { requireComplete?: boolean } = {}): StoreData {
+export interface LoadStoreOptions {
+  requireComplete?: boolean;
+  /** Also check every shard's sha256 (reads each file twice); size, header and rows are always checked. */
+  verify?: boolean;
+}
+
+/** Every recorded shard checked (see checkShard); the first problem is a StoreError naming the shard. */
+export function verifyStore(dir: string, m: StoreManifest, full: boolean): void {
+  for (const s of m.shards) {
+    if (s.file === null) continue;
+    const problem = checkShard(dir, m, s, full);
+    if (problem) {
+      throw new StoreError(`store ${dir}: shard ${s.file} (batch ${s.batch}) ${problem}; run 'cliplens decompose' again with the same --dataset and --store to recompute it`);
+    }
+  }
+}
+
+/** Load every stored row (in item order) as float32, after checking every shard against the manifest. */
+export function loadStore(dir: string, opts: LoadStoreOptions = {}): StoreData {
   const m = readManifest(dir);
   if (opts.requireComplete && !m.complete) throw new StoreError(`store ${dir} is incomplete (${m.shards.length} of ${Math.ceil(m.items.length / m.batchSize)} batches); run cliplens decompose again to finish it`);
+  // Shapes are checked against the manifest before anything is allocated, so the sizes below are bounded by the files.
+  verifyStore(dir, m, opts.verify ?? false);
   const files = m.shards.filter((s) => s.file !== null);
   const n = files.reduce((a, s) => a + s.indices.length, 0);
   const { H, d, L } = m.dims;
@@ -230,23 +479,12 @@ export function loadStore(dir: string, opts: { requireComplete?: boolean } = {})
   const index = new Int32Array(n);
   let row = 0;
   for (const s of files) {
-    const f = SafetensorsFile.open(join(dir, s.file!));
-    try {
-      const b = s.indices.length;
-      const put = (dst: F32, name: string) => {
-        const t = f.readF32(name);
-        if (numel(t.shape) !== b * numel(dst.shape.slice(1))) throw new StoreError(`${s.file}: tensor ${name} has shape [${t.shape}], expected ${b} rows of [${dst.shape.slice(1)}]`);
-        dst.data.set(t.data, row * numel(dst.shape.slice(1)));
-      };
-      put(attn, 'attn');
-      put(mlp, 'mlp');
-      put(imageFeatures, 'image_features');
-      put(norm, 'norm');
-      index.set(s.indices, row);
-      row += b;
-    } finally {
-      f.close();
-    }
+    SafetensorsFile.open(join(dir, s.file!)).closeAfter((f) => {
+      const per = (t: F32) => t.data.length / t.shape[0];
+      for (const [dst, name] of [[attn, 'attn'], [mlp, 'mlp'], [imageFeatures, 'image_features'], [norm, 'norm']] as const) dst.data.set(f.readF32(name).data, row * per(dst));
+    });
+    index.set(s.indices, row);
+    row += s.indices.length;
   }
   const labelIdx = new Map(m.dataset.labels.map((l, i) => [l, i]));
   const groupIdx = new Map(m.dataset.groups.map((g, i) => [g, i]));

@@ -1,8 +1,8 @@
 // Hugging Face transformers CLIPModel layout (config.json + model.safetensors), presented
 // under open_clip names so the rest of the project knows only one naming scheme.
 
-import { SafetensorsFile } from '../io/safetensors.ts';
-import { concatBatch, f32, type F32 } from '../tensor.ts';
+import { isFloatDType, SafetensorsFile } from '../io/safetensors.ts';
+import { concatBatch, f32, type DType, type F32 } from '../tensor.ts';
 import { parsePreprocess, type Activation, type ClipConfig, type PreprocessConfig } from './config.ts';
 import { type WeightSource } from './weights.ts';
 import { ConfigError, WeightError } from '../errors.ts';
@@ -213,6 +213,14 @@ export class HfClipWeights implements WeightSource {
     const rest = JSON.stringify(shapes[0].slice(1));
     if (shapes[0].length === 0 || shapes.some((s) => JSON.stringify(s.slice(1)) !== rest)) return undefined;
     return [shapes.reduce((a, s) => a + s[0], 0), ...shapes[0].slice(1)];
+  }
+
+  /** The dtype of the open_clip tensor's first source that is not a float, else of its first source. */
+  dtypeOf(name: string): DType | undefined {
+    const m = hfMapping(name);
+    if (!m || this.missing(name, m) !== undefined) return undefined;
+    const dts = m.sources.map((s) => this.file.tensors.get(s)!.dtype);
+    return dts.find((d) => !isFloatDType(d)) ?? dts[0];
   }
 
   get(name: string): F32 {

@@ -32,11 +32,15 @@ export function normalizeU8(u8: Uint8Array, size: number, mean: readonly number[
   return out;
 }
 
-/** Resize, centre-crop and normalise one decoded image; `u8` is the cropped RGB [S,S,3]. */
+/**
+ * Resize, centre-crop and normalise one decoded image; `u8` is the cropped RGB [S,S,3]. An image
+ * shrunk on load (img.source) gets the resize and crop of its file's size, so only the resampling
+ * source differs from the exact pipeline, never the geometry.
+ */
 export function preprocessDecoded(img: DecodedImage, opts: PreprocessOptions): { u8: Uint8Array; pixels: Float32Array } {
   checkOptions(opts);
   const S = opts.imageSize;
-  const g = resizeCropGeometry(img.width, img.height, S);
+  const g = resizeCropGeometry(img.source?.width ?? img.width, img.source?.height ?? img.height, S);
   const resized = resizeImage(img, g.resizedW, g.resizedH, 'bicubic');
   const cropped = cropImage(resized, g.left, g.top, S, S);
   const u8 = convertToRGB(cropped);

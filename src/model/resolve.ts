@@ -1,10 +1,12 @@
 // One entry point from a model spec (file, directory, hub id, builtin name) to config + weights + tokenizer.
 
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { pathProblem, readTextFile } from '../io/files.ts';
 import { basename, join, resolve as resolvePath } from 'node:path';
 import { assetPath } from '../assets.ts';
 import { cachedRepo, fetchRepoFiles, HubNotFoundError, isOffline, isRepoId, type CachedRepo, type HubFile, type HubOptions } from '../io/hub.ts';
-import { SafetensorsFile } from '../io/safetensors.ts';
+import { FLOAT_DTYPES, isFloatDType, SafetensorsFile } from '../io/safetensors.ts';
+import { assertFinite, type DType } from '../tensor.ts';
 import { parseOpenClipConfig, visionDims, type ClipConfig } from './config.ts';
 import { HfClipWeights, hfMapping, parseHfClipConfig } from './hf_layout.ts';
 import { OpenClipSafetensors, type WeightSource } from './weights.ts';
@@ -56,12 +58,7 @@ export function builtinModels(dir?: string): string[] {
 }
 
 function readJson(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  const text = readTextFile(path, 'config');
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -124,24 +121,66 @@ export function expectedTensors(cfg: ClipConfig): Map<string, number[]> {
   return m;
 }
 
-/** Header-only check that the checkpoint matches its config, so a wrong pair fails at load, not mid-run. */
-function checkWeights(cfg: ClipConfig, origin: string, shapeOf: (name: string) => number[] | undefined, hfName?: (name: string) => string): void {
-  for (const [name, shape] of expectedTensors(cfg)) {
-    const got = shapeOf(name);
-    if (got === undefined) {
-      const alt = hfName ? ` (Hugging Face '${hfName(name)}')` : '';
-      throw new WeightError(`${origin}: missing tensor '${name}'${alt} required by the config`);
-    }
-    if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
-      throw new WeightError(`${origin}: tensor '${name}' has shape [${got}] but the config implies [${shape}]`);
+/** Where a layout's config names its tower depths (for messages). */
+interface DepthFields {
+  vision: string;
+  text: string;
+}
+const OPEN_CLIP_DEPTHS: DepthFields = { vision: 'vision_cfg.layers', text: 'text_cfg.layers' };
+const HF_DEPTHS: DepthFields = { vision: 'vision_config.num_hidden_layers', text: 'text_config.num_hidden_layers' };
+
+interface CheckpointView {
+  origin: string;
+  shapeOf(name: string): number[] | undefined;
+  dtypeOf(name: string): DType | undefined;
+  /** The checkpoint's own name for an open_clip tensor (HF layout), for messages. */
+  nativeName?(name: string): string;
+}
+
+/**
+ * Header-only check that the checkpoint matches its config, so a wrong pair fails at load, not
+ * mid-run. The tower depths are compared first, against the blocks the checkpoint holds, so an
+ * absurd depth (layers: 1e9) is refused before anything proportional to it is built.
+ */
+function checkWeights(cfg: ClipConfig, ck: CheckpointView, depths: DepthFields): void {
+  for (const [tower, prefix, want, field] of [
+    ['vision', 'visual.transformer.resblocks', cfg.vision.layers, depths.vision],
+    ['text', 'transformer.resblocks', cfg.text.layers, depths.text],
+  ] as const) {
+    // Each probe needs a tensor, so this stops within the checkpoint's tensor count.
+    let held = 0;
+    while (ck.shapeOf(`${prefix}.${held}.ln_1.weight`) !== undefined) held++;
+    if (held !== want) {
+      const holds = held ? `${held} ${tower} layers (${prefix}.0 to .${held - 1})` : `no ${tower} layers (${prefix}.*)`;
+      throw new ConfigError(`${field} = ${want} in the config, but the checkpoint ${ck.origin} holds ${holds}`);
     }
   }
+  for (const [name, shape] of expectedTensors(cfg)) {
+    const got = ck.shapeOf(name);
+    if (got === undefined) {
+      const alt = ck.nativeName ? ` (Hugging Face '${ck.nativeName(name)}')` : '';
+      throw new WeightError(`${ck.origin}: missing tensor '${name}'${alt} required by the config`);
+    }
+    if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
+      throw new WeightError(`${ck.origin}: tensor '${name}' has shape [${got}] but the config implies [${shape}]`);
+    }
+    const dtype = ck.dtypeOf(name);
+    if (dtype !== undefined && !isFloatDType(dtype)) {
+      const alt = ck.nativeName ? ` (Hugging Face '${ck.nativeName(name)}')` : '';
+      throw new WeightError(`${ck.origin}: tensor '${name}'${alt} has dtype ${dtype} where a float (${FLOAT_DTYPES.join(', ')}) is expected`);
+    }
+  }
+}
+
+/** Every tensor the config uses, read and checked for NaN/±Inf (the first bad one is named). */
+export function checkWeightsFinite(cfg: ClipConfig, w: WeightSource): void {
+  for (const name of expectedTensors(cfg).keys()) assertFinite(w.get(name), `${w.origin}: tensor '${name}'`, { hint: 'the checkpoint is damaged' });
 }
 
 function openOpenClip(name: string, cfg: ClipConfig, weightsPath: string, files: string[]): ResolvedModel {
   const file = SafetensorsFile.open(weightsPath);
   try {
-    checkWeights(cfg, weightsPath, (n) => file.tensors.get(n)?.shape);
+    checkWeights(cfg, { origin: weightsPath, shapeOf: (n) => file.tensors.get(n)?.shape, dtypeOf: (n) => file.tensors.get(n)?.dtype }, OPEN_CLIP_DEPTHS);
   } catch (e) {
     file.close();
     throw e;
@@ -183,7 +222,7 @@ function fromHfDir(dir: string, name: string): ResolvedModel {
   const wPath = join(dir, 'model.safetensors');
   const weights = HfClipWeights.open(wPath);
   try {
-    checkWeights(cfg, wPath, (n) => weights.shapeOf(n), (n) => hfNameFor(n));
+    checkWeights(cfg, { origin: wPath, shapeOf: (n) => weights.shapeOf(n), dtypeOf: (n) => weights.dtypeOf(n), nativeName: hfNameFor }, HF_DEPTHS);
   } catch (e) {
     weights.close();
     throw e;
@@ -260,7 +299,10 @@ export async function resolveModel(spec: string | undefined, opts: ResolveOption
   if (s.startsWith('hf-hub:')) return fromHub(s, s.slice('hf-hub:'.length), true, opts);
 
   const path = s.startsWith('~/') ? join(process.env.HOME ?? '', s.slice(2)) : s;
-  if (existsSync(path)) {
+  const why = pathProblem(path, 'any');
+  // A link loop or an unreadable path is that, not an unknown model or a hub id.
+  if (why && /symbolic link|permission/.test(why)) throw new ModelNotFoundError(`model ${path} ${why}`);
+  if (!why) {
     const abs = resolvePath(path);
     if (statSync(abs).isDirectory()) return fromDir(abs, basename(abs));
     if (!abs.endsWith('.safetensors')) {

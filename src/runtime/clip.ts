@@ -3,11 +3,13 @@
 import ort from 'onnxruntime-node';
 import { buildTextGraph, buildVisionGraph, type VisionOutput } from '../graph/clip_graphs.ts';
 import { createSession, type RuntimeOptions } from '../graph/session.ts';
-import { concatBatch, f32, numel, type F32 } from '../tensor.ts';
+import { assertFinite, concatBatch, f32, numel, type F32 } from '../tensor.ts';
 import type { ClipConfig } from '../model/config.ts';
 import { visionDims } from '../model/config.ts';
 import type { WeightSource } from '../model/weights.ts';
 import { ShapeError, TokenizerError } from '../errors.ts';
+
+const NON_FINITE_HINT = 'the checkpoint probably holds NaN/Inf weights (--check-weights names them)';
 
 /** What tokenises text for the text tower (src/model/tokenizer.ts implements it). */
 export interface Tokenizer {
@@ -58,6 +60,7 @@ export class ClipModel {
     if (pixels.shape.length !== 4 || c !== 3 || h !== S || w !== S) {
       throw new ShapeError(`pixel_values must be [B, 3, ${S}, ${S}] for this model, got [${pixels.shape}]`);
     }
+    assertFinite(pixels, 'pixel_values', { row: 'image' });
     return B;
   }
 
@@ -79,7 +82,9 @@ export class ClipModel {
         chunks[o].push(f32(t.dims.map(Number), t.data as Float32Array));
       }
     }
-    return Object.fromEntries(outputs.map((o) => [o, concatBatch(chunks[o])])) as Record<K, F32>;
+    const out = Object.fromEntries(outputs.map((o) => [o, concatBatch(chunks[o])])) as Record<K, F32>;
+    for (const o of outputs) assertFinite(out[o], `model '${this.name}': the vision tower's ${o}`, { row: 'image', hint: NON_FINITE_HINT });
+    return out;
   }
 
   /** Image embeddings z [B, d] (unnormalised, as the reference's encode_image). */
@@ -117,7 +122,9 @@ export class ClipModel {
       const t = res.text_features;
       out.push(f32(t.dims.map(Number), t.data as Float32Array));
     }
-    return concatBatch(out, [0, this.config.embedDim]);
+    const features = concatBatch(out, [0, this.config.embedDim]);
+    assertFinite(features, `model '${this.name}': text_features`, { row: 'text', hint: NON_FINITE_HINT });
+    return features;
   }
 
   async encodeTexts(texts: string[], batchSize = 64): Promise<{ features: F32; tokens: Int32Array }> {

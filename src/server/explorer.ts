@@ -3,7 +3,8 @@
 // All handlers are async and long loops yield, so one slow request does not stall the others.
 
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readLines } from '../io/files.ts';
 import sharp from 'sharp';
 import { toKept } from '../analyses/heads.ts';
 import { dot, normalizeRows } from '../analyses/linalg.ts';
@@ -18,8 +19,8 @@ import { decomposeTaps, type Decomposition, type VisionTaps } from '../decompose
 import { loadStore, modelFingerprint, type StoreData } from '../io/store.ts';
 import { headName, parseHeadList } from '../notation.ts';
 import type { ClipModel } from '../runtime/clip.ts';
-import { preprocessFiles } from '../model/preprocess_model.ts';
 import { f32 } from '../tensor.ts';
+import { DecodePool, uploadBudget, type DecodePoolOptions } from './decode_pool.ts';
 import { safeResolve } from './http_util.ts';
 import { Gate, Lru } from './lru.ts';
 import { AnalysisError, HttpError, StoreError, UsageError } from '../errors.ts';
@@ -38,11 +39,17 @@ export interface ExplorerOptions {
   classes?: string;
   /** Uploaded images kept (LRU). */
   cacheSize?: number;
+  /** Check every store shard's sha256 when opening the store (size, header and rows always are). */
+  verifyStore?: boolean;
+  /** The bounded decode queue for uploads (worker threads). */
+  decode?: DecodePoolOptions;
 }
 
 interface Upload {
   id: string;
   u8: Uint8Array;
+  source: { width: number; height: number };
+  decodedAs?: { width: number; height: number };
   taps: VisionTaps;
   png?: Promise<Buffer>;
   decomposition?: Promise<Decomposition>;
@@ -92,6 +99,8 @@ export class Explorer {
   private headTopCache = new Lru<string, Promise<unknown>>(256);
   /** ORT runs at once: bounds memory when many requests arrive together. */
   private gate = new Gate(2);
+  /** Uploads are decoded here, off the event loop, a bounded number at once. */
+  readonly decoder: DecodePool;
   private store?: StoreState;
   private classifier?: Promise<Float32Array>;
   private baselinePreds?: Promise<Int32Array>;
@@ -101,6 +110,7 @@ export class Explorer {
     this.model = opts.model;
     this.dec = new Decomposer(opts.model);
     this.uploads = new Lru(opts.cacheSize ?? 64);
+    this.decoder = new DecodePool(opts.decode);
     this.store = store;
     this.heads = heads;
   }
@@ -111,7 +121,7 @@ export class Explorer {
     for (const h of heads) {
       if (h.layer >= L || h.head >= H) throw new AnalysisError(`TextSpan file ${opts.textspan}: head ${headName(h)} does not exist in model ${opts.model.name} (layers 0..${L - 1}, heads 0..${H - 1})`);
     }
-    const store = opts.store ? await openStore(opts.model, opts.store, opts.classes) : undefined;
+    const store = opts.store ? await openStore(opts.model, opts.store, opts.classes, opts.verifyStore) : undefined;
     if (!opts.store && opts.classes) throw new UsageError('--classes needs --store (the classes name the store labels)');
     return new Explorer(opts, store, heads);
   }
@@ -130,29 +140,40 @@ export class Explorer {
         : null,
       textspan: this.heads.length ? { heads: this.heads.length } : null,
       maxTexts: MAX_TEXTS,
+      decode: { ...this.decoder.stats(), budgetPixels: uploadBudget(this.model.config.vision.imageSize).pixels },
     };
+  }
+
+  async close(): Promise<void> {
+    await this.decoder.close();
   }
 
   // ------------------------------------------------------------------ uploads
 
-  /** Decode, preprocess and run the vision tower once; the id is the content hash. */
-  async addUpload(bytes: Buffer): Promise<{ id: string; size: number }> {
+  /**
+   * Decode (in a worker, under the pixel budget), preprocess and run the vision tower once; the id
+   * is the content hash. `source` is the file's size; `decodedAs` is set when it was shrunk on load.
+   */
+  async addUpload(bytes: Buffer): Promise<{ id: string; size: number; source: { width: number; height: number }; decodedAs?: { width: number; height: number } }> {
     const id = createHash('sha256').update(bytes).digest('hex').slice(0, 24);
     const size = this.model.config.vision.imageSize;
-    if (this.uploads.get(id)) return { id, size };
+    const done = (u: Upload) => ({ id, size, source: u.source, ...(u.decodedAs && { decodedAs: u.decodedAs }) });
+    const cached = this.uploads.get(id);
+    if (cached) return done(cached);
     let p = this.pendingUploads.get(id);
     if (!p) {
       p = (async () => {
-        const r = await preprocessFiles(this.model.config, [bytes]);
-        if (r.errors[0] !== undefined) throw new HttpError(400, `image could not be decoded: ${r.errors[0]}`);
-        const taps = await this.gate.run(() => this.dec.taps(r.pixels, true));
-        return { id, u8: r.u8, taps };
+        const { mean, std } = this.model.config.preprocess;
+        const r = await this.decoder.decode(bytes, { imageSize: size, mean, std });
+        const taps = await this.gate.run(() => this.dec.taps(f32([1, 3, size, size], r.pixels), true));
+        return { id, u8: r.u8, taps, source: { width: r.width, height: r.height }, decodedAs: r.decodedAs };
       })();
       this.pendingUploads.set(id, p);
       p.finally(() => this.pendingUploads.delete(id)).catch(() => undefined);
     }
-    this.uploads.set(id, await p);
-    return { id, size };
+    const u = await p;
+    this.uploads.set(id, u);
+    return done(u);
   }
 
   private upload(id: unknown): Upload {
@@ -466,8 +487,8 @@ export class Explorer {
   }
 }
 
-async function openStore(model: ClipModel, dir: string, classesFile?: string): Promise<StoreState> {
-  const data = loadStore(dir);
+async function openStore(model: ClipModel, dir: string, classesFile?: string, verify = false): Promise<StoreState> {
+  const data = loadStore(dir, { verify });
   const m = data.manifest;
   const fp = modelFingerprint(model);
   if (m.model.fingerprint !== fp) {
@@ -476,8 +497,7 @@ async function openStore(model: ClipModel, dir: string, classesFile?: string): P
   const n = data.attn.shape[0];
   let classNames = m.dataset.labels;
   if (classesFile) {
-    if (!existsSync(classesFile)) throw new UsageError(`classes file ${classesFile} does not exist`);
-    const lines = readFileSync(classesFile, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
+    const lines = readLines(classesFile, 'classes file');
     if (lines.length !== classNames.length) {
       throw new UsageError(`classes file ${classesFile} has ${lines.length} names but the store has ${classNames.length} labels (${classNames.slice(0, 5).join(', ')}${classNames.length > 5 ? ', …' : ''}); give one name per label, in that order`);
     }

@@ -1,7 +1,9 @@
-// Small HTTP helpers for the explorer: JSON errors, bounded bodies, image sniffing, safe paths.
+// Small HTTP helpers for the explorer: JSON errors, bounded bodies, image sniffing, safe paths,
+// and who may talk to it (Host allow-list, same-origin checks for requests that change state).
 
 import { realpathSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hostname, networkInterfaces } from 'node:os';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 import { HttpError, UsageError } from '../errors.ts';
 
@@ -65,6 +67,12 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 export async function readJson(req: IncomingMessage, limit = 1 << 20): Promise<Record<string, unknown>> {
+  // A JSON type cannot be sent by a plain cross-site form or a "simple" fetch.
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (type !== 'application/json') {
+    req.resume();
+    throw new HttpError(415, `send the request body as JSON with Content-Type: application/json (got ${type ? `'${type}'` : 'none'})`);
+  }
   const body = await readBody(req, limit);
   if (body.length === 0) throw new HttpError(400, 'expected a JSON object in the request body, got nothing');
   let v: unknown;
@@ -75,6 +83,75 @@ export async function readJson(req: IncomingMessage, limit = 1 << 20): Promise<R
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new HttpError(400, 'expected a JSON object in the request body');
   return v as Record<string, unknown>;
+}
+
+/** A host name or address as Host and Origin carry it: lower case, IPv6 in brackets, no trailing dot. */
+export function normHostName(h: string): string {
+  let s = h.trim().toLowerCase().replace(/\.$/, '');
+  if (s.includes(':') && !s.startsWith('[')) s = `[${s}]`;
+  return s;
+}
+
+/** 'name:port', '[v6]:port' or 'name' → its parts; undefined when malformed. */
+export function parseHostHeader(h: string): { name: string; port?: number } | undefined {
+  const m = /^(\[[0-9a-f:.]+\]|[^:[\]/\s@]+)(?::(\d{1,5}))?$/i.exec(h.trim());
+  if (!m) return undefined;
+  return { name: normHostName(m[1]), port: m[2] === undefined ? undefined : Number(m[2]) };
+}
+
+const WILDCARD = new Set(['0.0.0.0', '[::]', '']);
+export const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
+
+/**
+ * The names a request may address the server by (Host, Origin): always the loopback names and the
+ * bound name or address; bound to 0.0.0.0 or ::, also this machine's name and its interfaces'
+ * addresses; plus `extra` (--allow-host). Anything else is a DNS name someone pointed here.
+ */
+export function allowedHostNames(bind: string, extra: string[] = []): Set<string> {
+  const names = new Set(LOOPBACK_NAMES);
+  const b = normHostName(bind);
+  if (WILDCARD.has(b)) {
+    names.add(normHostName(hostname()));
+    for (const addrs of Object.values(networkInterfaces())) for (const a of addrs ?? []) names.add(normHostName(a.address.replace(/%.*$/, '')));
+  } else names.add(b);
+  for (const e of extra) names.add(normHostName(e));
+  return names;
+}
+
+/** The Host header names this server (an allowed name and its port): else 403. */
+export function checkHost(req: IncomingMessage, allowed: Set<string>, port: number): void {
+  const h = parseHostHeader(req.headers.host ?? '');
+  if (!h || !allowed.has(h.name) || (h.port ?? 80) !== port) {
+    throw new HttpError(403, `unexpected Host header ${JSON.stringify(req.headers.host ?? '')}: the explorer answers to ${[...allowed].slice(0, 4).join(', ')}${allowed.size > 4 ? ', …' : ''} on port ${port} (add a name with --allow-host)`);
+  }
+}
+
+/**
+ * A request that changes state must come from the explorer's own page: Sec-Fetch-Site (sent by
+ * browsers) same-origin or none, an Origin (if sent) naming this server, and the custom header
+ * X-Cliplens: 1, which a page on another site cannot add without a CORS preflight this server
+ * never grants.
+ */
+export function checkSameOrigin(req: IncomingMessage, allowed: Set<string>, port: number): void {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') {
+    throw new HttpError(403, `cross-site request refused (Sec-Fetch-Site: ${site}): only the explorer's own page may change anything`);
+  }
+  const origin = req.headers.origin;
+  if (origin !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(origin);
+    } catch {
+      u = undefined;
+    }
+    if (!u || u.protocol !== 'http:' || !allowed.has(normHostName(u.hostname)) || Number(u.port || 80) !== port) {
+      throw new HttpError(403, `cross-origin request from ${origin} refused: only the explorer's own page may change anything`);
+    }
+  }
+  if (req.headers['x-cliplens'] !== '1') {
+    throw new HttpError(403, "POST requests need the header 'X-Cliplens: 1' (the explorer's page sends it; a page on another site cannot)");
+  }
 }
 
 export type ImageKind = 'png' | 'jpeg' | 'webp' | 'gif';

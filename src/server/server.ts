@@ -11,7 +11,7 @@ import { IMAGE_EXTENSIONS } from '../io/datasets.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { loadClip, type LoadOptions } from '../runtime/load.ts';
 import { Explorer, type ExplorerOptions } from './explorer.ts';
-import { CONTENT_TYPES, readBody, readJson, safeResolve, sendError, sendJson, sniffImage } from './http_util.ts';
+import { allowedHostNames, checkHost, checkSameOrigin, CONTENT_TYPES, readBody, readJson, safeResolve, sendError, sendJson, sniffImage } from './http_util.ts';
 import { HttpError, UsageError } from '../errors.ts';
 
 /** The explorer's page, style sheet and bundled script (built by tools/build.mjs). */
@@ -30,6 +30,10 @@ export interface ServerOptions extends Omit<ExplorerOptions, 'model'> {
   maxUpload?: number;
   /** Where server-side failures are reported (default: stderr). */
   log?: (line: string) => void;
+  /** More names or addresses the Host header may carry (e.g. the name a reverse proxy uses). */
+  allowHosts?: string[];
+  /** Longest a request may compute (ms) before it is answered 503; default 120 s. */
+  computeTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -38,15 +42,16 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
-
 export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
   if (!existsSync(join(WEB_DIR, 'index.html'))) throw new UsageError(`the explorer's web bundle is missing (${WEB_DIR}): run 'npm run build'`);
   const ownModel = typeof opts.model !== 'object';
   const model = typeof opts.model === 'object' ? opts.model : await loadClip(opts.model, opts.loadOptions);
   let explorer: Explorer;
   try {
+    // Build both towers now: a graph is built synchronously, which must not happen while requests wait.
+    await model.warm();
     explorer = await Explorer.create({ ...opts, model });
+    await explorer.decoder.warm();
   } catch (e) {
     if (ownModel) await model.release();
     throw e;
@@ -54,7 +59,17 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const maxUpload = opts.maxUpload ?? DEFAULT_MAX_UPLOAD;
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  let allowedHosts: Set<string> | undefined;
+  const allowedHosts = allowedHostNames(host, opts.allowHosts);
+  const computeTimeoutMs = opts.computeTimeoutMs ?? 120_000;
+  let port = 0;
+  /** The handler's work, or 503 once it runs past the per-request limit (the work itself is bounded by the queues). */
+  const limited = <T>(p: Promise<T>, what: string): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new HttpError(503, `${what} took longer than ${computeTimeoutMs / 1000}s (the explorer's limit per request)`)), computeTimeoutMs);
+    });
+    return Promise.race([p, late]).finally(() => clearTimeout(timer));
+  };
 
   const server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
@@ -87,8 +102,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    // A page on another site must not reach this server through a DNS name pointed at 127.0.0.1.
-    if (allowedHosts && !allowedHosts.has((req.headers.host ?? '').toLowerCase())) throw new HttpError(403, 'unexpected Host header');
+    // A page on another site must not reach this server through a DNS name pointed at it (any bind address).
+    checkHost(req, allowedHosts, port);
     const raw = req.url ?? '/';
     const qi = raw.indexOf('?');
     // The raw path, not a WHATWG-normalised one: traversal checks see exactly what was sent.
@@ -102,6 +117,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         res.setHeader('allow', m === 'GET' ? 'GET, HEAD' : 'POST');
         throw new HttpError(405, `${method} is not allowed on ${path}; use ${m}`);
       }
+      // Everything that computes or changes state is a POST, and only the explorer's page may send one.
+      if (m === 'POST') checkSameOrigin(req, allowedHosts, port);
     };
     let m: RegExpExecArray | null;
 
@@ -126,11 +143,16 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     }
     if (path === '/api/upload') {
       want('POST');
+      const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+      if (!type.startsWith('image/') && type !== 'application/octet-stream') {
+        req.resume();
+        throw new HttpError(415, `send the image bytes with an image/* or application/octet-stream Content-Type (got ${type ? `'${type}'` : 'none'})`);
+      }
       const body = await readBody(req, maxUpload);
       if (body.length === 0) throw new HttpError(400, 'empty upload: send the image bytes as the request body');
       const kind = sniffImage(body);
       if (!kind) throw new HttpError(415, 'unsupported file type: upload a PNG, JPEG, WebP or GIF image');
-      const r = await explorer.addUpload(body);
+      const r = await limited(explorer.addUpload(body), 'the upload');
       return sendJson(res, 200, { ...r, type: kind, bytes: body.length, image: `/api/upload/${r.id}/image.png` });
     }
     if ((m = /^\/api\/upload\/([^/]+)\/image\.png$/.exec(path))) {
@@ -140,12 +162,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     if (path === '/api/decompose') {
       want('POST');
       const b = await readJson(req);
-      return sendJson(res, 200, await explorer.decompose(b.id, b.texts));
+      return sendJson(res, 200, await limited(explorer.decompose(b.id, b.texts), 'the decomposition'));
     }
     if (path === '/api/heatmap') {
       want('POST');
       const b = await readJson(req);
-      return sendJson(res, 200, await explorer.heatmap(b.id, b.texts, b.layer, b.head));
+      return sendJson(res, 200, await limited(explorer.heatmap(b.id, b.texts, b.layer, b.head), 'the heatmap'));
     }
     if (path === '/api/heads') {
       want('GET');
@@ -166,12 +188,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     if (path === '/api/retrieval') {
       want('POST');
       const b = await readJson(req);
-      return sendJson(res, 200, await explorer.retrieval(b.row, b.layer, b.head, b.k));
+      return sendJson(res, 200, await limited(explorer.retrieval(b.row, b.layer, b.head, b.k), 'the retrieval'));
     }
     if (path === '/api/ablation') {
       want('POST');
       const b = await readJson(req);
-      return sendJson(res, 200, await explorer.ablation(b.heads, b.mlps));
+      return sendJson(res, 200, await limited(explorer.ablation(b.heads, b.mlps), 'the ablation'));
     }
     throw new HttpError(404, path.startsWith('/api/') ? `no API endpoint ${path}` : 'not found');
   }
@@ -182,8 +204,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     });
     server.listen(opts.port ?? 0, host, () => resolveListen());
   });
-  const port = (server.address() as AddressInfo).port;
-  if (LOOPBACK.has(host)) allowedHosts = new Set([...LOOPBACK].map((h) => (h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`)));
+  port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
   let closed: Promise<void> | undefined;
   return {
@@ -195,6 +216,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
           server.close(() => r());
           server.closeAllConnections();
         });
+        await explorer.close();
         if (ownModel) await model.release();
       })();
       return closed;

@@ -50,7 +50,9 @@ export class ApiError extends Error {
 }
 
 export async function api<T>(path: string, body?: unknown, init: RequestInit = {}): Promise<T> {
-  const opts: RequestInit = body === undefined ? init : { method: 'POST', headers: { 'content-type': body instanceof Blob ? body.type || 'application/octet-stream' : 'application/json' }, body: body instanceof Blob ? body : JSON.stringify(body), ...init };
+  // Every POST carries X-Cliplens: 1; the server refuses POSTs without it (pages on other sites cannot add it).
+  const headers = { 'content-type': body instanceof Blob ? body.type || 'application/octet-stream' : 'application/json', 'x-cliplens': '1' };
+  const opts: RequestInit = body === undefined ? init : { method: 'POST', headers, body: body instanceof Blob ? body : JSON.stringify(body), ...init };
   const r = await fetch(path, opts);
   const text = await r.text();
   let j: unknown;

@@ -1,7 +1,7 @@
 // Hand-built PNGs (any colour type / bit depth, optional extra chunks) and the integer test
 // pattern shared with the Pillow 9.4 script that produced the digests in the image tests.
 
-import { crc32, deflateSync } from 'node:zlib';
+import { crc32, createDeflate, deflateSync } from 'node:zlib';
 
 /** pattern(x, y, ch) = (3x² + 7y + 50ch + 11seed + 5((x·y) mod 23)) mod 256, HWC. */
 export function pattern(w: number, h: number, c: number, seed: number): Int32Array {
@@ -96,4 +96,35 @@ export function syntheticPngs(): Record<string, Buffer> {
     RGB16: makePng(W, H, 16, 2, 3, r16),
     RGBtRNS: makePng(W, H, 8, 2, 3, take([0, 1, 2]), [chunk('tRNS', trnsRgb)]),
   };
+}
+
+/**
+ * A w×h RGB PNG of one colour that stays small on disk (every row after the first is "same as
+ * above"): 13000×13000 is 0.5 MB, 169 Mpx once decoded. Built with streaming deflate, never holding
+ * the decoded image.
+ */
+export async function hugeFlatPng(w: number, h: number, rgb: [number, number, number]): Promise<Buffer> {
+  const rowBytes = 1 + w * 3;
+  const first = Buffer.alloc(rowBytes);
+  for (let i = 1; i < rowBytes; i += 3) first.set(rgb, i);
+  const block = 64;
+  const ups = Buffer.alloc(rowBytes * block);
+  for (let k = 0; k < block; k++) ups[k * rowBytes] = 2; // PNG filter 'Up' with zero deltas
+  const z = createDeflate({ level: 6 });
+  const out: Buffer[] = [];
+  z.on('data', (c: Buffer) => out.push(c));
+  const ended = new Promise((r) => z.once('end', r));
+  z.write(first);
+  for (let y = 1; y < h; y += block) {
+    if (!z.write(ups.subarray(0, Math.min(block, h - y) * rowBytes))) await new Promise((r) => z.once('drain', r));
+  }
+  z.end();
+  await ended;
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([sig, chunk('IHDR', ihdr), chunk('IDAT', Buffer.concat(out)), chunk('IEND', new Uint8Array(0))]);
 }

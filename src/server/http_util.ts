@@ -66,13 +66,19 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-export async function readJson(req: IncomingMessage, limit = 1 << 20): Promise<Record<string, unknown>> {
-  // A JSON type cannot be sent by a plain cross-site form or a "simple" fetch.
+/**
+ * The request's media type must pass `ok`, else 415 (the body is drained unread). Cross-site forms
+ * and "simple" fetches can only send text/plain, form or multipart types.
+ */
+export function requireType(req: IncomingMessage, ok: (type: string) => boolean, want: string): void {
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-  if (type !== 'application/json') {
-    req.resume();
-    throw new HttpError(415, `send the request body as JSON with Content-Type: application/json (got ${type ? `'${type}'` : 'none'})`);
-  }
+  if (ok(type)) return;
+  req.resume();
+  throw new HttpError(415, `send ${want} (got ${type ? `'${type}'` : 'no Content-Type'})`);
+}
+
+export async function readJson(req: IncomingMessage, limit = 1 << 20): Promise<Record<string, unknown>> {
+  requireType(req, (t) => t === 'application/json', 'the request body as JSON with Content-Type: application/json');
   const body = await readBody(req, limit);
   if (body.length === 0) throw new HttpError(400, 'expected a JSON object in the request body, got nothing');
   let v: unknown;

@@ -11,7 +11,7 @@ import { IMAGE_EXTENSIONS } from '../io/datasets.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { loadClip, type LoadOptions } from '../runtime/load.ts';
 import { Explorer, type ExplorerOptions } from './explorer.ts';
-import { allowedHostNames, checkHost, checkSameOrigin, CONTENT_TYPES, readBody, readJson, safeResolve, sendError, sendJson, sniffImage } from './http_util.ts';
+import { allowedHostNames, checkHost, checkSameOrigin, CONTENT_TYPES, readBody, readJson, requireType, safeResolve, sendError, sendJson, sniffImage } from './http_util.ts';
 import { HttpError, UsageError } from '../errors.ts';
 
 /** The explorer's page, style sheet and bundled script (built by tools/build.mjs). */
@@ -143,11 +143,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     }
     if (path === '/api/upload') {
       want('POST');
-      const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-      if (!type.startsWith('image/') && type !== 'application/octet-stream') {
-        req.resume();
-        throw new HttpError(415, `send the image bytes with an image/* or application/octet-stream Content-Type (got ${type ? `'${type}'` : 'none'})`);
-      }
+      requireType(req, (t) => t.startsWith('image/') || t === 'application/octet-stream', 'the image bytes with an image/* or application/octet-stream Content-Type');
       const body = await readBody(req, maxUpload);
       if (body.length === 0) throw new HttpError(400, 'empty upload: send the image bytes as the request body');
       const kind = sniffImage(body);
@@ -198,12 +194,18 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     throw new HttpError(404, path.startsWith('/api/') ? `no API endpoint ${path}` : 'not found');
   }
 
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => {
-      reject(new UsageError(e.code === 'EADDRINUSE' ? `port ${opts.port} on ${host} is already in use; pick another --port (0 = any free port)` : `cannot listen on ${host}:${opts.port ?? 0}: ${e.message}`));
+  try {
+    await new Promise<void>((resolveListen, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) => {
+        reject(new UsageError(e.code === 'EADDRINUSE' ? `port ${opts.port} on ${host} is already in use; pick another --port (0 = any free port)` : `cannot listen on ${host}:${opts.port ?? 0}: ${e.message}`));
+      });
+      server.listen(opts.port ?? 0, host, () => resolveListen());
     });
-    server.listen(opts.port ?? 0, host, () => resolveListen());
-  });
+  } catch (e) {
+    await explorer.close();
+    if (ownModel) await model.release();
+    throw e;
+  }
   port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
   let closed: Promise<void> | undefined;

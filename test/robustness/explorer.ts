@@ -4,15 +4,13 @@
 // per-upload time limit.
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe } from 'node:test';
 import { startServer, type RunningServer } from '../../src/server/server.ts';
-import { REPO, tinyModel } from '../helpers/fixtures.ts';
+import { tinyModel } from '../helpers/fixtures.ts';
+import { procStatusKB, serveChild, stopChild } from '../helpers/serve_child.ts';
 import type { ClipModel } from '../../src/runtime/clip.ts';
 import { scenePng } from '../helpers/serve_fixture.ts';
 import { hostile } from './tally.ts';
@@ -46,28 +44,6 @@ function req(port: number, method: string, path: string, body?: Buffer | string,
 }
 
 const PAGE = { 'x-cliplens': '1' };
-const statusKB = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
-
-/** `cliplens serve` in a child process (MALLOC_ARENA_MAX=2 keeps its address space predictable), optionally under `ulimit -v`. */
-async function serveChild(limitKB?: number): Promise<{ child: ChildProcess; port: number; pid: number }> {
-  const node = `exec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(REPO, 'bin/cliplens.js'))} serve --port 0`;
-  const child = spawn('sh', ['-c', limitKB ? `ulimit -v ${limitKB} && ${node}` : node], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MALLOC_ARENA_MAX: '2', CLIPLENS_THREADS: '1' } });
-  let err = '';
-  child.stderr!.on('data', (c) => (err += c));
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (c) => {
-      out += c;
-      const m = /listening on http:\/\/[^:]+:(\d+)\//.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`cliplens serve exited (${code}): ${err}`)));
-  });
-  return { child, port, pid: child.pid! };
-}
-
-const stop = (c: ChildProcess) => new Promise((r) => (c.exitCode !== null ? r(null) : (c.once('exit', r), c.kill('SIGTERM'))));
-
 export function explorerCases(bigPng: (rgb: [number, number, number]) => Promise<Buffer>): void {
   describe('explorer', () => {
     let model: ClipModel;
@@ -91,11 +67,13 @@ export function explorerCases(bigPng: (rgb: [number, number, number]) => Promise
 
     hostile(G, 'a 13000×13000 PNG under a memory cap, /api/info answering while uploads decode', async () => {
       // The cap: the server's own idle address space plus 512 MB (measured on an uncapped run).
-      const probe = await serveChild();
+      // MALLOC_ARENA_MAX=2 keeps the address space of its threads predictable.
+      const env = { MALLOC_ARENA_MAX: '2', CLIPLENS_THREADS: '1' };
+      const probe = await serveChild([], { env });
       await req(probe.port, 'GET', '/api/info');
-      const idleKB = statusKB(probe.pid, 'VmPeak');
-      await stop(probe.child);
-      const { child, port: p } = await serveChild(idleKB + 512 * 1024);
+      const idleKB = procStatusKB(probe.pid, 'VmPeak');
+      await stopChild(probe.child);
+      const { child, port: p } = await serveChild([], { limitKB: idleKB + 512 * 1024, env });
       try {
         const bigs = [await bigPng([200, 100, 50]), await bigPng([10, 200, 90])];
         const uploads = bigs.map((b) => req(p, 'POST', '/api/upload', b, { ...PAGE, 'content-type': 'image/png' }));
@@ -119,7 +97,7 @@ export function explorerCases(bigPng: (rgb: [number, number, number]) => Promise
         }
         return 'handled';
       } finally {
-        await stop(child);
+        await stopChild(child);
       }
     }, { timeout: 180_000 });
 

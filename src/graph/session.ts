@@ -1,8 +1,8 @@
 // ONNX Runtime sessions over built graphs: thread count, execution provider, external data.
 
-import { availableParallelism } from 'node:os';
-import { rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import type { GraphBuilder } from './builder.ts';
 import { ConfigError, UsageError } from '../errors.ts';
@@ -19,8 +19,12 @@ export interface RuntimeOptions {
 const TWO_GB_SAFE = 1.8 * 1024 ** 3;
 
 export function resolveThreads(opts: RuntimeOptions = {}): number {
-  const env = process.env.CLIPLENS_THREADS ? Number(process.env.CLIPLENS_THREADS) : undefined;
-  const n = opts.threads ?? env ?? availableParallelism();
+  const raw = process.env.CLIPLENS_THREADS;
+  if (opts.threads === undefined && raw) {
+    if (!/^\s*\d+\s*$/.test(raw) || Number(raw) < 1 || Number(raw) > 1024) throw new UsageError(`CLIPLENS_THREADS must be an integer in 1..1024, got '${raw}'`);
+    return Number(raw);
+  }
+  const n = opts.threads ?? availableParallelism();
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`thread count must be a positive integer, got ${n}`);
   return n;
 }
@@ -38,12 +42,12 @@ export async function createSession(g: GraphBuilder, opts: RuntimeOptions = {}):
   const threshold = opts.externalDataThreshold ?? TWO_GB_SAFE;
   try {
     if (g.weightBytes() <= threshold) return await ort.InferenceSession.create(g.toBytes(), sessionOptions);
-    const path = g.toExternalFiles();
+    const dir = mkdtempSync(join(tmpdir(), 'cliplens-onnx-'));
     try {
-      return await ort.InferenceSession.create(path, sessionOptions);
+      return await ort.InferenceSession.create(g.toExternalFiles(dir), sessionOptions);
     } finally {
-      // ONNX Runtime has read the weights into memory by now.
-      rmSync(dirname(path), { recursive: true, force: true });
+      // ONNX Runtime has read the weights into memory by now; a failed write (no space) leaves nothing either.
+      rmSync(dir, { recursive: true, force: true });
     }
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];

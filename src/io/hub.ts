@@ -300,7 +300,8 @@ const secs = (ms: number) => `${+(ms / 1000).toFixed(1)}s`;
 async function downloadFile(url: string, dest: string, o: DlOpts): Promise<number | null> {
   const part = `${dest}.incomplete`;
   const started = Date.now();
-  const deadline = () => started + (o.deadlineMs ?? BASE_DEADLINE_MS + ((o.size ?? 0) / DEADLINE_RATE) * 1000);
+  const limitMs = () => o.deadlineMs ?? BASE_DEADLINE_MS + ((o.size ?? 0) / DEADLINE_RATE) * 1000;
+  const deadline = { at: () => started + limitMs(), ms: limitMs };
   const kept = () => {
     const have = sizeOf(part);
     return have ? ` (${have} bytes kept in ${part}; the next run resumes)` : '';
@@ -386,7 +387,7 @@ function contentLength(res: Response): number | undefined {
 }
 
 /** One request. Throws Retryable for network trouble; HubError for answers that retrying cannot change. */
-async function attemptDownload(url: string, part: string, o: DlOpts, deadline: () => number): Promise<number | null> {
+async function attemptDownload(url: string, part: string, o: DlOpts, deadline: { at(): number; ms(): number }): Promise<number | null> {
   const have = sizeOf(part) ?? 0;
   const ac = new AbortController();
   let why: 'idle' | 'deadline' | undefined;
@@ -402,15 +403,15 @@ async function attemptDownload(url: string, part: string, o: DlOpts, deadline: (
   };
   const armDeadline = () => {
     clearTimeout(overall);
-    overall = setTimeout(() => abort('deadline'), Math.max(0, deadline() - Date.now()));
+    overall = setTimeout(() => abort('deadline'), Math.max(0, deadline.at() - Date.now()));
   };
-  const deadlineError = () => new DeadlineExceeded(`download of ${o.label} did not finish within ${secs(o.deadlineMs ?? deadline() - Date.now())} (the per-file deadline${o.deadlineMs === undefined ? '; CLIPLENS_HUB_DEADLINE sets it in seconds' : ''})`);
+  const deadlineError = () => new DeadlineExceeded(`download of ${o.label} did not finish within ${secs(deadline.ms())} (the per-file deadline${o.deadlineMs === undefined ? '; CLIPLENS_HUB_DEADLINE sets it in seconds' : ''})`);
   const failure = (e: unknown, idleMsg: string, netMsg = `network error (${causeOf(e)})`) => {
     if (e instanceof HubError) return e;
     if (why === 'deadline') return deadlineError();
     return new Retryable(why === 'idle' ? idleMsg : netMsg);
   };
-  if (Date.now() >= deadline()) throw deadlineError();
+  if (Date.now() >= deadline.at()) throw deadlineError();
   arm();
   armDeadline();
   const headers: Record<string, string> = { 'accept-encoding': 'identity' };

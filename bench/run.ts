@@ -1,6 +1,6 @@
 // npm run bench [-- suite ... [--flag value ...]]
 //   suites: startup, encode (these two by default), decompose, textspan, preprocess, tokenize,
-//           toyworld, hostile, all. Flags after the suites go to the suites that take them (textspan:
+//           toyworld, hostile, siglip, all. Flags after the suites go to the suites that take them (textspan:
 //           --n --d --m --k --r --literal-k --seed; startup: --runs; hostile: --model --uploads --cli).
 // Every speed is printed next to a baseline measured in the same run.
 
@@ -13,9 +13,10 @@ import { batchedMatmul } from '../src/graph/matmul.ts';
 import { writeSafetensors } from '../src/io/safetensors.ts';
 import type { F32 } from '../src/tensor.ts';
 import { randomClipWeights, vitB16Config } from '../test/helpers/random_weights.ts';
+import { randomSiglipWeights, siglipBase224Config } from '../test/helpers/siglip_random.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SUITES = ['startup', 'encode', 'decompose', 'textspan', 'preprocess', 'tokenize', 'toyworld', 'hostile'];
+const SUITES = ['startup', 'encode', 'decompose', 'textspan', 'preprocess', 'tokenize', 'toyworld', 'hostile', 'siglip'];
 const args = process.argv.slice(2);
 const named = args.filter((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
 for (const a of named)
@@ -49,13 +50,13 @@ async function matmulRate(): Promise<number> {
   return (2 * m * k * n * reps) / ((performance.now() - t0) / 1000) / 1e9;
 }
 
-function checkpoint(): string {
+function checkpoint(family: 'clip' | 'siglip' = 'clip'): string {
   const dir = join(tmpdir(), 'cliplens-bench');
-  const path = join(dir, 'vit-b-16-random-vision.safetensors');
+  const path = join(dir, family === 'clip' ? 'vit-b-16-random-vision.safetensors' : 'siglip-base-patch16-224-random-vision.safetensors');
   if (!existsSync(path)) {
     mkdirSync(dir, { recursive: true });
-    process.stderr.write('writing a random ViT-B-16 vision tower (once)…\n');
-    const w = randomClipWeights(vitB16Config(), 1, ['vision']);
+    process.stderr.write(`writing a random ${family === 'clip' ? 'ViT-B-16' : 'siglip-base-patch16-224'} vision tower (once)…\n`);
+    const w = family === 'clip' ? randomClipWeights(vitB16Config(), 1, ['vision']) : randomSiglipWeights(siglipBase224Config(), 1, ['vision']);
     const tensors: Record<string, F32> = {};
     for (const name of w.names()) tensors[name] = w.get(name);
     writeSafetensors(path, tensors);
@@ -70,8 +71,8 @@ interface WorkerResult {
   ofPlain?: number;
 }
 
-function worker(mode: string, ckpt: string, batch = 8, repeats = 3, vsPlain = false): WorkerResult {
-  const argv = ['--import', 'tsx', join(here, 'vitb16.ts'), mode, ckpt, String(batch), String(repeats), ...(vsPlain ? ['--vs-plain'] : [])];
+function worker(mode: string, ckpt: string, batch = 8, repeats = 3, vsPlain = false, family: 'clip' | 'siglip' = 'clip'): WorkerResult {
+  const argv = ['--import', 'tsx', join(here, 'worker.ts'), family, mode, ckpt, String(batch), String(repeats), ...(vsPlain ? ['--vs-plain'] : [])];
   const out = execFileSync(process.execPath, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
@@ -101,5 +102,22 @@ async function encodeAndDecompose(decompose: boolean): Promise<void> {
 }
 
 if (suites.has('encode') || suites.has('decompose')) await encodeAndDecompose(suites.has('decompose'));
+if (suites.has('siglip')) {
+  // A random full-size google/siglip-base-patch16-224 vision tower (no CLS token, pooling head).
+  const ckpt = checkpoint('siglip');
+  const plain = worker('encode', ckpt, 8, 3, false, 'siglip');
+  console.log(`SigLIP base-patch16-224 (random), batch 8; shares of plain measured in rounds alternating with plain in one process`);
+  console.log(`${'plain encodeImages'.padEnd(40)} ${plain.imagesPerSecond.toFixed(2).padStart(6)} images/s   100% of plain  peak RSS ${plain.peakRssMB.toFixed(0)} MB   (baseline, same run)`);
+  const row = (label: string, mode: string, repeats = 3, batch = 8) => {
+    const alone = worker(mode, ckpt, batch, repeats, false, 'siglip');
+    const vs = worker(mode, ckpt, batch, repeats + 2, true, 'siglip');
+    console.log(`${label.padEnd(40)} ${vs.imagesPerSecond.toFixed(2).padStart(6)} images/s  ${(vs.ofPlain! * 100).toFixed(0).padStart(4)}% of plain  peak RSS ${alone.peakRssMB.toFixed(0)} MB`);
+  };
+  row('decomposition (attn [B,H,d], mlp, bias)', 'heads');
+  row('per-token terms [B,N,H,d]', 'spatial');
+  row('per-token maps, 10 texts', 'maps10');
+  row("through-layers [B,L,H,H',d] (batch 4)", 'through', 2, 4);
+}
+
 if (suites.has('textspan')) sub('textspan.ts');
 if (suites.has('hostile')) sub('hostile.ts');

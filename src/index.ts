@@ -23,6 +23,14 @@ export type { ClipModel } from './runtime/clip.ts';
 export type { ClipConfig } from './model/config.ts';
 export { ClipTokenizer } from './model/tokenizer.ts';
 export type { Decomposition } from './decompose/prs.ts';
+export type { ImageDecomposer, DecompositionLayout } from './decompose/decomposer.ts';
+export { decomposerFor } from './decompose/decomposers.ts';
+
+// SigLIP (google/siglip-*, hf-hub:timm/ViT-*-SigLIP load like any model): the pooling head's terms,
+// their split through the encoder, and compute_siglip.py's features
+export { SiglipDecomposer, type ThroughLayers } from './decompose/siglip.ts';
+export { SiglipTokenizer } from './model/siglip_tokenizer.ts';
+export { siglipFeatures, headOrthogonality, layerShares, type LayerShares } from './analyses/siglip.ts';
 export type { MapSelection } from './decompose/patch_maps.ts';
 export type { DType, F32, Tensor, TypedData } from './tensor.ts';
 

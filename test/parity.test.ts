@@ -33,8 +33,8 @@ test('decomposition matches the reference: per head, per token, MLPs, LN statist
   assert.deepEqual(ns.mlp.shape, [4, 7, 64]);
   assert.ok(maxAbsDiff(ns.attn.data, refOutput('attn_nonspatial').data) < 1e-5);
   assert.ok(maxAbsDiff(ns.mlp.data, refOutput('mlps').data) < 1e-5);
-  assert.ok(maxAbsDiff(ns.lnMean.data, refOutput('post_ln_mean').data) < 1e-5);
-  assert.ok(maxAbsDiff(ns.lnStd.data, refOutput('post_ln_std').data) < 1e-5);
+  assert.ok(maxAbsDiff(ns.lnMean!.data, refOutput('post_ln_mean').data) < 1e-5);
+  assert.ok(maxAbsDiff(ns.lnStd!.data, refOutput('post_ln_std').data) < 1e-5);
   assert.ok(maxAbsDiff(ns.norm.data, refOutput('representation_norm').data) < 1e-4);
   assert.ok(sumInvariant(ns.attn, ns.mlp, ns.imageFeatures.data, ns.norm.data) < 1e-5);
 

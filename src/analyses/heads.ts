@@ -5,6 +5,7 @@
 import type { StoreManifest } from '../io/store.ts';
 import { HEAD_SYNTAX, headName, parseHeadList, type HeadRef } from '../notation.ts';
 import { AnalysisError } from '../errors.ts';
+import { familyInfo } from '../model/family_info.ts';
 
 /** The kept layers as written in messages: "8-11" when contiguous, else "0,3,5". */
 export function keptRange(m: StoreManifest): string {
@@ -23,7 +24,20 @@ export function keptIndex(m: StoreManifest, layer: number): number {
 /** A head list (`L10.H3,11:0`, `L11.H*`; see notation.ts) checked against the store: absolute layers it keeps, heads it has. */
 export function parseHeadSpec(spec: string, m: StoreManifest): HeadRef[] {
   const { H } = m.dims;
-  const parsed = parseHeadList(spec);
+  // A family may name its blocks too (SigLIP: `pool:3` or `P.H3` for pooling head 3, stored as block 0).
+  const aliases = Object.entries(familyInfo(m.family).blockAliases);
+  const named = spec
+    .split(',')
+    .map((part) => {
+      const t = part.trim();
+      for (const [name, layer] of aliases) {
+        const a = new RegExp(`^${name}(?::|\\.H)`, 'i').exec(t);
+        if (a) return a[0].endsWith(':') ? `${layer}:${t.slice(a[0].length)}` : `L${layer}.H${t.slice(a[0].length)}`;
+      }
+      return t;
+    })
+    .join(',');
+  const parsed = parseHeadList(named);
   if (parsed.bad !== undefined) throw new AnalysisError(`head '${parsed.bad}': write heads as ${HEAD_SYNTAX}`);
   const out: HeadRef[] = [];
   for (const p of parsed.heads) {

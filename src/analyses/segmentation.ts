@@ -45,11 +45,13 @@ export function patchMapFromSpatial(spatial: Mat, opts: { layers?: number[]; hea
   const heads = opts.heads ?? Array.from({ length: H }, (_, i) => i);
   for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new RangeError(`layer ${l} out of range 0..${L - 1}`);
   for (const h of heads) if (!Number.isInteger(h) || h < 0 || h >= H) throw new RangeError(`head ${h} out of range 0..${H - 1}`);
-  const out = new Float32Array(N - 1);
-  for (let i = 1; i < N; i++) {
+  // Tokens are a square grid of patches, after a CLS token when the model has one (CLIP; SigLIP has none).
+  const cls = Number.isInteger(Math.sqrt(N)) && N > 1 ? 0 : 1;
+  const out = new Float32Array(N - cls);
+  for (let i = cls; i < N; i++) {
     let s = 0;
     for (const l of layers) for (const h of heads) s += spatial.data[(l * N + i) * H + h];
-    out[i - 1] = s;
+    out[i - cls] = s;
   }
   return out;
 }

@@ -10,7 +10,8 @@ import { resizeNearest } from '../io/resample.ts';
 import type { SegmentationMat } from '../io/segmentation_mat.ts';
 import { preprocessDecodedBatch } from '../model/preprocess_model.ts';
 import type { ClipModel } from '../runtime/clip.ts';
-import { Decomposer } from '../decompose/decomposer.ts';
+import type { ImageDecomposer } from '../decompose/decomposer.ts';
+import { decomposerFor } from '../decompose/decomposers.ts';
 import { normalizeRows } from './linalg.ts';
 import type { SegmentationResult, SegmentationScores } from './segmentation.ts';
 import { classDirection, predictClasses, segmentationSummary, segmentSpatial, spatialMaps } from './spatial_studies.ts';
@@ -143,7 +144,7 @@ export async function segmentImages(model: ClipModel, items: SegItem[], target: 
   const todo = items.filter((it) => !done.has(it.name));
   if (done.size) opts.onResume?.(items.length - todo.length, items.length);
   const fresh = new Map<string, ScoredImage>();
-  const dec = new Decomposer(model);
+  const dec = decomposerFor(model);
   opts.onProgress?.(items.length - todo.length, items.length);
   for (let b0 = 0; b0 < todo.length; b0 += bs) {
     for (const s of await segmentBatch(dec, todo.slice(b0, b0 + bs), target, fixed, opts)) {
@@ -158,7 +159,7 @@ export async function segmentImages(model: ClipModel, items: SegItem[], target: 
 }
 
 /** One batch: load, preprocess, find each image's direction, map, post-process and score. */
-async function segmentBatch(dec: Decomposer, chunk: SegItem[], target: SegmentTarget, fixed: Float32Array | undefined, opts: SegmentationOptions): Promise<ScoredImage[]> {
+async function segmentBatch(dec: ImageDecomposer, chunk: SegItem[], target: SegmentTarget, fixed: Float32Array | undefined, opts: SegmentationOptions): Promise<ScoredImage[]> {
   const model = dec.model;
   const { grid } = model.dims();
   const S = model.config.vision.imageSize;

@@ -2,7 +2,7 @@
 // spatial path (Decomposer.textMaps: folded per-head maps along a direction, no [L, N, H, d]
 // tensor) and the joint decomposition (the map restricted to the heads that matter most).
 
-import type { Decomposer } from '../decompose/decomposer.ts';
+import type { ImageDecomposer } from '../decompose/decomposer.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { f32, type F32 } from '../tensor.ts';
 import { normalizeRows } from './linalg.ts';
@@ -38,7 +38,7 @@ function slice(pixels: F32, b0: number, b1: number): F32 {
  * Per-token, per-head scalar maps [L, N, H] of each image along its direction (one direction
  * for all images, or one per image).
  */
-export async function spatialMaps(dec: Decomposer, pixels: F32, directions: Float32Array[], batch = 8): Promise<F32[]> {
+export async function spatialMaps(dec: ImageDecomposer, pixels: F32, directions: Float32Array[], batch = 8): Promise<F32[]> {
   const B = pixels.shape[0];
   const d = dec.model.config.embedDim;
   if (directions.length !== 1 && directions.length !== B) throw new RangeError(`${directions.length} directions for ${B} images`);

@@ -2,9 +2,8 @@
 // contribution along each text direction, summed over all (or chosen) layers and heads. The
 // CLI's heatmap, the explorer and the library's textMaps all come through here.
 
-import type { Decomposer } from '../decompose/decomposer.ts';
+import type { ImageDecomposer } from '../decompose/decomposer.ts';
 import { tokenMaps, type MapSelection } from '../decompose/patch_maps.ts';
-import { foldTexts, textMapsFromTaps, type VisionTaps } from '../decompose/prs.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { f32, type F32 } from '../tensor.ts';
 import { normalizeRows } from './linalg.ts';
@@ -17,14 +16,13 @@ export async function unitTextEmbeddings(model: ClipModel, texts: string[]): Pro
 }
 
 /**
- * Maps [B, T, N] (CLS token first, then the patches row by row) of each text's direct
- * contribution per token, Σ over the selected layers and heads, for images given as
- * pixel_values [B, 3, S, S] or as the vision taps of an earlier forward pass. Terms are
- * normalised by ‖z‖, as in the reference.
+ * Maps [B, T, N] (CLS token first when the model has one, then the patches row by row) of each
+ * text's direct contribution per token, Σ over the selected layers and heads, for images given as
+ * pixel_values [B, 3, S, S] or as the vision taps of an earlier forward pass (`taps`). Terms are
+ * scaled as the family's reference does (CLIP: ÷‖z‖; SigLIP: unnormalised) unless `normalise` says.
  */
-export async function textTokenMaps(dec: Decomposer, images: F32 | VisionTaps, texts: F32, sel: MapSelection = {}): Promise<F32> {
-  const r = await dec.getReadout();
-  const taps = 'dtype' in images ? await dec.taps(images, true) : images;
-  const { maps } = await textMapsFromTaps(taps, r, await foldTexts(r, texts), true);
+export async function textTokenMaps(dec: ImageDecomposer, images: F32 | { taps: unknown }, texts: F32, sel: MapSelection = {}, normalise?: boolean): Promise<F32> {
+  const taps = 'taps' in images ? images.taps : await dec.taps(images, true);
+  const { maps } = await dec.textMapsFromTaps(taps, texts, normalise);
   return tokenMaps(maps, sel);
 }

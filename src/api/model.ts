@@ -5,7 +5,8 @@
 import { embedClassifier, embedPool, type TextSet } from '../analyses/text_sets.ts';
 import { textTokenMaps, unitTextEmbeddings } from '../analyses/text_maps.ts';
 import { decomposeDataset, type DatasetJobOptions, type DatasetJobResult } from '../decompose/dataset_job.ts';
-import { Decomposer } from '../decompose/decomposer.ts';
+import type { ImageDecomposer } from '../decompose/decomposer.ts';
+import { decomposerFor } from '../decompose/decomposers.ts';
 import type { MapSelection } from '../decompose/patch_maps.ts';
 import type { Decomposition } from '../decompose/prs.ts';
 import { loadDataset, type Dataset } from '../io/datasets.ts';
@@ -58,7 +59,8 @@ export class Model {
   /** The model's name (builtin name, file, or hub id). */
   readonly name: string;
   readonly config: ClipConfig;
-  private readonly decomposer: Decomposer;
+  /** The family's decomposer (CLIP: PRS terms per layer; SigLIP: the pooling head's terms). */
+  readonly decomposer: ImageDecomposer;
 
   /** Wrap a runtime model (loadModel does this for you). */
   constructor(
@@ -67,7 +69,7 @@ export class Model {
   ) {
     this.name = clip.name;
     this.config = clip.config;
-    this.decomposer = new Decomposer(clip);
+    this.decomposer = decomposerFor(clip);
   }
 
   /** Sizes of the vision tower and the embedding. */

@@ -4,6 +4,7 @@ import { parseHeadSpec } from '../analyses/heads.ts';
 import { HEAD_SYNTAX, pct } from '../notation.ts';
 import { ablationReport } from '../report/study_reports.ts';
 import { finish, openStore, openTextSet, VERIFY_HELP } from './study_common.ts';
+import { storeHeadOrthogonality } from '../analyses/siglip.ts';
 
 interface AblateFlags {
   store: string;
@@ -27,7 +28,8 @@ export function ablateCommand(): Command {
       const store = openStore(o.store, o.verify);
       const cls = openTextSet(o.classifier, 'classifier');
       const heads = o.heads ? parseHeadSpec(o.heads, store.manifest) : undefined;
-      const r = ablationStudy(store, cls, { heads });
+      // compute_siglip.py reports how orthogonal the (centred) head terms are; cheap for any store.
+      const r = { ...ablationStudy(store, cls, { heads }), headOrthogonality: storeHeadOrthogonality(store) };
       process.stderr.write(`baseline ${pct(r.baseline)}%, MLPs and ln_pre ablated ${pct(r.mlps)}%${r.heads ? `, heads ablated ${pct(r.heads.accuracy)}%` : ''}\n`);
       await finish(o, r, () => ablationReport(r, { model: r.model, store: o.store, classifier: o.classifier, images: r.images }));
     });

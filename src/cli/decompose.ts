@@ -1,6 +1,10 @@
 import { Command } from 'commander';
 import { decomposeDataset } from '../decompose/dataset_job.ts';
-import { Decomposer } from '../decompose/decomposer.ts';
+import { decomposerFor } from '../decompose/decomposers.ts';
+import { SiglipDecomposer } from '../decompose/siglip.ts';
+import { layerShares } from '../analyses/siglip.ts';
+import { layerSharesReport } from '../report/siglip_report.ts';
+import { writeReport } from '../report/writer.ts';
 import { loadDataset } from '../io/datasets.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import { modelFromFlags, parseIntFlag, parseLayers, progressBar, withModelOptions, type ModelFlags } from './common.ts';
@@ -16,7 +20,9 @@ interface DecomposeFlags extends ModelFlags {
   batchSize: string;
   layers?: string;
   half?: boolean;
-  normalise: boolean;
+  normalise?: boolean;
+  throughLayers?: boolean;
+  report?: string;
   pathCol?: string;
   labelCol?: string;
   groupCol?: string;
@@ -28,14 +34,17 @@ export function decomposeCommand(): Command {
     .description('split image embeddings into per-layer, per-head (and per-token) direct contributions')
     .argument('[images...]', 'image files (single-batch mode)')
     .option('--pixels <file>', 'safetensors file with pixel_values [B,3,S,S]')
-    .option('--spatial', 'keep the token axis: attn [B,L,N,H,d]')
+    .option('--spatial', 'keep the token axis: attn [B,L,N,H,d] (SigLIP: [B,N,H,d])')
+    .option('--through-layers', 'SigLIP: also split the pooling heads\' attention terms through the encoder (per layer, head, pooling head; per token with --spatial)')
+    .option('--report <dir>', 'with --through-layers: a report of which encoder layers feed each pooling head')
     .option('-o, --out <file>', 'output .safetensors (single-batch mode)')
     .option('--dataset <dir|csv|list>', 'image folder (class subfolders = labels), list file, or CSV with a path column')
     .option('--store <dir>', 'store directory for --dataset (resumable)')
     .option('--batch-size <n>', 'images per batch', '16')
     .option('--layers <spec>', 'attention layers to keep in the store: 8-11, 0,3,5, last:4 (default all)')
     .option('--half', 'store float16')
-    .option('--no-normalise', 'terms sum to z instead of z/‖z‖')
+    .option('--normalise', 'terms sum to z/‖z‖ (the CLIP reference; the default for CLIP)')
+    .option('--no-normalise', 'terms sum to z (the SigLIP reference; the default for SigLIP)')
     .option('--path-col <name>', 'CSV column with image paths')
     .option('--label-col <name>', 'CSV column with labels')
     .option('--group-col <name>', 'CSV column with groups (e.g. place)')
@@ -52,8 +61,9 @@ export function decomposeCommand(): Command {
           return [f.slice(0, i), f.slice(i + 1)] as [string, string];
         });
         const ds = loadDataset(o.dataset, { path: o.pathCol, label: o.labelCol, group: o.groupCol, filter });
+        if (o.throughLayers) throw new UsageError('--through-layers is for single batches (--pixels or images), not --dataset');
         const model = await modelFromFlags(o);
-        const layers = parseLayers(o.layers, model.config.vision.layers);
+        const layers = parseLayers(o.layers, decomposerFor(model).layout().L);
         process.stderr.write(`${ds.items.length} images, ${ds.labels.length} labels, ${ds.groups.length} groups → ${o.store}\n`);
         const bar = progressBar('decompose', ds.items.length);
         const res = await decomposeDataset(model, ds, {
@@ -73,17 +83,35 @@ export function decomposeCommand(): Command {
         return;
       }
       if (!o.out) throw new UsageError('--out FILE is required (or use --dataset with --store)');
+      if (o.report && !o.throughLayers) throw new UsageError('--report is for --through-layers');
+      if (o.report && o.spatial) throw new UsageError('--report takes the token-summed split: drop --spatial');
       const model = await modelFromFlags(o);
+      const dec = decomposerFor(model);
+      if (o.normalise && !model.family.normalisedTerms) throw new UsageError(`--normalise: ${model.family.label} terms are written unnormalised, as its reference records them`);
       const { pixels } = await pixelsFromArgs(model, o.pixels, images);
-      if (o.spatial) {
-        const { L, tokens, H, d } = model.dims();
-        const gb = (pixels.shape[0] * L * tokens * H * d * 4) / 1024 ** 3;
-        if (gb > 4) throw new UsageError(`--spatial for ${pixels.shape[0]} images would hold ${gb.toFixed(1)} GB; give fewer images, or use heatmap/segment for per-token maps along texts`);
+      const B = pixels.shape[0];
+      const { L, N, H, d } = dec.layout();
+      const guard = (what: string, floats: number) => {
+        const gb = (floats * 4) / 1024 ** 3;
+        if (gb > 4) throw new UsageError(`${what} for ${B} images would hold ${gb.toFixed(1)} GB; give fewer images, or use heatmap/segment for per-token maps along texts`);
+      };
+      if (o.spatial) guard('--spatial', B * L * N * H * d);
+      const res = await dec.decompose(pixels, { spatial: o.spatial, normalise: o.normalise ?? model.family.normalisedTerms, batchSize });
+      const tensors = dec.referenceTensors(res);
+      const meta: Record<string, string> = { model: model.name, family: model.family.id, normalised: String(res.normalised), attn_layout: dec.referenceLayout(!!o.spatial) };
+      if (o.throughLayers) {
+        if (!(dec instanceof SiglipDecomposer)) throw new UsageError(`--through-layers splits a SigLIP pooling head's terms; ${model.name} is a ${model.family.label} model`);
+        const v = model.config.vision;
+        if (o.spatial) guard('--through-layers --spatial', B * v.layers * v.heads * N * H * d);
+        const t = await dec.throughLayers(pixels, { spatial: o.spatial, batchSize });
+        Object.assign(tensors, { through_heads: t.heads, through_bias: t.bias, through_mlp: t.mlp, through_embed: t.embed, through_constant: t.constant });
+        meta.through_layout = o.spatial ? 'through_heads B,L,H,N,P,d (P = pooling head)' : 'through_heads B,L,H,P,d (P = pooling head)';
+        if (o.report) {
+          const w = await writeReport(o.report, await layerSharesReport(layerShares(t), { model: model.name, images: B }));
+          process.stderr.write(`wrote report ${o.report}/index.html (${w.files.length} files)\n`);
+        }
       }
-      const res = await new Decomposer(model).decompose(pixels, { spatial: o.spatial, normalise: o.normalise, batchSize });
-      writeSafetensors(o.out, { attn: res.attn, mlp: res.mlp, image_features: res.imageFeatures, norm: res.norm }, {
-        metadata: { model: model.name, normalised: String(res.normalised), attn_layout: o.spatial ? 'B,L,N,H,d' : 'B,L,H,d' },
-      });
-      process.stderr.write(`wrote ${o.out}: attn [${res.attn.shape}], mlp [${res.mlp.shape}]\n`);
+      writeSafetensors(o.out, tensors, { metadata: meta });
+      process.stderr.write(`wrote ${o.out}: ${Object.entries(tensors).map(([k, t]) => `${k} [${t.shape}]`).join(', ')}\n`);
     });
 }

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { textTokenMaps, unitTextEmbeddings } from '../analyses/text_maps.ts';
-import { Decomposer } from '../decompose/decomposer.ts';
+import { decomposerFor } from '../decompose/decomposers.ts';
 import { patchGrid } from '../decompose/patch_maps.ts';
 import { heatmapOverlay, sideBySide } from '../report/figures.ts';
 import { modelFromFlags, parseIntFlag, withModelOptions, type ModelFlags } from './common.ts';
@@ -22,21 +22,22 @@ export function heatmapCommand(): Command {
     .argument('<image>', 'image file')
     .option('--text <text>', 'a text (repeatable); with two texts a third panel shows their difference', collect, [])
     .option('-o, --out <png>', 'output PNG with one panel per text')
-    .option('--json', 'print the raw [N] map per text (CLS first) as JSON on stdout')
-    .option('--layer <l>', 'only this attention layer')
-    .option('--head <h>', 'only this head')
+    .option('--json', 'print the raw [N] map per text (CLS first, when the model has one) as JSON on stdout')
+    .option('--layer <l>', 'only this attention layer (SigLIP: 0, the pooling head)')
+    .option('--head <h>', 'only this head (SigLIP: pooling head)')
     .action(async (image: string, o: HeatmapFlags) => {
       if (!o.text.length) throw new UsageError('give at least one --text');
       if (!o.out && !o.json) throw new UsageError('give --out FILE.png and/or --json');
       const model = await modelFromFlags(o);
-      const { L, H, grid } = model.dims();
+      const dec = decomposerFor(model);
+      const { L, H, grid } = dec.layout();
       const layer = parseIntFlag(o.layer, 'layer', 0);
       const head = parseIntFlag(o.head, 'head', 0);
       if (layer !== undefined && layer >= L) throw new UsageError(`--layer ${layer}: the model has layers 0..${L - 1}`);
       if (head !== undefined && head >= H) throw new UsageError(`--head ${head}: the model has heads 0..${H - 1}`);
       const { pixels, u8 } = await pixelsFromArgs(model, undefined, [image]);
       const texts = o.text;
-      const per = await textTokenMaps(new Decomposer(model), pixels, await unitTextEmbeddings(model, texts), { layers: layer !== undefined ? [layer] : undefined, heads: head !== undefined ? [head] : undefined });
+      const per = await textTokenMaps(dec, pixels, await unitTextEmbeddings(model, texts), { layers: layer !== undefined ? [layer] : undefined, heads: head !== undefined ? [head] : undefined });
       const N = per.shape[2];
       const rows = texts.map((_, t) => per.data.slice(t * N, (t + 1) * N));
       if (o.json) {

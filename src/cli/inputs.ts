@@ -4,7 +4,7 @@ import { checkInputPath, readLines } from '../io/files.ts';
 import { SafetensorsFile } from '../io/safetensors.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { preprocessFiles } from '../model/preprocess_model.ts';
-import type { F32 } from '../tensor.ts';
+import type { F32, Tensor } from '../tensor.ts';
 import { UsageError } from '../errors.ts';
 
 export const collect = (v: string, acc: string[]) => [...acc, v];
@@ -37,4 +37,29 @@ export function textsFromArgs(texts: string[], textsFile?: string): string[] {
     out.push(...readLines(textsFile, 'texts file'));
   }
   return out;
+}
+
+/** Token ids [T, S] as int32 from a safetensors file's 'tokens' or 'input_ids' tensor (int32 or int64). */
+export function tokensFromFile(path: string): Tensor<Int32Array> {
+  checkInputPath(path, '--tokens');
+  const f = SafetensorsFile.open(path);
+  try {
+    const name = ['tokens', 'input_ids'].find((n) => f.has(n));
+    if (!name) throw new UsageError(`${path} has no 'tokens' or 'input_ids' tensor (it has: ${f.names().join(', ') || 'nothing'})`);
+    const t = f.read(name);
+    if (t.shape.length !== 2 || t.shape[0] < 1 || t.shape[1] < 1) throw new UsageError(`${path}: '${name}' must be [T, S] token ids, got shape [${t.shape}]`);
+    let data: Int32Array;
+    if (t.dtype === 'I32') data = t.data as Int32Array;
+    else if (t.dtype === 'I64') {
+      const src = t.data as BigInt64Array;
+      data = new Int32Array(src.length);
+      for (let i = 0; i < src.length; i++) {
+        if (src[i] < -2147483648n || src[i] > 2147483647n) throw new UsageError(`${path}: token id ${src[i]} in '${name}' does not fit in int32`);
+        data[i] = Number(src[i]);
+      }
+    } else throw new UsageError(`${path}: '${name}' has dtype ${t.dtype}; token ids must be int32 or int64`);
+    return { dtype: 'I32', shape: t.shape, data };
+  } finally {
+    f.close();
+  }
 }

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { normalizeRows } from '../analyses/linalg.ts';
 import { jointHeads, spatialMaps } from '../analyses/spatial_studies.ts';
-import { Decomposer } from '../decompose/decomposer.ts';
+import { decomposerFor } from '../decompose/decomposers.ts';
 import { headName } from '../notation.ts';
 import { blendMap, imageGrid } from '../report/figures.ts';
 import { modelFromFlags, parseIntFlag, withModelOptions, type ModelFlags } from './common.ts';
@@ -33,7 +33,7 @@ export function jointCommand(): Command {
       const S = model.config.vision.imageSize;
       const { pixels, u8 } = await pixelsFromArgs(model, undefined, [image]);
       const t = normalizeRows((await model.encodeTexts([o.text!])).features.data, 1, d);
-      const [spatial] = await spatialMaps(new Decomposer(model), pixels, [t]);
+      const [spatial] = await spatialMaps(decomposerFor(model), pixels, [t]);
       const j = jointHeads(spatial, top);
       if (o.json) process.stdout.write(toJson({ model: model.name, text: o.text, grid, full: j.full, heads: j.heads }) + '\n');
       if (o.out) {

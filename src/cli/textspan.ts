@@ -5,6 +5,7 @@ import { textspanReport } from '../report/study_reports.ts';
 import { parseIntFlag, parseLayers, progressBar } from './common.ts';
 import { finish, openStore, openTextSet, toJson, VERIFY_HELP } from './study_common.ts';
 import { UsageError } from '../errors.ts';
+import { familyInfo } from '../model/family_info.ts';
 
 interface TextSpanFlags {
   store: string;
@@ -13,7 +14,7 @@ interface TextSpanFlags {
   layers?: string;
   k?: string;
   m?: string;
-  rank: string;
+  rank?: string;
   classifier?: string;
   mGrid: string;
   out?: string;
@@ -30,7 +31,7 @@ export function textspanCommand(): Command {
     .option('--layers <spec>', 'attention layers (absolute indices): last:4 (default), 8-11, 10,11', 'last:4')
     .option('-k, --k <n>', 'texts per head', '10')
     .option('-m <n>', 'same as --k')
-    .option('--rank <r>', 'rank of the head span the texts are projected onto', '80')
+    .option('--rank <r>', 'rank of the head span the texts are projected onto (default: 80 for CLIP, d for SigLIP, as the reference scripts)')
     .option('--classifier <file>', 'zero-shot classifier: also measure accuracy with the heads replaced by their reconstructions')
     .option('--m-grid <list>', 'texts per head for the accuracy curve', '10,20,30,40,50,60')
     .option('-o, --out <file>', 'heads.json for the web explorer and debias --textspan')
@@ -40,12 +41,11 @@ export function textspanCommand(): Command {
       const store = openStore(o.store, o.verify);
       const pool = openTextSet(o.texts, 'texts');
       const m = store.manifest;
-      const wanted = parseLayers(o.layers, m.dims.L) ?? [...m.layers];
-      // 'last:N' means the last N layers the store keeps.
+      // 'last:N' means the last N layers the store keeps (all of them when it keeps fewer, e.g. SigLIP's one pooling head).
       const last = /^last:(\d+)$/.exec(o.layers ?? '');
-      const layers = last ? m.layers.slice(-Number(last[1])) : wanted;
+      const layers = last && Number(last[1]) >= 1 ? m.layers.slice(-Number(last[1])) : (parseLayers(o.layers, m.dims.L) ?? [...m.layers]);
       const k = parseIntFlag(o.m ?? o.k, o.m ? 'm' : 'k')!;
-      const rank = parseIntFlag(o.rank, 'rank')!;
+      const rank = parseIntFlag(o.rank, 'rank') ?? familyInfo(m.family).textspanRank(m.dims.d);
       const ms = o.mGrid.split(',').map((s) => parseIntFlag(s.trim(), 'm-grid')!);
       const cls = o.classifier ? openTextSet(o.classifier, 'classifier') : undefined;
       if (!o.out && !o.report && !o.json) throw new UsageError('give --out FILE, --report DIR and/or --json');

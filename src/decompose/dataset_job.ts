@@ -6,7 +6,7 @@ import { StoreWriter, modelFingerprint, type FailedEntry, type ShardProblem } fr
 import type { ClipModel } from '../runtime/clip.ts';
 import { preprocessFiles } from '../model/preprocess_model.ts';
 import { f32, type F32 } from '../tensor.ts';
-import { Decomposer } from './decomposer.ts';
+import { decomposerFor } from './decomposers.ts';
 import { UsageError } from '../errors.ts';
 
 export interface DatasetJobOptions {
@@ -32,7 +32,10 @@ export interface DatasetJobResult {
 }
 
 export async function decomposeDataset(model: ClipModel, ds: Dataset, opts: DatasetJobOptions): Promise<DatasetJobResult> {
-  const { L, H, tokens: N, D, d } = model.dims();
+  const dec = decomposerFor(model);
+  const { L, H, N, d, blockNames, termNames } = dec.layout();
+  const D = model.config.vision.width;
+  const normalise = opts.normalise ?? model.family.normalisedTerms;
   const layers = opts.layers ?? Array.from({ length: L }, (_, l) => l);
   for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new UsageError(`layer ${l} is out of range: the model has layers 0..${L - 1}`);
   const batchSize = opts.batchSize ?? 16;
@@ -42,7 +45,9 @@ export async function decomposeDataset(model: ClipModel, ds: Dataset, opts: Data
     dims: { L, H, N, D, d },
     layers,
     dtype: opts.half ? 'F16' : 'F32',
-    normalised: opts.normalise ?? true,
+    normalised: normalise,
+    family: model.family.id,
+    names: { blocks: blockNames, terms: termNames },
     batchSize,
     dataset: { root: ds.root, kind: ds.kind, labels: ds.labels, groups: ds.groups },
     items: ds.items.map((i) => ({ id: i.id, label: i.label, group: i.group })),
@@ -53,7 +58,6 @@ export async function decomposeDataset(model: ClipModel, ds: Dataset, opts: Data
   let done = store.manifest.shards.reduce((a, s) => a + s.indices.length, 0) + store.manifest.failed.length;
   let failedCount = store.manifest.failed.length;
   opts.onProgress?.({ done, total, skipped, failed: failedCount });
-  const dec = new Decomposer(model);
   const newlyFailed: FailedEntry[] = [];
   let processed = 0;
 
@@ -71,7 +75,7 @@ export async function decomposeDataset(model: ClipModel, ds: Dataset, opts: Data
     const failed = idx.flatMap((i, j) => (r.errors[j] !== undefined ? [{ index: i, id: ds.items[i].id, error: r.errors[j]! }] : []));
     let tensors = {};
     if (ok.length) {
-      const res = await dec.decompose(r.pixels, { normalise: opts.normalise ?? true });
+      const res = await dec.decompose(r.pixels, { normalise });
       tensors = {
         attn: selectLayers(res.attn, layers),
         mlp: res.mlp,

@@ -30,8 +30,9 @@ export function tokenMaps(maps: F32, sel: MapSelection = {}): F32 {
   return out;
 }
 
-/** The patch part (tokens 1..N−1) of a token map as a [grid, grid] image, row-major. */
+/** The patch part of a token map (CLS, when the model has one, dropped) as a [grid, grid] image, row-major. */
 export function patchGrid(tokenMap: Float32Array, grid: number): F32 {
-  if (tokenMap.length !== 1 + grid * grid) throw new ShapeError(`token map has ${tokenMap.length} entries, expected 1 + ${grid}²`);
-  return f32([grid, grid], tokenMap.slice(1));
+  const cls = tokenMap.length - grid * grid;
+  if (cls !== 0 && cls !== 1) throw new ShapeError(`token map has ${tokenMap.length} entries, expected ${grid}² (+1 with a CLS token)`);
+  return f32([grid, grid], tokenMap.slice(cls));
 }

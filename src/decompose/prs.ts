@@ -31,9 +31,9 @@ export interface Decomposition {
   imageFeatures: F32;
   /** [B] ‖z‖ */
   norm: F32;
-  /** [B] LN_post mean and std of the final CLS residual */
-  lnMean: F32;
-  lnStd: F32;
+  /** [B] LN_post mean and std of the final CLS residual (CLIP) */
+  lnMean?: F32;
+  lnStd?: F32;
   spatial: boolean;
   normalised: boolean;
 }
@@ -44,7 +44,8 @@ export interface DecomposeOptions {
   normalise?: boolean;
 }
 
-function norms(z: F32): Float64Array {
+/** ‖z_b‖ of every row of z [B, d]. */
+export function norms(z: F32): Float64Array {
   const [B, d] = z.shape;
   const out = new Float64Array(B);
   for (let b = 0; b < B; b++) {

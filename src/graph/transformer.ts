@@ -54,6 +54,12 @@ export function activation(g: GraphBuilder, x: string, act: Activation): string 
   if (act === 'quick_gelu') {
     return g.op('Mul', [x, g.op('Sigmoid', [g.op('Mul', [x, g.constF([1.702], [])])])]);
   }
+  if (act === 'gelu_tanh') {
+    // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), torch's gelu(approximate='tanh').
+    const x3 = g.op('Mul', [g.op('Mul', [x, x]), x]);
+    const inner = g.op('Mul', [g.op('Add', [x, g.op('Mul', [x3, g.constF([0.044715], [])])]), g.constF([Math.sqrt(2 / Math.PI)], [])]);
+    return g.op('Mul', [g.op('Mul', [x, g.op('Add', [g.op('Tanh', [inner]), g.constF([1], [])])]), g.constF([0.5], [])]);
+  }
   // Exact erf GELU in the pattern ONNX Runtime fuses into one Gelu kernel.
   const erf = g.op('Erf', [g.op('Div', [x, g.constF([Math.SQRT2], [])])]);
   return g.op('Mul', [g.op('Mul', [x, g.op('Add', [erf, g.constF([1], [])])]), g.constF([0.5], [])]);
@@ -64,6 +70,29 @@ export function clsRow(g: GraphBuilder, x: string, axis = 1): string {
   return g.op('Gather', [x, g.constI64([0], [])], { axis });
 }
 
+/** Where a block's weights live: LayerNorm and Linear prefixes, and the packed q;k;v projection. */
+export interface BlockNames {
+  ln1: string;
+  ln2: string;
+  /** [3D, D] weight and [3D] bias, rows q then k then v. */
+  qkv: (w: WeightSource, D: number) => { weight: Float32Array; bias: Float32Array };
+  outProj: string;
+  fc1: string;
+  fc2: string;
+}
+
+/** open_clip's resblock names under `prefix`. */
+export function openClipBlockNames(prefix: string): BlockNames {
+  return {
+    ln1: `${prefix}.ln_1`,
+    ln2: `${prefix}.ln_2`,
+    qkv: (w, D) => ({ weight: expectTensor(w, `${prefix}.attn.in_proj_weight`, [3 * D, D]).data, bias: expectTensor(w, `${prefix}.attn.in_proj_bias`, [3 * D]).data }),
+    outProj: `${prefix}.attn.out_proj`,
+    fc1: `${prefix}.mlp.c_fc`,
+    fc2: `${prefix}.mlp.c_proj`,
+  };
+}
+
 export function residualBlock(
   g: GraphBuilder,
   x: string, // [B, N, D]
@@ -71,20 +100,21 @@ export function residualBlock(
   prefix: string,
   dims: BlockDims,
   act: Activation,
-  opts: { causalMask?: string; taps?: boolean } = {},
-): { out: string; taps: BlockTaps } {
-  const { width: D, heads: H, hidden, tokens: N, eps } = dims;
+  opts: { causalMask?: string; taps?: boolean; names?: BlockNames } = {},
+): { out: string; taps: BlockTaps; /** [B, N, D] per-head attention outputs before W_O, heads concatenated */ heads: string; /** [B, N, D] */ mlpOut: string } {
+  const { width: D, heads: H, hidden, eps } = dims;
   const dh = D / H;
   const taps: BlockTaps = {};
+  const names = opts.names ?? openClipBlockNames(prefix);
 
-  const h1 = layerNorm(g, x, w, `${prefix}.ln_1`, D, eps);
-  const inW = expectTensor(w, `${prefix}.attn.in_proj_weight`, [3 * D, D]);
-  const inB = expectTensor(w, `${prefix}.attn.in_proj_bias`, [3 * D]);
+  const h1 = layerNorm(g, x, w, names.ln1, D, eps);
+  const packed = names.qkv(w, D);
   const qkv = g.op('Add', [
-    g.op('MatMul', [h1, g.weight(`${prefix}.attn.in_proj_weight_t`, transposed(inW.data, 3 * D, D), [D, 3 * D])]),
-    g.weight(`${prefix}.attn.in_proj_bias`, inB.data, [3 * D]),
+    g.op('MatMul', [h1, g.weight(`${prefix}.attn.in_proj_weight_t`, transposed(packed.weight, 3 * D, D), [D, 3 * D])]),
+    g.weight(`${prefix}.attn.in_proj_bias`, packed.bias, [3 * D]),
   ]);
-  const qkv5 = g.op('Reshape', [qkv, g.constI64([-1, N, 3, H, dh])]); // [B, N, 3, H, dh]
+  // 0 copies the input's dimension, so the token count may vary between runs.
+  const qkv5 = g.op('Reshape', [qkv, g.constI64([0, 0, 3, H, dh])]); // [B, N, 3, H, dh]
   const pick = (i: number) => g.op('Gather', [qkv5, g.constI64([i], [])], { axis: 2 }); // [B, N, H, dh]
   const q = g.op('Transpose', [pick(0)], { perm: [0, 2, 1, 3] }); // [B, H, N, dh]
   const kT = g.op('Transpose', [pick(1)], { perm: [0, 2, 3, 1] }); // [B, H, dh, N]
@@ -95,13 +125,13 @@ export function residualBlock(
   if (opts.causalMask) scores = g.op('Add', [scores, opts.causalMask]);
   const probs = g.op('Softmax', [scores], { axis: -1 });
   const ctx = g.op('MatMul', [probs, v]); // [B, H, N, dh]
-  const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), g.constI64([-1, N, D])]); // [B, N, D]
-  const attnOut = linear(g, merged, w, `${prefix}.attn.out_proj`, D, D);
+  const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), g.constI64([0, 0, D])]); // [B, N, D]
+  const attnOut = linear(g, merged, w, names.outProj, D, D);
   const x1 = g.op('Add', [x, attnOut]);
 
-  const h2 = layerNorm(g, x1, w, `${prefix}.ln_2`, D, eps);
-  const mlpHidden = activation(g, linear(g, h2, w, `${prefix}.mlp.c_fc`, D, hidden), act);
-  const mlpOut = linear(g, mlpHidden, w, `${prefix}.mlp.c_proj`, hidden, D);
+  const h2 = layerNorm(g, x1, w, names.ln2, D, eps);
+  const mlpHidden = activation(g, linear(g, h2, w, names.fc1, D, hidden), act);
+  const mlpOut = linear(g, mlpHidden, w, names.fc2, hidden, D);
   const out = g.op('Add', [x1, mlpOut]);
 
   if (opts.taps) {
@@ -110,5 +140,5 @@ export function residualBlock(
     taps.headsCls = clsRow(g, merged); // [B, D]
     taps.mlpCls = clsRow(g, mlpOut); // [B, D]
   }
-  return { out, taps };
+  return { out, taps, heads: merged, mlpOut };
 }

@@ -45,6 +45,10 @@ export interface StoreManifest {
   version: number;
   model: { name: string; fingerprint: string };
   dims: { L: number; H: number; N: number; D: number; d: number };
+  /** The model family that made the store (absent in stores written before SigLIP support: CLIP). */
+  family?: StoreFamily;
+  /** For people: names of the L attention blocks and of the L+1 `mlp` slots (SigLIP: the pooling head; out_proj bias, pooling MLP). */
+  names?: { blocks: string[]; terms: string[] };
   /** Attention layers whose per-head terms are kept (MLP terms are always all L+1). */
   layers: number[];
   dtype: 'F32' | 'F16';
@@ -62,13 +66,20 @@ export interface StoreManifest {
 export interface FingerprintSource {
   config: unknown;
   weight(name: string): F32;
+  /** The tensors to hash (the model family's choice; default: CLIP's). */
+  fingerprintTensors?(): string[];
 }
+
+const CLIP_FINGERPRINT = ['visual.proj', 'visual.class_embedding', 'visual.ln_post.weight', 'visual.transformer.resblocks.0.attn.in_proj_bias'];
+
+/** Model families a store may come from (see src/model/family_info.ts). */
+export type StoreFamily = 'clip' | 'siglip';
 
 /** Identifies a model's weights and layout, so a store is never mixed across models. */
 export function modelFingerprint(model: FingerprintSource): string {
   const h = createHash('sha256');
   h.update(JSON.stringify(model.config));
-  for (const name of ['visual.proj', 'visual.class_embedding', 'visual.ln_post.weight', 'visual.transformer.resblocks.0.attn.in_proj_bias']) {
+  for (const name of model.fingerprintTensors?.() ?? CLIP_FINGERPRINT) {
     const t = model.weight(name);
     h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
   }
@@ -291,6 +302,8 @@ export interface StoreWriterInit {
   dir: string;
   model: { name: string; fingerprint: string };
   dims: StoreManifest['dims'];
+  family?: StoreFamily;
+  names?: StoreManifest['names'];
   layers: number[];
   dtype: 'F32' | 'F16';
   normalised: boolean;
@@ -360,6 +373,8 @@ export class StoreWriter {
       version: STORE_VERSION,
       model: init.model,
       dims: init.dims,
+      ...(init.family ? { family: init.family } : {}),
+      ...(init.names ? { names: init.names } : {}),
       layers: init.layers,
       dtype: init.dtype,
       normalised: init.normalised,
@@ -370,8 +385,8 @@ export class StoreWriter {
       failed: [],
       complete: false,
       tensors: {
-        attn: '[b, layers.length, H, d] per-head direct contributions of the kept layers (PRS, see normalised)',
-        mlp: '[b, L+1, d] index 0 = ln_pre term (the CLS embedding after ln_pre), l+1 = MLP of layer l',
+        attn: init.family === 'siglip' ? '[b, 1, H, d] the attention-pooling head\'s term per pooling head (compute_siglip attention records)' : '[b, layers.length, H, d] per-head direct contributions of the kept layers (PRS, see normalised)',
+        mlp: init.family === 'siglip' ? '[b, 2, d] index 0 = the pooling head\'s out_proj bias, 1 = its MLP (fc2 bias inside)' : '[b, L+1, d] index 0 = ln_pre term (the CLS embedding after ln_pre), l+1 = MLP of layer l',
         image_features: '[b, d] the image embedding z (unnormalised)',
         norm: '[b] ||z||',
         index: '[b] int32 index into items (equal to the shard entry\'s indices)',

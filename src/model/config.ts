@@ -2,7 +2,13 @@
 
 import { ConfigError } from '../errors.ts';
 
-export type Activation = 'gelu' | 'quick_gelu';
+export type Activation = 'gelu' | 'quick_gelu' | 'gelu_tanh';
+
+/** Which network the config describes (see src/model/family.ts). */
+export type FamilyId = 'clip' | 'siglip';
+
+/** PIL resampling filters (resample.ts implements all of them exactly). */
+export type Interpolation = 'nearest' | 'box' | 'bilinear' | 'hamming' | 'bicubic' | 'lanczos';
 
 export interface VisionConfig {
   imageSize: number;
@@ -12,27 +18,43 @@ export interface VisionConfig {
   heads: number; // H = D / head_width
   mlpRatio: number;
   lnEps: number;
+  /** 'cls': CLS token read out through ln_post + proj (CLIP); 'map': no CLS token, attention-pooling head (SigLIP). Default 'cls'. */
+  pool?: 'cls' | 'map';
 }
 
 export interface TextConfig {
+  /** Token ids per text the tokenizer produces (CLIP: the positions; SigLIP: the padded length). */
   contextLength: number;
+  /** Position embeddings, when more than contextLength (SigLIP's text tower accepts any length up to it). */
+  positions?: number;
   vocabSize: number;
   width: number;
   heads: number;
   layers: number;
   mlpRatio: number;
   lnEps: number;
+  /** Activation of the text tower when it differs from the vision tower's (open_clip SigLIP). */
+  activation?: Activation;
 }
 
 export interface PreprocessConfig {
   mean: [number, number, number];
   std: [number, number, number];
-  /** Shorter side resized to imageSize, then centre-cropped. */
-  resizeMode: 'shortest';
-  interpolation: 'bicubic';
+  /** 'shortest': shorter side resized to imageSize, then centre-cropped; 'squash': resized to imageSize² (aspect not kept). */
+  resizeMode: 'shortest' | 'squash';
+  interpolation: Interpolation;
+  /**
+   * 'open_clip' (default): resize in the image's own mode, convert('RGB'), u/255 and normalise in float32 (torchvision).
+   * 'hf': convert('RGB') first, resize, rescale u·rescaleFactor in float64 then float32, normalise in float32 (transformers' slow image processors).
+   */
+  pipeline?: 'open_clip' | 'hf';
+  /** transformers' rescale_factor (pipeline 'hf'; default 1/255). */
+  rescaleFactor?: number;
 }
 
 export interface ClipConfig {
+  /** Default 'clip'. */
+  family?: FamilyId;
   embedDim: number; // d, output of the projection
   activation: Activation;
   vision: VisionConfig;
@@ -181,8 +203,9 @@ export function parsePreprocess(raw: unknown): PreprocessConfig {
   };
 }
 
-/** Derived sizes used everywhere: grid, tokens N, head width d_h, MLP hidden width. */
+/** Derived sizes used everywhere: grid, tokens N (CLS first when there is one), head width d_h, MLP hidden width. */
 export function visionDims(v: VisionConfig) {
   const grid = v.imageSize / v.patchSize;
-  return { grid, tokens: 1 + grid * grid, headWidth: v.width / v.heads, hidden: Math.round(v.width * v.mlpRatio) };
+  const cls = v.pool !== 'map';
+  return { grid, tokens: (cls ? 1 : 0) + grid * grid, clsToken: cls, headWidth: v.width / v.heads, hidden: Math.round(v.width * v.mlpRatio) };
 }

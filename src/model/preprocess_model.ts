@@ -3,7 +3,7 @@
 import { decodeImage, type DecodedImage } from '../io/image.ts';
 import { f32, type F32 } from '../tensor.ts';
 import type { ClipConfig } from './config.ts';
-import { preprocessDecoded } from './preprocess.ts';
+import { preprocessDecoded, type PreprocessOptions } from './preprocess.ts';
 
 export interface PreprocessedBatch {
   /** [b, 3, S, S] for the images that decoded, in input order */
@@ -30,7 +30,7 @@ export async function preprocessFiles(cfg: ClipConfig, inputs: (string | Buffer)
 /** The same for images already decoded (or the reason they could not be). */
 export function preprocessDecodedBatch(cfg: ClipConfig, images: (DecodedImage | string)[]): PreprocessedBatch {
   const S = cfg.vision.imageSize;
-  const opts = { imageSize: S, mean: cfg.preprocess.mean, std: cfg.preprocess.std };
+  const opts = preprocessOptions(cfg);
   const results = images.map((img) => {
     if (typeof img === 'string') return img;
     try {
@@ -48,4 +48,10 @@ export function preprocessDecodedBatch(cfg: ClipConfig, images: (DecodedImage | 
     u8.set(r.u8, i * per);
   });
   return { pixels, u8, errors: results.map((r) => (typeof r === 'string' ? r : undefined)) };
+}
+
+/** The model's preprocessing settings as preprocessDecoded takes them. */
+export function preprocessOptions(cfg: ClipConfig): PreprocessOptions {
+  const p = cfg.preprocess;
+  return { imageSize: cfg.vision.imageSize, mean: p.mean, std: p.std, resizeMode: p.resizeMode, interpolation: p.interpolation, pipeline: p.pipeline, rescaleFactor: p.rescaleFactor };
 }

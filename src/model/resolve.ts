@@ -1,7 +1,7 @@
 // One entry point from a model spec (file, directory, hub id, builtin name) to config + weights + tokenizer.
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { pathProblem, readTextFile } from '../io/files.ts';
+import { pathProblem } from '../io/files.ts';
 import { basename, join, resolve as resolvePath } from 'node:path';
 import { assetPath } from '../assets.ts';
 import { cachedRepo, fetchRepoFiles, HubNotFoundError, isOffline, isRepoId, type CachedRepo, type HubFile, type HubOptions } from '../io/hub.ts';
@@ -10,14 +10,17 @@ import { assertFinite, type DType } from '../tensor.ts';
 import { parseOpenClipConfig, visionDims, type ClipConfig } from './config.ts';
 import { HfClipWeights, hfMapping, parseHfClipConfig } from './hf_layout.ts';
 import { OpenClipSafetensors, type WeightSource } from './weights.ts';
+import { siglipExpectedTensors } from './siglip_weights.ts';
+import { hfModelType, isOpenClipSiglip, SIGLIP_HF_HUB_FILES, SIGLIP_OPEN_CLIP_EXTRA_FILES, siglipFromHfDir, siglipFromOpenClip, type SpmTokenizerSpec } from './siglip_resolve.ts';
+import { readJson, withPath } from './config_files.ts';
 import { ConfigError, ModelNotFoundError, WeightError } from '../errors.ts';
 
 export interface ResolvedModel {
   name: string; // display name
   config: ClipConfig;
-  weights: WeightSource; // open_clip names
-  /** 'hf': paths of vocab.json and merges.txt; 'default': the bundled open_clip BPE. */
-  tokenizer: { kind: 'default' } | { kind: 'hf'; vocab: string; merges: string };
+  weights: WeightSource; // open_clip names (CLIP), transformers names (SigLIP)
+  /** 'hf': paths of vocab.json and merges.txt; 'default': the bundled open_clip BPE; 'spm': SentencePiece (SigLIP). */
+  tokenizer: { kind: 'default' } | { kind: 'hf'; vocab: string; merges: string } | SpmTokenizerSpec;
   files: string[]; // local files used (for provenance)
 }
 
@@ -37,7 +40,7 @@ const OPEN_CLIP_HUB_FILES: HubFile[] = [{ name: OPEN_CLIP_CONFIG }, { name: OPEN
 const FORMS =
   'accepted forms: a .safetensors file in open_clip layout with a .json config beside it; ' +
   `a directory with ${OPEN_CLIP_CONFIG} + ${OPEN_CLIP_WEIGHTS}; ` +
-  'a directory in Hugging Face CLIPModel layout (config.json, model.safetensors, vocab.json, merges.txt); ' +
+  'a directory in Hugging Face CLIPModel layout (config.json, model.safetensors, vocab.json, merges.txt) or SiglipModel layout (config.json, model.safetensors, spiece.model); ' +
   'hf-hub:org/name (open_clip hub repo); org/name (transformers hub repo), optionally @revision; a builtin name';
 
 export function modelsDir(opt?: string): string {
@@ -54,25 +57,6 @@ export function builtinModels(dir?: string): string[] {
       .sort();
   } catch {
     return [];
-  }
-}
-
-function readJson(path: string): unknown {
-  const text = readTextFile(path, 'config');
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`${path} is not valid JSON (${(e as Error).message})`);
-  }
-}
-
-/** Prefix the file so a config error says where it came from. */
-function withPath<T>(path: string, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof ConfigError && !e.message.includes(path)) throw new ConfigError(`${path}: ${e.message}`);
-    throw e;
   }
 }
 
@@ -174,7 +158,8 @@ function checkWeights(cfg: ClipConfig, ck: CheckpointView, depths: DepthFields):
 
 /** Every tensor the config uses, read and checked for NaN/±Inf (the first bad one is named). */
 export function checkWeightsFinite(cfg: ClipConfig, w: WeightSource): void {
-  for (const name of expectedTensors(cfg).keys()) assertFinite(w.get(name), `${w.origin}: tensor '${name}'`, { hint: 'the checkpoint is damaged' });
+  const names = (cfg.family === 'siglip' ? siglipExpectedTensors : expectedTensors)(cfg).keys();
+  for (const name of names) assertFinite(w.get(name), `${w.origin}: tensor '${name}'`, { hint: 'the checkpoint is damaged' });
 }
 
 function openOpenClip(name: string, cfg: ClipConfig, weightsPath: string, files: string[]): ResolvedModel {
@@ -202,6 +187,9 @@ function fromOpenClipDir(dir: string, name: string): ResolvedModel {
   const weights = join(dir, OPEN_CLIP_WEIGHTS);
   if (!existsSync(weights)) throw new ConfigError(`${dir} has ${OPEN_CLIP_CONFIG} but no ${OPEN_CLIP_WEIGHTS}`);
   const raw = readJson(cfgPath);
+  if (raw && typeof raw === 'object' && 'model_cfg' in raw && isOpenClipSiglip(raw.model_cfg)) {
+    return { name, ...siglipFromOpenClip(dir, cfgPath, raw as { model_cfg: unknown; preprocess_cfg?: unknown }, weights) };
+  }
   const cfg = withPath(cfgPath, () => {
     if (!raw || typeof raw !== 'object' || !('model_cfg' in raw)) throw new ConfigError('has no model_cfg');
     const r = raw as { model_cfg: unknown; preprocess_cfg?: unknown };
@@ -211,6 +199,7 @@ function fromOpenClipDir(dir: string, name: string): ResolvedModel {
 }
 
 function fromHfDir(dir: string, name: string): ResolvedModel {
+  if (hfModelType(join(dir, 'config.json')) === 'siglip') return { name, ...siglipFromHfDir(dir) };
   const missing = HF_FILES.filter((f) => !existsSync(join(dir, f)));
   if (missing.length) throw new ConfigError(`${dir} looks like a Hugging Face CLIPModel directory but lacks ${missing.join(', ')}`);
   const cfgPath = join(dir, 'config.json');
@@ -257,12 +246,24 @@ async function fromHub(spec: string, id: string, openClip: boolean, opts: Resolv
   const { repo, revision } = splitRevision(id);
   if (!isRepoId(repo)) throw new ModelNotFoundError(`'${spec}' is not a valid hub id (org/name); ${FORMS}`);
   const hopts: HubOptions = { ...opts, revision };
-  const load = (c: CachedRepo, oc: boolean) => (oc ? fromOpenClipDir(c.dir, spec) : fromHfDir(c.dir, spec));
+  const load = async (c: CachedRepo, oc: boolean) => {
+    if (!oc) return fromHfDir(c.dir, spec);
+    // open_clip's SigLIP keeps its SentencePiece model beside the weights.
+    const ocCfg = readJson(join(c.dir, OPEN_CLIP_CONFIG));
+    if (ocCfg && typeof ocCfg === 'object' && 'model_cfg' in ocCfg && isOpenClipSiglip(ocCfg.model_cfg)) await fetchRepoFiles(repo, [...OPEN_CLIP_HUB_FILES, ...SIGLIP_OPEN_CLIP_EXTRA_FILES], hopts);
+    return fromOpenClipDir(c.dir, spec);
+  };
   // Cached first: a complete cache never touches the network.
   const layouts = openClip ? [true] : [false, true];
   for (const oc of layouts) {
     const c = cachedRepo(repo, oc ? OPEN_CLIP_HUB_FILES : HF_HUB_FILES, hopts);
     if (c) return load(c, oc);
+  }
+  let noConfig = false;
+  if (!openClip) {
+    const siglip = await siglipFromHub(repo, hopts);
+    if (siglip === 'no-config') noConfig = true;
+    else if (siglip) return fromHfDir(siglip.dir, spec);
   }
   if (isOffline(opts.offline)) {
     // Let the hub module produce its detailed offline message.
@@ -270,18 +271,45 @@ async function fromHub(spec: string, id: string, openClip: boolean, opts: Resolv
   }
   const notFound = (e: HubNotFoundError) =>
     new ModelNotFoundError(e.file === 'model.safetensors' || e.file === OPEN_CLIP_WEIGHTS ? `${e.message}; only safetensors checkpoints are loaded` : e.message);
-  try {
-    return load(await fetchRepoFiles(repo, openClip ? OPEN_CLIP_HUB_FILES : HF_HUB_FILES, hopts), openClip);
-  } catch (e) {
-    if (!(e instanceof HubNotFoundError)) throw e;
-    if (openClip || e.file !== 'config.json') throw notFound(e);
+  if (!noConfig) {
+    try {
+      return await load(await fetchRepoFiles(repo, openClip ? OPEN_CLIP_HUB_FILES : HF_HUB_FILES, hopts), openClip);
+    } catch (e) {
+      if (!(e instanceof HubNotFoundError)) throw e;
+      if (openClip || e.file !== 'config.json') throw notFound(e);
+    }
   }
   // A repo made by open_clip alone has no transformers config.json: try its own layout.
   try {
-    return load(await fetchRepoFiles(repo, OPEN_CLIP_HUB_FILES, hopts), true);
+    return await load(await fetchRepoFiles(repo, OPEN_CLIP_HUB_FILES, hopts), true);
   } catch (e) {
     if (!(e instanceof HubNotFoundError)) throw e;
     throw notFound(e);
+  }
+}
+
+/**
+ * A transformers repository whose config.json says model_type "siglip": its files, cached.
+ * 'no-config' when the hub has no config.json (an open_clip-only repository); undefined for any
+ * other repository, which the CLIP layouts handle.
+ */
+async function siglipFromHub(repo: string, hopts: HubOptions): Promise<CachedRepo | 'no-config' | undefined> {
+  let cfg: CachedRepo | undefined = cachedRepo(repo, [{ name: 'config.json' }], hopts);
+  if (!cfg && !isOffline(hopts.offline)) {
+    try {
+      cfg = await fetchRepoFiles(repo, [{ name: 'config.json' }], hopts);
+    } catch (e) {
+      if (e instanceof HubNotFoundError) return 'no-config';
+      throw e;
+    }
+  }
+  if (!cfg?.files['config.json']) return undefined;
+  if (hfModelType(cfg.files['config.json']) !== 'siglip') return undefined;
+  try {
+    return await fetchRepoFiles(repo, SIGLIP_HF_HUB_FILES, hopts);
+  } catch (e) {
+    if (e instanceof HubNotFoundError) throw new ModelNotFoundError(e.file === 'model.safetensors' ? `${e.message}; only safetensors checkpoints are loaded` : e.message);
+    throw e;
   }
 }
 

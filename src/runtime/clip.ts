@@ -1,12 +1,12 @@
-// A CLIP model on ONNX Runtime: the vision graph (with the decomposition's taps) and the text graph.
+// A CLIP or SigLIP model on ONNX Runtime: the vision graph (with the decomposition's taps) and the text graph.
 
 import ort from 'onnxruntime-node';
-import { buildTextGraph, buildVisionGraph, type VisionOutput } from '../graph/clip_graphs.ts';
 import { createSession, type RuntimeOptions } from '../graph/session.ts';
 import { assertFinite, concatBatch, f32, numel, type F32 } from '../tensor.ts';
 import type { ClipConfig } from '../model/config.ts';
 import { visionDims } from '../model/config.ts';
 import type { WeightSource } from '../model/weights.ts';
+import { familyOf, type ModelFamily } from './family.ts';
 import { ShapeError, TokenizerError } from '../errors.ts';
 
 const NON_FINITE_HINT = 'the checkpoint probably holds NaN/Inf weights (--check-weights names them)';
@@ -23,12 +23,17 @@ export interface ClipParts {
   tokenizer?: Tokenizer;
 }
 
+/** A vision–language model on ONNX Runtime: CLIP or SigLIP (see `family`). */
 export class ClipModel {
   readonly name: string;
   readonly config: ClipConfig;
+  /** What makes this network differ from the others cliplens runs (graphs, text pooling, logits). */
+  readonly family: ModelFamily;
   readonly tokenizer?: Tokenizer;
   private weights: WeightSource;
   private vision?: Promise<ort.InferenceSession>;
+  /** Vision graphs with extra outputs that would weigh on plain encoding (SigLIP's through-layers split). */
+  private variants = new Map<string, Promise<ort.InferenceSession>>();
   private text?: Promise<ort.InferenceSession>;
 
   constructor(parts: ClipParts, private runtime: RuntimeOptions = {}) {
@@ -36,16 +41,22 @@ export class ClipModel {
     this.config = parts.config;
     this.weights = parts.weights;
     this.tokenizer = parts.tokenizer;
+    this.family = familyOf(parts.config);
   }
 
   /** Graphs are built on first use, so a text-only job never builds the vision tower. */
-  private visionSession(): Promise<ort.InferenceSession> {
-    this.vision ??= createSession(buildVisionGraph(this.config, this.weights), this.runtime);
+  private visionSession(variant?: string): Promise<ort.InferenceSession> {
+    if (variant) {
+      let s = this.variants.get(variant);
+      if (!s) this.variants.set(variant, (s = createSession(this.family.buildVisionGraph(this.config, this.weights, variant), this.runtime)));
+      return s;
+    }
+    this.vision ??= createSession(this.family.buildVisionGraph(this.config, this.weights), this.runtime);
     return this.vision;
   }
 
   private textSession(): Promise<ort.InferenceSession> {
-    this.text ??= createSession(buildTextGraph(this.config, this.weights), this.runtime);
+    this.text ??= createSession(this.family.buildTextGraph(this.config, this.weights), this.runtime);
     return this.text;
   }
 
@@ -68,9 +79,9 @@ export class ClipModel {
    * One forward pass of the vision tower returning the requested outputs (see clip_graphs.ts),
    * processed in chunks of `batchSize` images and concatenated along the batch axis.
    */
-  async runVision<K extends VisionOutput>(pixels: F32, outputs: K[], batchSize = 8): Promise<Record<K, F32>> {
+  async runVision<K extends string>(pixels: F32, outputs: K[], batchSize = 8, variant?: string): Promise<Record<K, F32>> {
     const B = this.checkPixels(pixels);
-    const session = await this.visionSession();
+    const session = await this.visionSession(variant);
     const per = numel(pixels.shape.slice(1));
     const chunks: Record<string, F32[]> = Object.fromEntries(outputs.map((o) => [o, []]));
     for (let b0 = 0; b0 < B; b0 += batchSize) {
@@ -93,32 +104,26 @@ export class ClipModel {
   }
 
   tokenize(texts: string[]): Int32Array {
-    if (!this.tokenizer) throw new TokenizerError(`model ${this.name} has no tokenizer`);
+    if (!this.tokenizer) throw new TokenizerError(`model ${this.name} has no tokenizer (its checkpoint came without one): give pre-tokenised ids (encode --tokens)`);
     return this.tokenizer.tokenize(texts, this.config.text.contextLength);
   }
 
-  /** Text embeddings [T, d] (unnormalised) from token ids [T, ctx]; pooled at argmax id (EOT). */
-  async encodeTokens(tokens: Int32Array, batchSize = 64): Promise<F32> {
-    const ctx = this.config.text.contextLength;
-    if (tokens.length % ctx !== 0) throw new ShapeError(`tokens length ${tokens.length} is not a multiple of the context length ${ctx}`);
-    const T = tokens.length / ctx;
+  /**
+   * Text embeddings [T, d] (unnormalised) from token ids [T, S], S = the context length unless
+   * given (SigLIP accepts any length up to its positions); pooled as the family pools.
+   */
+  async encodeTokens(tokens: Int32Array, batchSize = 64, seqLength = this.config.text.contextLength): Promise<F32> {
+    const S = seqLength;
+    if (!Number.isInteger(S) || S < 1 || tokens.length % S !== 0) throw new ShapeError(`tokens length ${tokens.length} is not a multiple of the context length ${S}`);
+    this.family.checkTokenLength(this.config, S);
+    const T = tokens.length / S;
     const vocab = this.config.text.vocabSize;
     for (const id of tokens) if (id < 0 || id >= vocab) throw new ShapeError(`token id ${id} outside the vocabulary [0, ${vocab})`);
     const session = await this.textSession();
     const out: F32[] = [];
     for (let t0 = 0; t0 < T; t0 += batchSize) {
       const nt = Math.min(batchSize, T - t0);
-      const tok = tokens.subarray(t0 * ctx, (t0 + nt) * ctx);
-      const onehot = new Float32Array(nt * ctx);
-      for (let i = 0; i < nt; i++) {
-        let best = 0;
-        for (let j = 1; j < ctx; j++) if (tok[i * ctx + j] > tok[i * ctx + best]) best = j; // first maximum, as torch.argmax
-        onehot[i * ctx + best] = 1;
-      }
-      const res = await session.run({
-        tokens: new ort.Tensor('int32', tok, [nt, ctx]),
-        eot_onehot: new ort.Tensor('float32', onehot, [nt, ctx]),
-      });
+      const res = await session.run(this.family.textFeeds(tokens.subarray(t0 * S, (t0 + nt) * S), nt, S), ['text_features']);
       const t = res.text_features;
       out.push(f32(t.dims.map(Number), t.data as Float32Array));
     }
@@ -137,13 +142,37 @@ export class ClipModel {
     return { L: v.layers, H: v.heads, D: v.width, d: this.config.embedDim, ...visionDims(v) };
   }
 
-  /** Read a checkpoint tensor by its open_clip name (for folding weights in the decomposition). */
+  /** The checkpoint tensors a store's fingerprint hashes with the config. */
+  fingerprintTensors(): string[] {
+    return this.family.fingerprintTensors(this.config);
+  }
+
+  /** Logits of image and text embeddings as the family defines them: cos(z, t) · scale + bias, [B, T]. */
+  logits(images: F32, texts: F32): F32 {
+    const [B, d] = images.shape;
+    const T = texts.shape[0];
+    const { scale, bias } = this.family.logitParams(this.weights);
+    const norm = (x: Float32Array, i: number) => Math.sqrt(x.subarray(i * d, (i + 1) * d).reduce((a, v) => a + v * v, 0));
+    const out = f32([B, T]);
+    for (let b = 0; b < B; b++) {
+      const nb = norm(images.data, b);
+      for (let t = 0; t < T; t++) {
+        let s = 0;
+        for (let k = 0; k < d; k++) s += images.data[b * d + k] * texts.data[t * d + k];
+        out.data[b * T + t] = (s / (nb * norm(texts.data, t))) * scale + bias;
+      }
+    }
+    return out;
+  }
+
+  /** Read a checkpoint tensor by its name in the family's layout (open_clip names for CLIP, transformers names for SigLIP). */
   weight(name: string): F32 {
     return this.weights.get(name);
   }
 
   async release(): Promise<void> {
-    for (const s of [this.vision, this.text]) if (s) await (await s).release();
+    for (const s of [this.vision, this.text, ...this.variants.values()]) if (s) await (await s).release();
     this.vision = this.text = undefined;
+    this.variants.clear();
   }
 }

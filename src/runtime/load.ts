@@ -1,8 +1,9 @@
 // One call from a model spec (builtin name, path, hub id) to a ready ClipModel with its tokenizer.
 
 import type { RuntimeOptions } from '../graph/session.ts';
-import { ClipModel } from './clip.ts';
-import { checkWeightsFinite, resolveModel } from '../model/resolve.ts';
+import { ClipModel, type Tokenizer } from './clip.ts';
+import { checkWeightsFinite, resolveModel, type ResolvedModel } from '../model/resolve.ts';
+import { SiglipTokenizer } from '../model/siglip_tokenizer.ts';
 import { ClipTokenizer } from '../model/tokenizer.ts';
 
 export interface LoadOptions extends RuntimeOptions {
@@ -14,16 +15,23 @@ export interface LoadOptions extends RuntimeOptions {
   checkWeights?: boolean;
 }
 
+async function tokenizerFor(r: ResolvedModel): Promise<Tokenizer | undefined> {
+  const t = r.tokenizer;
+  if (t.kind === 'hf') return ClipTokenizer.fromHf(t.vocab, t.merges);
+  if (t.kind === 'default') return ClipTokenizer.default();
+  // SigLIP: SentencePiece; a checkpoint without spiece.model encodes pre-tokenised ids only.
+  return t.model ? SiglipTokenizer.load(t.model, { maxLength: r.config.text.contextLength, mode: t.mode, config: t.config }) : undefined;
+}
+
 export async function loadClip(spec?: string, opts: LoadOptions = {}): Promise<ClipModel> {
   const r = await resolveModel(spec, { cacheDir: opts.cacheDir, endpoint: opts.endpoint, offline: opts.offline, progress: opts.progress });
-  if (opts.checkWeights) {
-    try {
-      checkWeightsFinite(r.config, r.weights);
-    } catch (e) {
-      r.weights.close();
-      throw e;
-    }
+  let tokenizer: Tokenizer | undefined;
+  try {
+    if (opts.checkWeights) checkWeightsFinite(r.config, r.weights);
+    tokenizer = await tokenizerFor(r);
+  } catch (e) {
+    r.weights.close();
+    throw e;
   }
-  const tokenizer = r.tokenizer.kind === 'hf' ? ClipTokenizer.fromHf(r.tokenizer.vocab, r.tokenizer.merges) : ClipTokenizer.default();
   return new ClipModel({ name: r.name, config: r.config, weights: r.weights, tokenizer }, opts);
 }

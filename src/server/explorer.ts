@@ -14,11 +14,13 @@ import { embedClassifier } from '../analyses/text_sets.ts';
 import { textTokenMaps } from '../analyses/text_maps.ts';
 import { readTextSpanFile, type TextSpanHead } from '../analyses/textspan_study.ts';
 import { groupAccuracy, predict, type GroupAccuracy } from '../analyses/zeroshot.ts';
-import { Decomposer } from '../decompose/decomposer.ts';
-import { decomposeTaps, type Decomposition, type VisionTaps } from '../decompose/prs.ts';
+import type { ImageDecomposer } from '../decompose/decomposer.ts';
+import { decomposerFor } from '../decompose/decomposers.ts';
+import type { Decomposition } from '../decompose/prs.ts';
 import { loadStore, modelFingerprint, type StoreData } from '../io/store.ts';
 import { headName, parseHeadList } from '../notation.ts';
 import type { ClipModel } from '../runtime/clip.ts';
+import { preprocessOptions } from '../model/preprocess_model.ts';
 import { f32 } from '../tensor.ts';
 import { DecodePool, uploadBudget, type DecodePoolOptions } from './decode_pool.ts';
 import { safeResolve } from './http_util.ts';
@@ -50,7 +52,7 @@ interface Upload {
   u8: Uint8Array;
   source: { width: number; height: number };
   decodedAs?: { width: number; height: number };
-  taps: VisionTaps;
+  taps: unknown;
   png?: Promise<Buffer>;
   decomposition?: Promise<Decomposition>;
 }
@@ -91,7 +93,7 @@ const round = (x: number) => Math.round(x * 1e6) / 1e6;
 
 export class Explorer {
   readonly model: ClipModel;
-  readonly dec: Decomposer;
+  readonly dec: ImageDecomposer;
   private uploads: Lru<string, Upload>;
   private pendingUploads = new Map<string, Promise<Upload>>();
   private textCache = new Lru<string, Promise<Float32Array>>(4096);
@@ -108,7 +110,7 @@ export class Explorer {
 
   private constructor(opts: ExplorerOptions, store: StoreState | undefined, heads: TextSpanHead[]) {
     this.model = opts.model;
-    this.dec = new Decomposer(opts.model);
+    this.dec = decomposerFor(opts.model);
     this.uploads = new Lru(opts.cacheSize ?? 64);
     this.decoder = new DecodePool(opts.decode);
     this.store = store;
@@ -116,7 +118,7 @@ export class Explorer {
   }
 
   static async create(opts: ExplorerOptions): Promise<Explorer> {
-    const { L, H } = opts.model.dims();
+    const { L, H } = decomposerFor(opts.model).layout();
     const heads = opts.textspan ? readTextSpanFile(opts.textspan) : [];
     for (const h of heads) {
       if (h.layer >= L || h.head >= H) throw new AnalysisError(`TextSpan file ${opts.textspan}: head ${headName(h)} does not exist in model ${opts.model.name} (layers 0..${L - 1}, heads 0..${H - 1})`);
@@ -126,9 +128,10 @@ export class Explorer {
     return new Explorer(opts, store, heads);
   }
 
+  /** The decomposition's shape (SigLIP: one block, the pooling head) and names for the page. */
   dims() {
-    const { L, H, d, grid, tokens } = this.model.dims();
-    return { L, H, d, grid, N: tokens, imageSize: this.model.config.vision.imageSize };
+    const { L, H, d, grid, N, clsToken, blockNames, termNames, chartLabels } = this.dec.layout();
+    return { L, H, d, grid, N, clsToken, blockNames, termNames, chartLabels, family: this.model.family.id, familyLabel: this.model.family.label, imageSize: this.model.config.vision.imageSize };
   }
 
   info() {
@@ -163,8 +166,7 @@ export class Explorer {
     let p = this.pendingUploads.get(id);
     if (!p) {
       p = (async () => {
-        const { mean, std } = this.model.config.preprocess;
-        const r = await this.decoder.decode(bytes, { imageSize: size, mean, std });
+        const r = await this.decoder.decode(bytes, preprocessOptions(this.model.config));
         const taps = await this.gate.run(() => this.dec.taps(f32([1, 3, size, size], r.pixels), true));
         return { id, u8: r.u8, taps, source: { width: r.width, height: r.height }, decodedAs: r.decodedAs };
       })();
@@ -219,8 +221,7 @@ export class Explorer {
   async decompose(idArg: unknown, textsArg: unknown) {
     const u = this.upload(idArg);
     const texts = textsArg === undefined || (Array.isArray(textsArg) && textsArg.length === 0) ? [] : checkTexts(textsArg);
-    const r = await this.dec.getReadout();
-    u.decomposition ??= decomposeTaps(u.taps, r, { normalise: true });
+    u.decomposition ??= this.dec.fromTaps(u.taps, { normalise: true });
     const dc = await u.decomposition;
     const { L, H, d } = this.dims();
     const T = texts.length;
@@ -266,7 +267,7 @@ export class Explorer {
     const layer = layerArg === undefined || layerArg === null || layerArg === 'all' ? undefined : checkInt(layerArg, 'layer', 0, L - 1);
     const head = headArg === undefined || headArg === null || headArg === 'all' ? undefined : checkInt(headArg, 'head', 0, H - 1);
     const temb = f32([texts.length, d], await this.textEmbeddings(texts));
-    const per = await this.gate.run(() => textTokenMaps(this.dec, u.taps, temb, { layers: layer !== undefined ? [layer] : undefined, heads: head !== undefined ? [head] : undefined }));
+    const per = await this.gate.run(() => textTokenMaps(this.dec, { taps: u.taps }, temb, { layers: layer !== undefined ? [layer] : undefined, heads: head !== undefined ? [head] : undefined }, true));
     const N = per.shape[2];
     return {
       id: u.id,
@@ -275,7 +276,8 @@ export class Explorer {
       head: head ?? 'all',
       maps: texts.map((text, t) => {
         const row = per.data.subarray(t * N, (t + 1) * N);
-        return { text, cls: round(row[0]), patches: Array.from(row.subarray(1), round) };
+        const cls = N - grid * grid; // 1 with a CLS token, 0 without (SigLIP)
+        return { text, cls: cls ? round(row[0]) : null, patches: Array.from(row.subarray(cls), round) };
       }),
     };
   }

@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   }
   const m = info.model;
   document.getElementById('model-info')!.textContent =
-    `model ${m.name} · ${m.L} layers × ${m.H} heads · ${m.grid}×${m.grid} patches` + (info.store ? ` · store: ${info.store.n} images` : '') + (info.textspan ? ` · ${info.textspan.heads} TextSpan heads` : '');
+    `model ${m.name} (${m.familyLabel}) · ${m.L === 1 ? m.blockNames[0] : `${m.L} layers`} × ${m.H} heads · ${m.grid}×${m.grid} patches` + (info.store ? ` · store: ${info.store.n} images` : '') + (info.textspan ? ` · ${info.textspan.heads} TextSpan heads` : '');
   const views: Record<Tab, { show(): void }> = {
     image: imageView(document.getElementById('tab-image')!, info),
     heads: headsView(document.getElementById('tab-heads')!, info),

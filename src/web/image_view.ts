@@ -20,7 +20,7 @@ interface Decomp {
 
 interface Heat {
   grid: number;
-  maps: { text: string; cls: number; patches: number[] }[];
+  maps: { text: string; cls: number | null; patches: number[] }[];
 }
 
 const DEFAULT_TEXTS = 'a red circle\na blue square';
@@ -49,7 +49,7 @@ export function imageView(root: HTMLElement, info: Info) {
   const mapSelect = el('select#map-select', { onchange: () => draw() });
   const layerSelect = el('select#layer-select', { onchange: () => void loadHeat() });
   const headSelect = el('select#head-select', { onchange: () => void loadHeat() });
-  options(layerSelect, [['all', 'all layers'], ...Array.from({ length: L }, (_, l): [string, string] => [String(l), `layer ${l}`])]);
+  options(layerSelect, [['all', L === 1 ? info.model.blockNames[0] : 'all layers'], ...(L === 1 ? [] : Array.from({ length: L }, (_, l): [string, string] => [String(l), info.model.blockNames[l]]))]);
   options(headSelect, [['all', 'all heads'], ...Array.from({ length: H }, (_, h): [string, string] => [String(h), `head ${h}`])]);
   const opacity = el('input', { type: 'range', min: 0, max: 100, value: 60, oninput: () => draw() });
   const heatCard = el(
@@ -230,7 +230,7 @@ export function imageView(root: HTMLElement, info: Info) {
     const t = mode === 'norm' ? -1 : Number(mode.slice(1));
     const attn = t < 0 ? d.attn.norm : d.attn.proj[t];
     const mlp = t < 0 ? d.mlp.norm : d.mlp.proj[t];
-    const cats = ['ln_pre', ...Array.from({ length: L }, (_, l) => String(l))];
+    const cats = info.model.chartLabels;
     layerChart.replaceChildren(
       barChart(cats, [
         { name: 'attention', color: '#2f6fde', values: [null, ...attn] },

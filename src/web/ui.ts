@@ -3,7 +3,11 @@
 import { pct } from '../notation.ts';
 
 export interface Info {
-  model: { name: string; L: number; H: number; d: number; grid: number; N: number; imageSize: number };
+  model: {
+    name: string; L: number; H: number; d: number; grid: number; N: number; imageSize: number;
+    /** 'clip' or 'siglip'; SigLIP's one attention block is its pooling head, its `mlp` slots are [out_proj bias, pooling MLP]. */
+    family: string; familyLabel: string; clsToken: boolean; blockNames: string[]; chartLabels: string[];
+  };
   store: null | { n: number; layers: number[]; labels: string[]; groups: string[]; classes: string[]; hasImages: boolean; template: string };
   textspan: null | { heads: number };
   maxUpload: number;

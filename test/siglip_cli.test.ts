@@ -149,7 +149,7 @@ test('the explorer on a SigLIP model and store: info names the pooling head, dec
   const srv = await startServer({ model: DIR_A, loadOptions: { threads: 2 }, store, port: 0, log: () => {} });
   try {
     const post = async (path: string, body: unknown, type = 'application/json') => {
-      const r = await fetch(new URL(path, srv.url), { method: 'POST', headers: { 'content-type': type }, body: Buffer.isBuffer(body) ? new Uint8Array(body) : JSON.stringify(body) });
+      const r = await fetch(new URL(path, srv.url), { method: 'POST', headers: { 'content-type': type, 'x-cliplens': '1' }, body: Buffer.isBuffer(body) ? new Uint8Array(body) : JSON.stringify(body) });
       return { status: r.status, json: await r.json() };
     };
     const info = await (await fetch(new URL('/api/info', srv.url))).json();

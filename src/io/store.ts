@@ -228,7 +228,24 @@ export function validateManifest(raw: unknown, p: string): StoreManifest {
     failed,
     complete: shards.length === batches,
     tensors: m.tensors && typeof m.tensors === 'object' ? (m.tensors as Record<string, string>) : {},
+    ...storeFamily(m, bad),
   };
+}
+
+/** The optional family and display names (absent: a CLIP store). */
+function storeFamily(m: Record<string, unknown>, bad: (why: string) => Error): Pick<StoreManifest, 'family' | 'names'> {
+  const out: Pick<StoreManifest, 'family' | 'names'> = {};
+  if (m.family !== undefined) {
+    if (m.family !== 'clip' && m.family !== 'siglip') throw bad(`family must be "clip" or "siglip", got ${JSON.stringify(m.family)}`);
+    out.family = m.family;
+  }
+  const names = m.names as { blocks?: unknown; terms?: unknown } | undefined;
+  const strings = (x: unknown) => Array.isArray(x) && x.every((v) => typeof v === 'string');
+  if (names !== undefined) {
+    if (!names || typeof names !== 'object' || !strings(names.blocks) || !strings(names.terms)) throw bad('names must be {blocks: string[], terms: string[]}');
+    out.names = { blocks: names.blocks as string[], terms: names.terms as string[] };
+  }
+  return out;
 }
 
 export function readManifest(dir: string): StoreManifest {

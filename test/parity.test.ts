@@ -43,6 +43,16 @@ test('decomposition matches the reference: per head, per token, MLPs, LN statist
   assert.ok(maxAbsDiff(sp.attn.data, refOutput('attn_spatial').data) < 1e-5);
   assert.ok(sumInvariant(sp.attn, sp.mlp, sp.imageFeatures.data, sp.norm.data) < 1e-5);
 
+  // CLS→CLS (what the reference's compute_prs.py keeps as cls_attn, before summing heads): the
+  // token-0 slice of its per-token terms, from the per-head pass and from the per-token pass.
+  const refSp = refOutput('attn_spatial');
+  const [B, L, N, H, d] = refSp.shape;
+  const tok0 = new Float32Array(B * L * H * d);
+  for (let bl = 0; bl < B * L; bl++) tok0.set(refSp.data.subarray(bl * N * H * d, (bl * N + 1) * H * d), bl * H * d);
+  assert.deepEqual(ns.clsAttn!.shape, [B, L, H, d]);
+  assert.ok(maxAbsDiff(ns.clsAttn!.data, tok0) < 1e-5);
+  assert.ok(maxAbsDiff(sp.clsAttn!.data, tok0) < 1e-5);
+
   const raw = await dec.decompose(px, { normalise: false });
   assert.ok(sumInvariant(raw.attn, raw.mlp, raw.imageFeatures.data) < 1e-4);
   const probs = await dec.model.runVision(px, ['cls_probs']);

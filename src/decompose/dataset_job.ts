@@ -78,6 +78,7 @@ export async function decomposeDataset(model: ClipModel, ds: Dataset, opts: Data
       const res = await dec.decompose(r.pixels, { normalise });
       tensors = {
         attn: selectLayers(res.attn, layers),
+        ...(store.keepsClsAttn ? { cls_attn: selectLayers(res.clsAttn!, layers) } : {}),
         mlp: res.mlp,
         image_features: res.imageFeatures,
         norm: res.norm,

@@ -9,7 +9,7 @@ import type { F32, Tensor } from '../tensor.ts';
 import { decomposeTaps, foldTexts, textMapsFromTaps, type DecomposeOptions, type Decomposition, type TextMaps, type VisionTaps } from './prs.ts';
 import { foldReadout, type Readout } from './readout.ts';
 
-const HEAD_TAPS: VisionOutput[] = ['image_features', 'ln_pre_cls', 'resid_cls', 'heads_cls', 'mlp_cls'];
+const HEAD_TAPS: VisionOutput[] = ['image_features', 'ln_pre_cls', 'resid_cls', 'heads_cls', 'mlp_cls', 'cls_self'];
 const SPATIAL_TAPS: VisionOutput[] = [...HEAD_TAPS, 'cls_probs', 'values'];
 
 /** Shape of a family's decomposition, in the common layout. */
@@ -94,7 +94,7 @@ export class Decomposer implements ImageDecomposer {
   }
 
   referenceTensors(res: Decomposition): Record<string, Tensor> {
-    return { attn: res.attn, mlp: res.mlp, image_features: res.imageFeatures, norm: res.norm };
+    return { attn: res.attn, mlp: res.mlp, ...(res.clsAttn ? { cls_attn: res.clsAttn } : {}), image_features: res.imageFeatures, norm: res.norm };
   }
 
   referenceLayout(spatial: boolean): string {

@@ -20,6 +20,7 @@ export interface VisionTaps {
   mlp_cls: F32; // [B, L, D]
   cls_probs?: F32; // [B, L, H, N]
   values?: F32; // [B, L, H, N, d_h]
+  cls_self?: F32; // [B, L, H, d_h]
 }
 
 export interface Decomposition {
@@ -27,6 +28,12 @@ export interface Decomposition {
   attn: F32;
   /** [B, L+1, d]: slot LN_PRE_SLOT (0) the ln_pre term, slot mlpSlot(l) = l+1 the MLP of layer l (notation.ts) */
   mlp: F32;
+  /**
+   * [B, L, H, d] the CLS→CLS part of each head's term: source token i = 0 with its share of b_O,
+   * μ and β as one (token, head) term of the spatial decomposition (= attn[:, l, 0, h] there).
+   * Present when the cls_self tap was run.
+   */
+  clsAttn?: F32;
   /** [B, d] z, unnormalised */
   imageFeatures: F32;
   /** [B] ‖z‖ */
@@ -82,30 +89,38 @@ export async function decomposeTaps(taps: VisionTaps, r: Readout, opts: Decompos
     }
   }
 
-  let attn: F32;
-  if (!opts.spatial) {
-    // Per head, summed over tokens: Σ_i a_i v_i is the CLS row of the head's output.
-    // Batched over heads: [L·H, B, dh]·F[L·H, dh, d] → [L·H, B, d].
-    attn = f32([B, L, H, d]);
-    const s = 1 / (K * H);
-    const perHead = new Float32Array(L * H * B * dh);
+  // Per-head readout of [B, L, H, d_h] vectors (at the CLS query), batched over heads:
+  // [L·H, B, dh]·F[L·H, dh, d] → ĉ [B, L, H, d] with b_O split over `tokens`·H and μ, β over K·tokens·H.
+  const perHead = async (src: F32, tokens: number): Promise<F32> => {
+    const out = f32([B, L, H, d]);
+    const s = 1 / (K * tokens * H);
+    const x = new Float32Array(L * H * B * dh);
     for (let b = 0; b < B; b++)
       for (let l = 0; l < L; l++)
         for (let h = 0; h < H; h++)
-          perHead.set(taps.heads_cls.data.subarray((b * L + l) * D + h * dh, (b * L + l) * D + (h + 1) * dh), ((l * H + h) * B + b) * dh);
-    const c = await batchedMatmul(perHead, r.F, L * H, B, dh, d);
+          x.set(src.data.subarray(((b * L + l) * H + h) * dh, ((b * L + l) * H + h + 1) * dh), ((l * H + h) * B + b) * dh);
+    const c = await batchedMatmul(x, r.F, L * H, B, dh, d);
     for (let b = 0; b < B; b++) {
       for (let l = 0; l < L; l++) {
         for (let h = 0; h < H; h++) {
-          const src = ((l * H + h) * B + b) * d;
+          const from = ((l * H + h) * B + b) * d;
           const o = ((b * L + l) * H + h) * d;
           for (let k = 0; k < d; k++) {
-            const v = c[src + k] + r.biasOP[l * d + k] / H - s * mean[b] * r.gammaP[k];
-            attn.data[o + k] = (v / std[b] + s * r.betaP[k]) * scale(b);
+            const v = c[from + k] + r.biasOP[l * d + k] / (tokens * H) - s * mean[b] * r.gammaP[k];
+            out.data[o + k] = (v / std[b] + s * r.betaP[k]) * scale(b);
           }
         }
       }
     }
+    return out;
+  };
+  // CLS→CLS: a_{0,0}·v_0 is one (token, head) term of N·H.
+  const clsAttn = taps.cls_self ? await perHead(taps.cls_self, N) : undefined;
+
+  let attn: F32;
+  if (!opts.spatial) {
+    // Per head, summed over tokens: Σ_i a_i v_i is the CLS row of the head's output ([B, L, D] = [B, L, H, d_h]).
+    attn = await perHead(taps.heads_cls, 1);
   } else {
     if (!taps.values || !taps.cls_probs) throw new ShapeError('spatial decomposition needs the values and cls_probs taps');
     attn = f32([B, L, N, H, d]);
@@ -136,6 +151,7 @@ export async function decomposeTaps(taps: VisionTaps, r: Readout, opts: Decompos
   return {
     attn,
     mlp,
+    ...(clsAttn ? { clsAttn } : {}),
     imageFeatures: taps.image_features,
     norm: f32([B], Float32Array.from(zNorm)),
     lnMean: f32([B], Float32Array.from(mean)),

@@ -8,6 +8,7 @@
 //   mlp_cls        [B, L, D]     per layer, the MLP output at CLS
 //   cls_probs      [B, L, H, N]  per layer, the CLS query's attention weights
 //   values         [B, L, H, N, d_h]  per layer, every token's per-head value (for per-token terms)
+//   cls_self       [B, L, H, d_h]     per layer, a_{0,0}·v_0: the CLS token's attention to itself (CLS→CLS)
 // All come from one forward pass; ONNX Runtime computes only the outputs a run asks for.
 
 import type { ClipConfig } from '../model/config.ts';
@@ -17,7 +18,7 @@ import { expectTensor } from '../model/weights.ts';
 import { GraphBuilder } from './builder.ts';
 import { clsRow, layerNorm, residualBlock, type BlockTaps } from './transformer.ts';
 
-export const VISION_TAPS = ['ln_pre_cls', 'resid_cls', 'heads_cls', 'mlp_cls', 'cls_probs', 'values'] as const;
+export const VISION_TAPS = ['ln_pre_cls', 'resid_cls', 'heads_cls', 'mlp_cls', 'cls_probs', 'values', 'cls_self'] as const;
 export type VisionOutput = 'image_features' | (typeof VISION_TAPS)[number];
 
 function stackLayers(g: GraphBuilder, values: string[], axis = 1): string {
@@ -67,6 +68,7 @@ export function buildVisionGraph(cfg: ClipConfig, w: WeightSource): GraphBuilder
   g.output(stackLayers(g, taps.map((t) => t.mlpCls!)), 'mlp_cls', 'float', ['B', L, D]);
   g.output(stackLayers(g, taps.map((t) => t.clsProbs!)), 'cls_probs', 'float', ['B', L, H, N]);
   g.output(stackLayers(g, taps.map((t) => t.values!)), 'values', 'float', ['B', L, H, N, dh]);
+  g.output(stackLayers(g, taps.map((t) => t.clsSelf!)), 'cls_self', 'float', ['B', L, H, dh]);
   return g;
 }
 

@@ -24,6 +24,8 @@ export interface BlockTaps {
   headsCls?: string;
   /** [B, D]: MLP output at CLS (c_proj incl. bias). */
   mlpCls?: string;
+  /** [B, H, d_h]: a_{0,0} · v_0 per head, the CLS query's attention to itself times its value (CLS→CLS). */
+  clsSelf?: string;
 }
 
 /** Transpose a [rows, cols] checkpoint matrix into [cols, rows] so x·Wᵀ becomes one MatMul. */
@@ -139,6 +141,9 @@ export function residualBlock(
     taps.values = v;
     taps.headsCls = clsRow(g, merged); // [B, D]
     taps.mlpCls = clsRow(g, mlpOut); // [B, D]
+    const selfWeight = g.op('Gather', [taps.clsProbs, g.constI64([0], [])], { axis: 2 }); // [B, H]
+    const clsValue = g.op('Gather', [v, g.constI64([0], [])], { axis: 2 }); // [B, H, dh]
+    taps.clsSelf = g.op('Mul', [g.op('Unsqueeze', [selfWeight, g.constI64([2])]), clsValue]); // [B, H, dh]
   }
   return { out, taps, heads: merged, mlpOut };
 }

@@ -292,6 +292,7 @@ export function checkShard(dir: string, m: StoreManifest, s: ShardEntry, full: b
     const b = s.indices.length;
     const { L, H, d } = m.dims;
     const want: Record<string, number[]> = { attn: [b, m.layers.length, H, d], mlp: [b, L + 1, d], image_features: [b, d], norm: [b], index: [b] };
+    if ('cls_attn' in m.tensors) want.cls_attn = [b, m.layers.length, H, d];
     for (const [name, shape] of Object.entries(want)) {
       const t = f.tensors.get(name);
       if (!t) return `has no '${name}' tensor`;
@@ -403,6 +404,7 @@ export class StoreWriter {
       complete: false,
       tensors: {
         attn: init.family === 'siglip' ? '[b, 1, H, d] the attention-pooling head\'s term per pooling head (compute_siglip attention records)' : '[b, layers.length, H, d] per-head direct contributions of the kept layers (PRS, see normalised)',
+        ...(init.family === 'siglip' ? {} : { cls_attn: '[b, layers.length, H, d] the CLS→CLS part of attn: source token 0 of each head, as attn[:, :, 0] of the per-token decomposition' }),
         mlp: init.family === 'siglip' ? '[b, 2, d] index 0 = the pooling head\'s out_proj bias, 1 = its MLP (fc2 bias inside)' : '[b, L+1, d] index 0 = ln_pre term (the CLS embedding after ln_pre), l+1 = MLP of layer l',
         image_features: '[b, d] the image embedding z (unnormalised)',
         norm: '[b] ||z||',
@@ -412,6 +414,11 @@ export class StoreWriter {
     const w = new StoreWriter(init.dir, manifest);
     w.flush();
     return w;
+  }
+
+  /** Stores made before cliplens kept the CLS→CLS term go on without it, so their shards stay alike. */
+  get keepsClsAttn(): boolean {
+    return 'cls_attn' in this.manifest.tensors;
   }
 
   get batches(): number {
@@ -465,6 +472,8 @@ export interface StoreData {
   attn: F32;
   /** [n, L+1, d] */
   mlp: F32;
+  /** [n, layers.length, H, d] the CLS→CLS part of attn; absent in stores made before cliplens kept it. */
+  clsAttn?: F32;
   /** [n, d] */
   imageFeatures: F32;
   /** [n] */
@@ -505,6 +514,7 @@ export function loadStore(dir: string, opts: LoadStoreOptions = {}): StoreData {
   const { H, d, L } = m.dims;
   const Lk = m.layers.length;
   const attn = f32([n, Lk, H, d]);
+  const clsAttn = 'cls_attn' in m.tensors ? f32([n, Lk, H, d]) : undefined;
   const mlp = f32([n, L + 1, d]);
   const imageFeatures = f32([n, d]);
   const norm = f32([n]);
@@ -513,7 +523,9 @@ export function loadStore(dir: string, opts: LoadStoreOptions = {}): StoreData {
   for (const s of files) {
     SafetensorsFile.open(join(dir, s.file!)).closeAfter((f) => {
       const per = (t: F32) => t.data.length / t.shape[0];
-      for (const [dst, name] of [[attn, 'attn'], [mlp, 'mlp'], [imageFeatures, 'image_features'], [norm, 'norm']] as const) dst.data.set(f.readF32(name).data, row * per(dst));
+      const parts: [F32, string][] = [[attn, 'attn'], [mlp, 'mlp'], [imageFeatures, 'image_features'], [norm, 'norm']];
+      if (clsAttn) parts.push([clsAttn, 'cls_attn']);
+      for (const [dst, name] of parts) dst.data.set(f.readF32(name).data, row * per(dst));
     });
     index.set(s.indices, row);
     row += s.indices.length;
@@ -522,5 +534,5 @@ export function loadStore(dir: string, opts: LoadStoreOptions = {}): StoreData {
   const groupIdx = new Map(m.dataset.groups.map((g, i) => [g, i]));
   const labels = Int32Array.from(index, (i) => (m.items[i].label !== undefined ? labelIdx.get(m.items[i].label!) ?? -1 : -1));
   const groups = Int32Array.from(index, (i) => (m.items[i].group !== undefined ? groupIdx.get(m.items[i].group!) ?? -1 : -1));
-  return { manifest: m, attn, mlp, imageFeatures, norm, index, labels, groups };
+  return { manifest: m, attn, mlp, ...(clsAttn ? { clsAttn } : {}), imageFeatures, norm, index, labels, groups };
 }

@@ -14,6 +14,7 @@ import { decomposeDataset } from '../src/decompose/dataset_job.ts';
 import { Decomposer } from '../src/decompose/decomposer.ts';
 import { loadDataset } from '../src/io/datasets.ts';
 import { loadStore, readManifest } from '../src/io/store.ts';
+import { readSafetensors, writeSafetensors } from '../src/io/safetensors.ts';
 import { ClipModel } from '../src/runtime/clip.ts';
 import { preprocessFiles } from '../src/model/preprocess_model.ts';
 import { randomClipWeights } from './helpers/random_weights.ts';
@@ -68,6 +69,9 @@ test('folder dataset: labels from subfolders, unreadable images reported, terms 
   const paths = [...s.index].map((i) => ds.items[i].path);
   const direct = await new Decomposer(model).decompose((await preprocessFiles(model.config, paths)).pixels);
   assert.ok(maxAbsDiff(direct.attn.data, s.attn.data) < 1e-6);
+  // The CLS→CLS part of every head is kept beside its term.
+  assert.deepEqual(s.clsAttn!.shape, s.attn.shape);
+  assert.ok(maxAbsDiff(direct.clsAttn!.data, s.clsAttn!.data) < 1e-6);
   assert.deepEqual([...s.labels], [...s.index].map((i) => ds.labels.indexOf(ds.items[i].label!)));
 });
 
@@ -112,6 +116,26 @@ test('kill -9 in the middle of a CLI run, then resume: identical store', { timeo
   assert.deepEqual(comparableManifest(dir), comparableManifest(reference));
 });
 
+test('a store made before cliplens kept the CLS→CLS term resumes without it and loads without it', async () => {
+  const ds = loadDataset(data);
+  const dir = join(root, 'old');
+  await decomposeDataset(tinyModel(), ds, { storeDir: dir, batchSize: 2, maxBatches: 1 });
+  // What an older cliplens wrote: no cls_attn in the shards, nor in the manifest's tensor list.
+  const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  delete m.tensors.cls_attn;
+  const shard = m.shards[0].file;
+  const t = readSafetensors(join(dir, shard));
+  t.delete('cls_attn');
+  writeSafetensors(join(dir, shard), Object.fromEntries(t), { metadata: { batch: '0' } });
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(m));
+  const res = await decomposeDataset(tinyModel(), ds, { storeDir: dir, batchSize: 2 });
+  assert.equal(res.complete, true);
+  const s = loadStore(dir);
+  assert.equal(s.clsAttn, undefined);
+  assert.ok(maxAbsDiff(s.attn.data, loadStore(join(root, 'full')).attn.data) < 1e-6);
+  for (const f of Object.keys(storeFiles(dir))) assert.equal(readSafetensors(join(dir, f)).has('cls_attn'), false);
+});
+
 /** Resolves once the process is stopped (state T in /proc/<pid>/stat). */
 async function untilStopped(pid: number): Promise<void> {
   const state = () => /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
@@ -152,7 +176,7 @@ test('a store made by another model or with other options is refused and left in
   const before = storeFiles(dir);
   const manifestBefore = readFileSync(join(dir, 'manifest.json'));
   const other = new ClipModel({ name: 'other', config: tinyConfig(), weights: randomClipWeights(tinyConfig(), 99) }, { threads: 1 });
-  await assert.rejects(decomposeDataset(other, ds, { storeDir: dir, batchSize: 2 }), /was made by model 'tiny_a' .* not 'other'/);
+  await assert.rejects(decomposeDataset(other, ds, { storeDir: dir, batchSize: 2 }), /different models: store .* is 'tiny_a' \(fingerprint [0-9a-f]{16}\), this run is 'other'/);
   await assert.rejects(decomposeDataset(tinyModel(), ds, { storeDir: dir, batchSize: 3 }), /different batch size/);
   await assert.rejects(decomposeDataset(tinyModel(), ds, { storeDir: dir, batchSize: 2, layers: [9] }), /layer 9 is out of range/);
   assert.deepEqual(storeFiles(dir), before);

@@ -2,7 +2,8 @@
 // Decoding of the next batch overlaps the forward pass of the current one.
 
 import type { Dataset } from '../io/datasets.ts';
-import { StoreWriter, modelFingerprint, type FailedEntry, type ShardProblem } from '../io/store.ts';
+import { StoreWriter, type FailedEntry, type ShardProblem } from '../io/store.ts';
+import { modelProvenance } from '../io/provenance.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { preprocessFiles } from '../model/preprocess_model.ts';
 import { f32, type F32 } from '../tensor.ts';
@@ -41,7 +42,7 @@ export async function decomposeDataset(model: ClipModel, ds: Dataset, opts: Data
   const batchSize = opts.batchSize ?? 16;
   const store = StoreWriter.open({
     dir: opts.storeDir,
-    model: { name: model.name, fingerprint: modelFingerprint(model) },
+    model: modelProvenance(model),
     dims: { L, H, N, D, d },
     layers,
     dtype: opts.half ? 'F16' : 'F32',

@@ -10,6 +10,7 @@ import { f32, shapeEq, type F32, type Tensor } from '../tensor.ts';
 import { atomicWrite, pathProblem, removeStaleTemps } from './files.ts';
 import { encodeSafetensors, SafetensorsFile } from './safetensors.ts';
 import { StoreError } from '../errors.ts';
+import { requireSameModel, type ModelProvenance } from './provenance.ts';
 
 export const STORE_FORMAT = 'cliplens-store';
 /** 2: each shard's size and sha256 in the manifest. Version 1 stores are read (cheap checks only) and upgraded on resume. */
@@ -43,7 +44,8 @@ export interface FailedEntry {
 export interface StoreManifest {
   format: typeof STORE_FORMAT;
   version: number;
-  model: { name: string; fingerprint: string };
+  /** The model that made it (src/io/provenance.ts). */
+  model: Required<ModelProvenance>;
   dims: { L: number; H: number; N: number; D: number; d: number };
   /** The model family that made the store (absent in stores written before SigLIP support: CLIP). */
   family?: StoreFamily;
@@ -62,29 +64,8 @@ export interface StoreManifest {
   tensors: Record<string, string>;
 }
 
-/** What a fingerprint reads of a model: its config and a few checkpoint tensors (a ClipModel is one). */
-export interface FingerprintSource {
-  config: unknown;
-  weight(name: string): F32;
-  /** The tensors to hash (the model family's choice; default: CLIP's). */
-  fingerprintTensors?(): string[];
-}
-
-const CLIP_FINGERPRINT = ['visual.proj', 'visual.class_embedding', 'visual.ln_post.weight', 'visual.transformer.resblocks.0.attn.in_proj_bias'];
-
 /** Model families a store may come from (see src/model/family_info.ts). */
 export type StoreFamily = 'clip' | 'siglip';
-
-/** Identifies a model's weights and layout, so a store is never mixed across models. */
-export function modelFingerprint(model: FingerprintSource): string {
-  const h = createHash('sha256');
-  h.update(JSON.stringify(model.config));
-  for (const name of model.fingerprintTensors?.() ?? CLIP_FINGERPRINT) {
-    const t = model.weight(name);
-    h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  }
-  return h.digest('hex').slice(0, 16);
-}
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -318,7 +299,7 @@ const shortList = (xs: ArrayLike<number>) => {
 
 export interface StoreWriterInit {
   dir: string;
-  model: { name: string; fingerprint: string };
+  model: Required<ModelProvenance>;
   dims: StoreManifest['dims'];
   family?: StoreFamily;
   names?: StoreManifest['names'];
@@ -354,9 +335,7 @@ export class StoreWriter {
           throw new StoreError(`store ${init.dir} was made with a different ${what} (${JSON.stringify(a)} there, ${JSON.stringify(b)} now); use a new --store directory`);
         }
       };
-      if (m.model.fingerprint !== init.model.fingerprint) {
-        throw new StoreError(`store ${init.dir} was made by model '${m.model.name}' (fingerprint ${m.model.fingerprint}), not '${init.model.name}' (${init.model.fingerprint}); use a new --store directory`);
-      }
+      requireSameModel({ what: `store ${init.dir}`, model: m.model }, { what: 'this run', model: init.model });
       clash('layer selection', m.layers, init.layers);
       clash('dtype', m.dtype, init.dtype);
       clash('normalisation', m.normalised, init.normalised);

@@ -17,7 +17,8 @@ import { groupAccuracy, predict, type GroupAccuracy } from '../analyses/zeroshot
 import type { ImageDecomposer } from '../decompose/decomposer.ts';
 import { decomposerFor } from '../decompose/decomposers.ts';
 import type { Decomposition } from '../decompose/prs.ts';
-import { loadStore, modelFingerprint, type StoreData } from '../io/store.ts';
+import { modelFingerprint } from '../io/provenance.ts';
+import { loadStore, type StoreData } from '../io/store.ts';
 import { headName, parseHeadList } from '../notation.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { preprocessOptions } from '../model/preprocess_model.ts';

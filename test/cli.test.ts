@@ -8,7 +8,7 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { readSafetensors } from '../src/io/safetensors.ts';
+import { SafetensorsFile, readSafetensors } from '../src/io/safetensors.ts';
 import { maxAbsDiff } from '../src/tensor.ts';
 import { REF, REPO, TINY_A, refOutput, referencePath } from './helpers/fixtures.ts';
 
@@ -122,4 +122,40 @@ test('bad inputs give one clear line and a non-zero exit', () => {
   const unknownFlag = cli('encode', '--frobnicate', '--out', join(tmp, 'x.safetensors'));
   assert.equal(unknownFlag.code, 2);
   assert.match(unknownFlag.stderr, /unknown option '--frobnicate'/);
+});
+
+test("texts: the bundled lists ('--classes imagenet', '--templates openai') and the model recorded with the classifier", () => {
+  const imagenet = join(tmp, 'imagenet.safetensors');
+  const r = cli('texts', '--model', TINY_A(), '--classes', 'imagenet', '-o', imagenet);
+  assert.equal(r.code, 0, r.stderr);
+  const f = SafetensorsFile.open(imagenet);
+  const names = JSON.parse(f.metadata.names) as string[];
+  assert.equal(names.length, 1000);
+  assert.deepEqual([names[0], names[1], names[999]], ['tench', 'goldfish', 'toilet paper']);
+  assert.deepEqual(f.readF32('text_features').shape, [1000, 64]);
+  assert.equal(f.metadata.model, 'tiny_a');
+  assert.match(f.metadata.model_fingerprint, /^[0-9a-f]{16}$/);
+  f.close();
+
+  // With OpenAI's 80 templates: each class is the renormalised mean of its 80 normalised prompts.
+  const classes = join(tmp, 'two.txt');
+  writeFileSync(classes, 'goldfish\ntoilet paper\n');
+  const cls = join(tmp, 'openai.safetensors');
+  assert.equal(cli('texts', '--model', TINY_A(), '--classes', classes, '--templates', 'openai', '-o', cls).code, 0);
+  const templates = readFileSync(join(REPO, 'assets', 'openai_imagenet_templates.txt'), 'utf8').trim().split('\n');
+  assert.equal(templates.length, 80);
+  const prompts = join(tmp, 'prompts.txt');
+  writeFileSync(prompts, templates.map((t) => t.replace('{}', 'toilet paper')).join('\n'));
+  const enc = join(tmp, 'prompts.safetensors');
+  assert.equal(cli('encode', '--model', TINY_A(), '--texts-file', prompts, '--out', enc).code, 0);
+  const e = readSafetensors(enc).get('text_features')!.data as Float32Array;
+  const mean = new Float64Array(64);
+  for (let t = 0; t < 80; t++) {
+    const row = e.subarray(t * 64, (t + 1) * 64);
+    const n = Math.hypot(...row);
+    for (let k = 0; k < 64; k++) mean[k] += row[k] / n;
+  }
+  const mn = Math.hypot(...mean);
+  const got = (readSafetensors(cls).get('text_features')!.data as Float32Array).subarray(64, 128);
+  assert.ok(maxAbsDiff(got, Float32Array.from(mean, (v) => v / mn)) < 1e-5);
 });

@@ -92,7 +92,7 @@ before(async () => {
   await ok(['texts', ...MODEL, '--classes', p('wrong.txt'), '-o', p('wrong.safetensors')]);
   await ok(['texts', ...MODEL, '--file', p('pool.txt'), '-o', p('pool.safetensors')]);
   await ok(['decompose', ...MODEL, '--dataset', p('ds'), '--store', p('store'), '--batch-size', '6']);
-  writeTextSet(p('small.safetensors'), { kind: 'classifier', names: ['red', 'blue'], embeddings: f32([2, 8]), model: 'x' });
+  writeTextSet(p('small.safetensors'), { kind: 'classifier', names: ['red', 'blue'], embeddings: f32([2, 8]), model: { name: 'x' } });
 });
 
 describe('analysis commands on a fixture-model store', () => {

@@ -10,6 +10,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { fetchRepoFiles, hubCacheDir, hubEndpoint, repoCacheDir } from '../src/io/hub.ts';
 import { readSafetensors } from '../src/io/safetensors.ts';
 import { parseOpenClipConfig } from '../src/model/config.ts';
+import { openClipPretrained } from '../src/model/open_clip_pretrained.ts';
 import { resolveModel, type ResolvedModel } from '../src/model/resolve.ts';
 import { writeHfClipDir } from './helpers/hf_convert.ts';
 import { startHubServer, type HubServer } from './helpers/hub_server.ts';
@@ -43,6 +44,8 @@ before(async () => {
     'org/noweights': { 'open_clip_config.json': OC_CONFIG },
     'org/tiny-hf': hfRepoFiles(true),
     'org/tiny-hf-nopp': hfRepoFiles(false),
+    // Where open_clip's pretrained.py puts ViT-B-16 laion2b_s34b_b88k (here: the tiny fixture's weights).
+    'laion/CLIP-ViT-B-16-laion2B-s34B-b88K': { [WEIGHTS]: fixtureBytes },
   });
 });
 after(async () => {
@@ -265,6 +268,58 @@ describe('open_clip hub repo (hf-hub:)', () => {
     assert.equal(m.files[1], join(cache, 'org--tiny', 'v2', WEIGHTS));
     await rejectsOneLine(resolveModel('hf-hub:org/tiny@../x', opts()), /not a supported revision|not a valid hub id/);
     await rejectsOneLine(resolveModel('hf-hub:org/a/b', opts()), /not a valid hub id/);
+  });
+});
+
+describe('open_clip names (--model ViT-B-16 --pretrained laion2b_s34b_b88k)', () => {
+  test('architecture + tag: the weights come from the hub repository open_clip uses, through the cache', async () => {
+    // The tiny fixture's weights stand in for ViT-B-16's, so the config from the name refuses them:
+    // proof that the config is open_clip's ViT-B-16 and that the file came from the tag's repository.
+    const refused = /open_clip_model\.safetensors: tensor 'visual\.class_embedding' has shape \[128\] but the config implies \[768\]/;
+    await rejectsOneLine(resolveModel('ViT-B-16', { ...opts(), pretrained: 'laion2b_s34b_b88k' }), refused);
+    assert.deepEqual(server.requests.map((r) => r.url), [`/laion/CLIP-ViT-B-16-laion2B-s34B-b88K/resolve/main/${WEIGHTS}`]);
+    assert.ok(readFileSync(join(cache, 'laion--CLIP-ViT-B-16-laion2B-s34B-b88K', 'main', WEIGHTS)).equals(fixtureBytes));
+    server.requests.length = 0;
+    // Cached: offline works, in either spelling, with the tag as open_clip cleans it.
+    await rejectsOneLine(resolveModel('ViT-B-16', { ...opts(), pretrained: 'LAION2B-S34B-B88K', offline: true }), refused);
+    await rejectsOneLine(resolveModel('ViT-B-16:laion2b_s34b_b88k', { ...opts(), offline: true }), refused);
+    assert.equal(server.requests.length, 0);
+  });
+
+  test("the paper's names and tags: repository, activation, normalisation and architecture as open_clip's pretrained.py", () => {
+    const OPENAI = [0.48145466, 0.4578275, 0.40821073];
+    const cases: [string, string, string, 'gelu' | 'quick_gelu', number[], [number, number, number, number, number]][] = [
+      // name, tag, hub repository, activation, mean, [image size, patch, width, layers, heads]
+      ['ViT-B-16', 'laion2b_s34b_b88k', 'laion/CLIP-ViT-B-16-laion2B-s34B-b88K', 'gelu', OPENAI, [224, 16, 768, 12, 12]],
+      ['ViT-B-16', 'openai', 'timm/vit_base_patch16_clip_224.openai', 'quick_gelu', OPENAI, [224, 16, 768, 12, 12]],
+      ['ViT-L-14', 'laion2b_s32b_b82k', 'laion/CLIP-ViT-L-14-laion2B-s32B-b82K', 'gelu', [0.5, 0.5, 0.5], [224, 14, 1024, 24, 16]],
+      ['ViT-L-14', 'openai', 'timm/vit_large_patch14_clip_224.openai', 'quick_gelu', OPENAI, [224, 14, 1024, 24, 16]],
+      ['ViT-L-14-336', 'openai', 'timm/vit_large_patch14_clip_336.openai', 'quick_gelu', OPENAI, [336, 14, 1024, 24, 16]],
+      ['ViT-H-14', 'laion2b_s32b_b79k', 'laion/CLIP-ViT-H-14-laion2B-s32B-b79K', 'gelu', OPENAI, [224, 14, 1280, 32, 16]],
+      ['ViT-bigG-14', 'laion2b_s39b_b160k', 'laion/CLIP-ViT-bigG-14-laion2B-39B-b160k', 'gelu', OPENAI, [224, 14, 1664, 48, 16]],
+      ['ViT-B-32', 'openai', 'timm/vit_base_patch32_clip_224.openai', 'quick_gelu', OPENAI, [224, 32, 768, 12, 12]],
+      ['ViT-B-32', 'laion2b_s34b_b79k', 'laion/CLIP-ViT-B-32-laion2B-s34B-b79K', 'gelu', OPENAI, [224, 32, 768, 12, 12]],
+      ['ViT-B-32-quickgelu', 'laion400m_e32', 'timm/vit_base_patch32_clip_224.laion400m_e32', 'quick_gelu', OPENAI, [224, 32, 768, 12, 12]],
+    ];
+    for (const [name, tag, hub, act, mean, [S, p, D, L, H]] of cases) {
+      const r = openClipPretrained(name, tag)!;
+      assert.equal(r.hub, hub, `${name} ${tag}`);
+      assert.equal(r.name, `${name}:${tag}`);
+      const cfg = parseOpenClipConfig(r.modelCfg, r.preprocessCfg);
+      assert.equal(cfg.activation, act, `${name} ${tag}`);
+      assert.deepEqual(cfg.preprocess.mean, mean, `${name} ${tag}`);
+      const v = cfg.vision;
+      assert.deepEqual([v.imageSize, v.patchSize, v.width, v.layers, v.heads], [S, p, D, L, H], `${name} ${tag}`);
+    }
+    assert.equal(openClipPretrained('toyworld'), undefined);
+  });
+
+  test('a missing or unknown tag, or --pretrained with another kind of model, is one line naming the choices', async () => {
+    await rejectsOneLine(resolveModel('ViT-B-16', opts()), /^open_clip model 'ViT-B-16' needs --pretrained TAG: one of openai, laion400m_e31, laion400m_e32, laion2b_s34b_b88k$/);
+    await rejectsOneLine(resolveModel('ViT-H-14', { ...opts(), pretrained: 'openai' }), /'openai' is not a pretrained tag of open_clip model 'ViT-H-14': use one of laion2b_s32b_b79k/);
+    await rejectsOneLine(resolveModel('ViT-B-32-quickgelu', { ...opts(), pretrained: 'laion2b_s34b_b79k' }), /not a pretrained tag of open_clip model 'ViT-B-32-quickgelu': use one of openai, laion400m_e31, laion400m_e32$/);
+    await rejectsOneLine(resolveModel('toyworld', { ...opts(), pretrained: 'openai' }), /--pretrained goes with an open_clip architecture name, not 'toyworld'; known: ViT-B-32 \(/);
+    assert.equal(server.requests.length, 0);
   });
 });
 

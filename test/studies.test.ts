@@ -109,7 +109,7 @@ function classifier(names: string[], rows: Float32Array[]): TextSet {
   const d = rows[0].length;
   const e = f32([rows.length, d]);
   rows.forEach((r, i) => e.data.set(unit(r), i * d));
-  return { kind: 'classifier', names, embeddings: e, model: 'planted' };
+  return { kind: 'classifier', names, embeddings: e, model: { name: 'planted', fingerprint: 'planted' } };
 }
 
 describe('parseHeadSpec / labels', () => {
@@ -169,7 +169,7 @@ describe('TextSpan study', () => {
     const c = texts[a].reduce((s, v, k) => s + v * texts[b][k], 0);
     texts[a] = unit(texts[a].map((v, k) => v - c * texts[b][k]));
   }
-  const pool: TextSet = { kind: 'pool', names: texts.map((_, i) => `text ${i}`), embeddings: f32([m, d]), model: 'planted' };
+  const pool: TextSet = { kind: 'pool', names: texts.map((_, i) => `text ${i}`), embeddings: f32([m, d]), model: { name: 'planted', fingerprint: 'planted' } };
   texts.forEach((t, i) => pool.embeddings.data.set(t, i * d));
   const n = 80;
   const coef = Array.from({ length: n }, (_, i) => [gauss(r), (i % 2 ? 1 : -1) * (0.3 + 0.5 * Math.abs(gauss(r))), gauss(r)]);

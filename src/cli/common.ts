@@ -9,6 +9,7 @@ import { UsageError } from '../errors.ts';
 /** An error the user caused (bad flag, bad file): printed as one line, exit code 1. */
 export interface ModelFlags {
   model?: string;
+  pretrained?: string;
   threads?: string;
   ep?: string;
   offline?: boolean;
@@ -19,6 +20,7 @@ export interface ModelFlags {
 export function withModelOptions(cmd: Command): Command {
   return cmd
     .option('-m, --model <spec>', 'builtin name, .safetensors file (open_clip layout, config beside it), model directory, or hub id (hf-hub:org/name, org/name); default: the embedded toyworld model')
+    .option('--pretrained <tag>', 'with an open_clip architecture name as --model (ViT-B-16, ViT-L-14, ViT-H-14, ViT-bigG-14, ViT-B-32, ViT-L-14-336): its pretrained tag, e.g. laion2b_s34b_b88k or openai')
     .option('--threads <n>', 'compute threads (default: all cores)')
     .addOption(new Option('--ep <provider>', 'onnxruntime execution provider').default('cpu'))
     .option('--offline', 'never contact the hub; use the cache only')
@@ -69,6 +71,7 @@ export const MAX_THREADS = 1024;
 
 export async function modelFromFlags(f: ModelFlags): Promise<ClipModel> {
   return loadClip(f.model, {
+    pretrained: f.pretrained,
     threads: parseIntFlag(f.threads, 'threads', 1, MAX_THREADS),
     executionProvider: f.ep,
     offline: f.offline,

@@ -9,6 +9,7 @@ import { FLOAT_DTYPES, isFloatDType, SafetensorsFile } from '../io/safetensors.t
 import { assertFinite, type DType } from '../tensor.ts';
 import { parseOpenClipConfig, visionDims, type ClipConfig } from './config.ts';
 import { HfClipWeights, hfMapping, parseHfClipConfig } from './hf_layout.ts';
+import { openClipNames, openClipPretrained, type OpenClipPretrained } from './open_clip_pretrained.ts';
 import { OpenClipSafetensors, type WeightSource } from './weights.ts';
 import { siglipExpectedTensors } from './siglip_weights.ts';
 import { hfModelType, isOpenClipSiglip, SIGLIP_HF_HUB_FILES, SIGLIP_OPEN_CLIP_EXTRA_FILES, siglipFromHfDir, siglipFromOpenClip, type SpmTokenizerSpec } from './siglip_resolve.ts';
@@ -27,6 +28,8 @@ export interface ResolvedModel {
 export interface ResolveOptions extends Omit<HubOptions, 'revision'> {
   /** Where builtin models live; default env CLIPLENS_MODELS_DIR, else <repo>/models. */
   modelsDir?: string;
+  /** open_clip pretrained tag for an architecture name (ViT-B-16 + laion2b_s34b_b88k). */
+  pretrained?: string;
 }
 
 export const DEFAULT_MODEL = 'toyworld';
@@ -41,7 +44,8 @@ const FORMS =
   'accepted forms: a .safetensors file in open_clip layout with a .json config beside it; ' +
   `a directory with ${OPEN_CLIP_CONFIG} + ${OPEN_CLIP_WEIGHTS}; ` +
   'a directory in Hugging Face CLIPModel layout (config.json, model.safetensors, vocab.json, merges.txt) or SiglipModel layout (config.json, model.safetensors, spiece.model); ' +
-  'hf-hub:org/name (open_clip hub repo); org/name (transformers hub repo), optionally @revision; a builtin name';
+  'hf-hub:org/name (open_clip hub repo); org/name (transformers hub repo), optionally @revision; ' +
+  'an open_clip architecture name with --pretrained TAG (e.g. ViT-B-16 --pretrained laion2b_s34b_b88k, or ViT-B-16:laion2b_s34b_b88k); a builtin name';
 
 export function modelsDir(opt?: string): string {
   return opt || process.env.CLIPLENS_MODELS_DIR || assetPath('models');
@@ -313,6 +317,24 @@ async function siglipFromHub(repo: string, hopts: HubOptions): Promise<CachedRep
   }
 }
 
+/** open_clip's own resolution: its model config, the tag's activation and normalisation, the weights from the tag's hub repository. */
+async function fromOpenClipPretrained(p: OpenClipPretrained, opts: ResolveOptions): Promise<ResolvedModel> {
+  const cfg = parseOpenClipConfig(p.modelCfg, p.preprocessCfg);
+  const files: HubFile[] = [{ name: OPEN_CLIP_WEIGHTS }];
+  const hopts: HubOptions = { ...opts, revision: 'main' };
+  let repo = cachedRepo(p.hub, files, hopts);
+  if (!repo) {
+    try {
+      repo = await fetchRepoFiles(p.hub, files, hopts);
+    } catch (e) {
+      if (e instanceof HubNotFoundError) throw new ModelNotFoundError(`${p.name}: ${e.message}; only safetensors checkpoints are loaded`);
+      throw e;
+    }
+  }
+  const weights = join(repo.dir, OPEN_CLIP_WEIGHTS);
+  return openOpenClip(p.name, cfg, weights, [weights]);
+}
+
 function looksLikePath(spec: string): boolean {
   return /^(\.{1,2}|~)?[\\/]/.test(spec) || spec.includes('\\') || /\.(safetensors|json|bin|pt|pth)$/i.test(spec) || spec.startsWith('.');
 }
@@ -324,6 +346,9 @@ function looksLikePath(spec: string): boolean {
 export async function resolveModel(spec: string | undefined, opts: ResolveOptions = {}): Promise<ResolvedModel> {
   const s = (spec ?? DEFAULT_MODEL).trim();
   if (s === '') throw new ModelNotFoundError(`empty model name; ${FORMS}`);
+  const openClip = existsSync(s) ? undefined : openClipPretrained(s, opts.pretrained);
+  if (openClip) return fromOpenClipPretrained(openClip, opts);
+  if (opts.pretrained !== undefined) throw new ModelNotFoundError(`--pretrained goes with an open_clip architecture name, not '${s}'; known: ${openClipNames()}`);
   if (s.startsWith('hf-hub:')) return fromHub(s, s.slice('hf-hub:'.length), true, opts);
 
   const path = s.startsWith('~/') ? join(process.env.HOME ?? '', s.slice(2)) : s;

@@ -11,6 +11,8 @@ export interface LoadOptions extends RuntimeOptions {
   endpoint?: string;
   offline?: boolean;
   progress?: boolean;
+  /** open_clip pretrained tag, with an architecture name as spec. */
+  pretrained?: string;
   /** Read every weight once at load and refuse NaN/±Inf, naming the tensor (outputs are always checked). */
   checkWeights?: boolean;
 }
@@ -24,7 +26,7 @@ async function tokenizerFor(r: ResolvedModel): Promise<Tokenizer | undefined> {
 }
 
 export async function loadClip(spec?: string, opts: LoadOptions = {}): Promise<ClipModel> {
-  const r = await resolveModel(spec, { cacheDir: opts.cacheDir, endpoint: opts.endpoint, offline: opts.offline, progress: opts.progress });
+  const r = await resolveModel(spec, { cacheDir: opts.cacheDir, endpoint: opts.endpoint, offline: opts.offline, progress: opts.progress, pretrained: opts.pretrained });
   let tokenizer: Tokenizer | undefined;
   try {
     if (opts.checkWeights) checkWeightsFinite(r.config, r.weights);

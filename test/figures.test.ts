@@ -5,8 +5,10 @@ import { mkdtemp, readFile, rm, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { barChart, colormap, heatmapOverlay, imageGrid, lineChart, niceTicks, table, type RGBImage } from '../src/report/figures.ts';
+import { barChart, barChartSvg, colormap, groupedBarChartSvg, heatmapOverlay, heatmapOverlaySvg, imageGrid, imageGridSvg, lineChart, lineChartSvg, niceTicks, table, type RGBImage } from '../src/report/figures.ts';
+import { textWidth, wrapText } from '../src/report/text_metrics.ts';
 import { writeReport } from '../src/report/writer.ts';
+import { assertLegible } from './helpers/svg_text.ts';
 
 /** Decode a PNG: size and per-channel RGB stats; fails on anything that is not a valid image. */
 async function inspect(png: Buffer) {
@@ -82,13 +84,16 @@ test('heatmap overlay: hot region of the map is red (jet) where the map is high'
   map.data[0] = 1;
   const png = await heatmapOverlay(img, map, { colormap: 'jet', alpha: 1 });
   const im = await inspect(png);
-  assert.equal(im.width, S);
+  // A 64-px input is drawn 4× (256 px): at least MIN_DRAWN_PX.
+  assert.equal(im.width, 4 * S);
   assert.ok(im.variance > 0);
-  const px = (x: number, y: number) => Array.from(im.data.subarray((y * S + x) * im.channels, (y * S + x) * im.channels + 3));
-  const [r0, , b0] = px(2, 2);
-  const [r1, , b1] = px(60, 60);
-  assert.ok(r0 > 100 && b0 < 50, `top-left should be red-ish: ${px(2, 2)}`);
-  assert.ok(b1 > 100 && r1 < 50, `bottom-right should be blue-ish: ${px(60, 60)}`);
+  const D = 4 * S;
+  const px = (x: number, y: number) => Array.from(im.data.subarray((y * D + x) * im.channels, (y * D + x) * im.channels + 3));
+  const [r0, , b0] = px(8, 8);
+  const [r1, , b1] = px(240, 240);
+  assert.ok(r0 > 100 && b0 < 50, `top-left should be red-ish: ${px(8, 8)}`);
+  assert.ok(b1 > 100 && r1 < 50, `bottom-right should be blue-ish: ${px(240, 240)}`);
+  assert.equal((await inspect(await heatmapOverlay(gradientImage(224, 224), map))).width, 224);
   // With colour bar and title the canvas grows and stays non-blank.
   const withBar = await inspect(await heatmapOverlay(img, map, { colormap: 'viridis', alpha: 0.6, colorbar: true, title: 'head 11.3' }));
   assert.ok(withBar.width > S && withBar.height > S);
@@ -106,12 +111,12 @@ test('colour maps hit their known end points', () => {
 });
 
 test('image grid lays images out with captions', async () => {
-  const imgs = [gradientImage(32, 32, 'a'), gradientImage(48, 24, 'b'), gradientImage(16, 40, 'a very long caption that is cut')];
+  const imgs = [gradientImage(32, 32, 'a'), gradientImage(48, 24, 'b'), gradientImage(16, 40, 'a very long caption that wraps onto more lines')];
   const png = await imageGrid(imgs, 2, { title: 'neighbours' });
   const im = await inspect(png);
-  // 2 columns of width 48 (+ gaps), 2 rows of height 40 + caption.
-  assert.equal(im.width, 8 + 2 * (48 + 8));
-  assert.ok(im.height > 2 * 40);
+  // Cells of the largest image (48×40), drawn 5× so they are at least 224 px: 2 columns of 240 (+ gaps).
+  assert.equal(im.width, 8 + 2 * (240 + 8));
+  assert.ok(im.height > 2 * 200);
   assert.ok(im.variance > 0);
   await assert.rejects(imageGrid([], 2), /no images/);
 });
@@ -164,3 +169,47 @@ test('report writer produces json, markdown, html and figure files', async () =>
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('wrapping keeps every character and fits the width', () => {
+  const s = 'a photo of a supercalifragilisticexpialidocious cat on a sofa';
+  const lines = wrapText(s, 60, 12);
+  assert.ok(lines.length > 3);
+  for (const l of lines) assert.ok(textWidth(l, 12) <= 60, l);
+  assert.equal(lines.join(' ').replace(/ /g, ''), s.replace(/ /g, ''));
+  assert.ok(textWidth('WWW', 12) > textWidth('iii', 12));
+});
+
+/** Heads as the reports name them, for the last four layers of a model with H heads. */
+const headLabels = (L: number, H: number) => Array.from({ length: 4 * H }, (_, i) => `L${L - 4 + Math.floor(i / H)}.H${i % H}`);
+
+for (const S of [32, 224]) {
+  test(`every figure type at ${S}-px model inputs: drawn at ≥ 224 px, no label cut, off the canvas or overlapping`, async () => {
+    const title = "'chelsea the cat sitting on a red sofa' − 'a photo of a dog': where each text is read";
+    const grid = S / 16;
+    const map = { shape: [grid, grid], data: Float32Array.from({ length: grid * grid }, (_, i) => Math.sin(i) * 1e-3) };
+    const heat = await heatmapOverlaySvg(gradientImage(S, S), map, { title, colorbar: true });
+    assertLegible(heat.svg!, [title], `heatmap ${S}px`);
+    assert.ok((await sharp(heat.png).metadata()).width! >= 224);
+
+    const panels = [gradientImage(S, S, 'all heads'), ...Array.from({ length: 5 }, (_, i) => gradientImage(S, S, `L11.H${i + 7}  ${(-0.01234 * (i + 1)).toExponential(2)}`))];
+    const joint = await imageGridSvg(panels, 5, { title: "'a photo of a cat on a sofa': top 5 heads" });
+    assertLegible(joint, ["'a photo of a cat on a sofa': top 5 heads", ...panels.map((p) => p.caption!)], `joint grid ${S}px`);
+    assert.match(joint, /<image x="[\d.]+" y="[\d.]+" width="(2[2-9]\d|[3-9]\d\d)(\.\d+)?"/);
+    const seg = [gradientImage(S, S, 'chelsea.png: a photo of a tabby cat'), gradientImage(S, S, 'predicted'), gradientImage(S, S, 'ground truth')];
+    assertLegible(await imageGridSvg(seg, 3, { title: 'map, predicted mask, ground truth' }), seg.map((p) => p.caption!), `segmentation grid ${S}px`);
+
+    // Charts: TextSpan heads of a small model (6 layers × 4 heads) and of ViT-B-16 / ViT-H-14.
+    for (const labels of [headLabels(6, 4), headLabels(12, 12), headLabels(32, 16)]) {
+      const svg = barChartSvg({ title: `Variance explained by 10 texts per head (${labels.length} heads)`, labels, values: labels.map((_, i) => (i * 37) % 100), yLabel: 'variance explained (%)', yMin: 0, yMax: 100 });
+      assertLegible(svg, labels, `TextSpan bars, ${labels.length} heads`);
+    }
+    const abl = ['nothing (baseline)', 'all MLPs', 'CLS→CLS', 'MLPs + CLS→CLS', ...Array.from({ length: S === 32 ? 6 : 24 }, (_, l) => `attn ≤ ${l}`)];
+    assertLegible(barChartSvg({ title: 'Zero-shot accuracy after mean-ablation', labels: abl, values: abl.map((_, i) => 100 - 3.3333 * i), yMin: 0, yMax: 100, valueLabels: true, yLabel: 'accuracy (%)' }), abl, 'ablation bars');
+    const groups = Array.from({ length: 48 }, (_, i) => `${['circle', 'square', 'triangle', 'star', 'cross', 'ring'][i % 6]} / ${['plain', 'stripes', 'dots', 'grid', 'waves', 'checker', 'noise', 'a very long background name'][Math.floor(i / 6)]}`);
+    const series = [{ name: 'before', values: groups.map((_, i) => (i * 13) % 100) }, { name: 'after (heads L4.H2, L0.H2 mean-ablated)', values: groups.map((_, i) => (i * 29) % 100) }, { name: 'random heads', values: groups.map((_, i) => (i * 7) % 100) }];
+    assertLegible(groupedBarChartSvg({ title: 'Accuracy per (label, group): before, after, random heads', groups, series, xLabel: 'accuracy (%)', xMin: 0, xMax: 100 }), [...groups, ...series.map((x) => x.name)], 'debias chart, 48 groups');
+    const names = ['reconstructed from m texts', 'chosen layers intact, everything else as the protocol says', 'full model'];
+    const line = lineChartSvg({ title: 'Accuracy with heads replaced by their TextSpan reconstruction (reference protocol)', x: [1, 2, 5, 10, 20, 40, 60, 80], series: names.map((name, k) => ({ name, values: [1, 2, 5, 10, 20, 40, 60, 80].map((m) => 50 + k * 10 + m / 10) })), xLabel: 'texts per head (m)', yLabel: 'accuracy (%)' });
+    assertLegible(line, names, 'TextSpan accuracy curve');
+  });
+}

@@ -4,9 +4,12 @@
 import sharp from 'sharp';
 import { upsampleBilinear } from '../io/resample.ts';
 import { FigureError } from '../errors.ts';
+import { FIGURE_FONT, textWidth, wrapText } from './text_metrics.ts';
 
-const FONT = 'sans-serif';
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+
+/** Model inputs smaller than this (e.g. 32- or 64-px models) are drawn upscaled to at least this many px. */
+export const MIN_DRAWN_PX = 224;
 
 export interface RGBImage {
   /** Interleaved RGB bytes, row-major. */
@@ -23,19 +26,46 @@ export interface Map2D {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Helpers
+// Helpers. Every label is drawn whole: long text wraps (titles, captions, legends) and a figure
+// grows (wider for many bars, taller for long rotated labels) rather than cutting anything.
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-/** Shorten text to about `px` pixels at `size` px font (sans-serif ≈ 0.6·size per glyph). */
-function fit(s: string, px: number, size: number): string {
-  const max = Math.max(1, Math.floor(px / (0.6 * size)));
-  return s.length <= max ? s : s.slice(0, Math.max(1, max - 1)) + '…';
+interface TextOptions {
+  anchor?: 'start' | 'middle' | 'end';
+  bold?: boolean;
+  /** Degrees, about (x, y). */
+  rotate?: number;
 }
 
-function fmt(v: number): string {
+/** One line of text: one <text> element. */
+function svgText(str: string, x: number, y: number, size: number, o: TextOptions = {}): string {
+  const r = (v: number) => Number(v.toFixed(2));
+  const attrs = [`x="${r(x)}"`, `y="${r(y)}"`, `font-size="${size}"`];
+  if (o.anchor && o.anchor !== 'start') attrs.push(`text-anchor="${o.anchor}"`);
+  if (o.bold) attrs.push('font-weight="bold"');
+  if (o.rotate) attrs.push(`transform="rotate(${o.rotate} ${r(x)} ${r(y)})"`);
+  return `<text ${attrs.join(' ')}>${esc(str)}</text>`;
+}
+
+/** Lines stacked from the baseline y0, `lineHeight` apart. */
+function svgLines(lines: string[], x: number, y0: number, size: number, lineHeight: number, o: TextOptions = {}): string {
+  return lines.map((l, i) => svgText(l, x, y0 + i * lineHeight, size, o)).join('');
+}
+
+const TITLE_SIZE = 16;
+const TITLE_LINE = 20;
+
+/** The title wrapped to the figure's width, and how much height it takes (0 without a title). */
+function titleBlock(title: string | undefined, W: number): { svg: string; height: number } {
+  if (!title) return { svg: '', height: 0 };
+  const lines = wrapText(title, W - 16, TITLE_SIZE, true);
+  return { svg: svgLines(lines, W / 2, 22, TITLE_SIZE, TITLE_LINE, { anchor: 'middle', bold: true }), height: 28 + (lines.length - 1) * TITLE_LINE };
+}
+
+export function fmt(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
   if (a !== 0 && (a >= 1e5 || a < 1e-3)) return v.toExponential(1);
@@ -62,6 +92,17 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   return out;
 }
 
+/** Ticks within [lo, hi] whose labels (11 px) do not run into each other over `px` pixels. */
+function spacedTicks(lo: number, hi: number, px: number, count: number): number[] {
+  for (let c = count; c >= 1; c--) {
+    const t = niceTicks(lo, hi, c).filter((v) => v >= lo - 1e-12 && v <= hi + 1e-12);
+    if (t.length < 2) return t;
+    const gap = (px * (t[1] - t[0])) / (hi - lo || 1);
+    if (Math.max(...t.map((v) => textWidth(fmt(v), 11))) + 8 <= gap) return t;
+  }
+  return [lo, hi];
+}
+
 async function rasterise(svg: string): Promise<Buffer> {
   return sharp(Buffer.from(svg)).flatten({ background: '#ffffff' }).png().toBuffer();
 }
@@ -83,15 +124,33 @@ function checkImage(img: RGBImage) {
     throw new FigureError(`image has ${img.rgb.length} bytes, ${img.width}x${img.height} RGB needs ${img.width * img.height * 3}`);
 }
 
-function svgOpen(w: number, h: number): string {
-  return (
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" ` +
-    `font-family="${FONT}"><rect width="${w}" height="${h}" fill="#ffffff"/>`
-  );
+/** Each pixel repeated k×k times (small images stay crisp when drawn large). */
+export function upscaleNearest(img: RGBImage, k: number): RGBImage {
+  if (k <= 1) return img;
+  const W = img.width * k, H = img.height * k;
+  const out = new Uint8Array(W * H * 3);
+  for (let y = 0; y < H; y++) {
+    const sy = Math.floor(y / k);
+    for (let x = 0; x < W; x++) {
+      const s = (sy * img.width + Math.floor(x / k)) * 3, o = (y * W + x) * 3;
+      out[o] = img.rgb[s];
+      out[o + 1] = img.rgb[s + 1];
+      out[o + 2] = img.rgb[s + 2];
+    }
+  }
+  return { rgb: out, width: W, height: H, caption: img.caption };
 }
 
-function titleSvg(title: string | undefined, w: number): string {
-  return title ? `<text x="${w / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">${esc(fit(title, w - 20, 16))}</text>` : '';
+/** Integer factor that draws a w×h input at least MIN_DRAWN_PX on its longer side. */
+export function drawScale(w: number, h: number): number {
+  return Math.max(1, Math.ceil(MIN_DRAWN_PX / Math.max(w, h)));
+}
+
+function svgOpen(w: number, h: number): string {
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${Math.ceil(w)}" height="${Math.ceil(h)}" viewBox="0 0 ${Math.ceil(w)} ${Math.ceil(h)}" ` +
+    `font-family="${FIGURE_FONT}"><rect width="${Math.ceil(w)}" height="${Math.ceil(h)}" fill="#ffffff"/>`
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -140,7 +199,9 @@ export interface BarChartOptions {
   labels: string[];
   values: number[];
   yLabel?: string;
+  /** At least this wide (default 640); wider when the bars' labels need the room. */
   width?: number;
+  /** At least this tall (default 400); taller when rotated labels need the room. */
   height?: number;
   /** One colour for all bars, or one per bar. */
   color?: string | string[];
@@ -150,34 +211,54 @@ export interface BarChartOptions {
   yMax?: number;
 }
 
-export async function barChart(o: BarChartOptions): Promise<Buffer> {
+const SIN45 = Math.SQRT1_2;
+/** Rotated labels 11 px high need bars this far apart not to touch (11·1.2 / sin 45°). */
+const ROTATED_SLOT = 19;
+
+export function barChartSvg(o: BarChartOptions): string {
   if (o.labels.length !== o.values.length)
     throw new FigureError(`barChart: ${o.labels.length} labels for ${o.values.length} values`);
   if (o.values.length === 0) throw new FigureError('barChart: no values');
-  const W = o.width ?? 640, Hh = o.height ?? 400;
+  const n = o.values.length;
   const finite = o.values.filter(Number.isFinite);
   const lo = o.yMin ?? Math.min(0, ...finite);
   const hi = o.yMax ?? Math.max(0, ...finite, lo + 1e-12);
   const all = niceTicks(lo, hi, 5);
   const y0v = o.yMin ?? all[0], y1v = o.yMax ?? all[all.length - 1];
   const ticks = all.filter((t) => t >= y0v - 1e-12 && t <= y1v + 1e-12);
-  const longest = Math.max(...o.labels.map((l) => l.length));
-  const rotate = o.labels.length > 8 || longest * 7 > (W - 80) / o.labels.length;
-  const labelPx = Math.min(longest, 24) * 6.6; // rotated labels run down-left at 45°
-  const bottom = rotate ? Math.round(labelPx * 0.71 + 24) : 40;
-  const slot0 = (W - 80) / o.values.length;
-  const left = rotate ? Math.max(64, Math.round(labelPx * 0.71 - slot0 / 2 + 8)) : 64;
-  const right = 16, top = o.title ? 40 : 16;
+  const labelW = o.labels.map((l) => textWidth(l, 11));
+  const maxLabel = Math.max(...labelW);
+  const valueW = o.valueLabels ? Math.max(...o.values.map((v) => (Number.isFinite(v) ? textWidth(fmt(v), 10) : 0))) + 4 : 0;
+  const tickW = Math.max(...ticks.map((t) => textWidth(fmt(t), 11)));
+  const right = 16;
+  let left = Math.ceil(tickW + 12 + (o.yLabel ? 22 : 0));
+  let W = o.width ?? 640;
+  const rotate = maxLabel + 6 > (W - left - right) / n;
+  const minSlot = Math.max(rotate ? ROTATED_SLOT : maxLabel + 6, valueW);
+  W = Math.max(W, left + right + n * minSlot);
+  let slot = (W - left - right) / n;
+  if (rotate) {
+    // A label anchored at its bar's centre runs down-left at 45°: keep the first ones on the canvas.
+    const need = Math.max(...labelW.map((w, i) => (w + 11) * SIN45 - (i + 0.5) * slot + 4));
+    if (need > left) {
+      W += need - left;
+      left = Math.ceil(need);
+      slot = (W - left - right) / n;
+    }
+  }
+  const bottom = Math.ceil(rotate ? maxLabel * SIN45 + 11 + 16 : 32);
+  const title = titleBlock(o.title, W);
+  const top = Math.max(16, title.height + (o.valueLabels ? 16 : 8));
+  let Hh = Math.max(o.height ?? 400, top + bottom + 120);
+  if (o.yLabel) Hh = Math.max(Hh, top + bottom + textWidth(o.yLabel, 12) + 8);
   const pw = W - left - right, ph = Hh - top - bottom;
-  if (pw < 20 || ph < 20) throw new FigureError(`barChart: ${W}x${Hh} is too small for the plot`);
   const Y = (v: number) => top + ph - ((Math.min(y1v, Math.max(y0v, v)) - y0v) / (y1v - y0v || 1)) * ph;
-  let s = svgOpen(W, Hh) + titleSvg(o.title, W);
+  let s = svgOpen(W, Hh) + title.svg;
   for (const t of ticks) {
     const y = Y(t);
     s += `<line x1="${left}" x2="${left + pw}" y1="${y}" y2="${y}" stroke="#e0e0e0"/>`;
-    s += `<text x="${left - 6}" y="${y + 4}" text-anchor="end" font-size="11">${esc(fmt(t))}</text>`;
+    s += svgText(fmt(t), left - 6, y + 4, 11, { anchor: 'end' });
   }
-  const slot = pw / o.values.length;
   const bw = Math.max(1, slot * 0.75);
   o.values.forEach((v, i) => {
     const x = left + i * slot + (slot - bw) / 2;
@@ -185,20 +266,99 @@ export async function barChart(o: BarChartOptions): Promise<Buffer> {
     if (Number.isFinite(v)) {
       const ya = Y(Math.max(v, 0)), yb = Y(Math.min(v, 0));
       s += `<rect x="${x}" y="${ya}" width="${bw}" height="${Math.max(0.5, yb - ya)}" fill="${esc(color)}"/>`;
-      if (o.valueLabels)
-        s += `<text x="${x + bw / 2}" y="${v >= 0 ? ya - 3 : yb + 12}" text-anchor="middle" font-size="10">${esc(fmt(v))}</text>`;
+      if (o.valueLabels) s += svgText(fmt(v), x + bw / 2, v >= 0 ? ya - 3 : yb + 12, 10, { anchor: 'middle' });
     }
     const cx = left + i * slot + slot / 2, ly = top + ph + 14;
-    const label = esc(fit(o.labels[i], rotate ? labelPx : slot, 11));
-    s += rotate
-      ? `<text x="${cx}" y="${ly}" text-anchor="end" font-size="11" transform="rotate(-45 ${cx} ${ly})">${label}</text>`
-      : `<text x="${cx}" y="${ly}" text-anchor="middle" font-size="11">${label}</text>`;
+    s += rotate ? svgText(o.labels[i], cx, ly, 11, { anchor: 'end', rotate: -45 }) : svgText(o.labels[i], cx, ly, 11, { anchor: 'middle' });
   });
-  s += `<line x1="${left}" x2="${left + pw}" y1="${Y(0 >= y0v && 0 <= y1v ? 0 : y0v)}" y2="${Y(0 >= y0v && 0 <= y1v ? 0 : y0v)}" stroke="#000"/>`;
+  const axisY = Y(0 >= y0v && 0 <= y1v ? 0 : y0v);
+  s += `<line x1="${left}" x2="${left + pw}" y1="${axisY}" y2="${axisY}" stroke="#000"/>`;
   s += `<line x1="${left}" x2="${left}" y1="${top}" y2="${top + ph}" stroke="#000"/>`;
-  if (o.yLabel)
-    s += `<text x="14" y="${top + ph / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 14 ${top + ph / 2})">${esc(fit(o.yLabel, ph, 12))}</text>`;
-  return rasterise(s + '</svg>');
+  if (o.yLabel) s += svgText(o.yLabel, 14, top + ph / 2, 12, { anchor: 'middle', rotate: -90 });
+  return s + '</svg>';
+}
+
+export async function barChart(o: BarChartOptions): Promise<Buffer> {
+  return rasterise(barChartSvg(o));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grouped horizontal bar chart: many groups (e.g. 48 label × group cells), a few series each.
+
+export interface GroupedBarChartOptions {
+  title?: string;
+  /** One row per group, labelled on the left. */
+  groups: string[];
+  /** Bars within each group, in this order, with a legend. */
+  series: { name: string; values: number[]; color?: string }[];
+  xLabel?: string;
+  xMin?: number;
+  xMax?: number;
+  /** At least this wide (default 720). */
+  width?: number;
+}
+
+export function groupedBarChartSvg(o: GroupedBarChartOptions): string {
+  if (!o.groups.length) throw new FigureError('groupedBarChart: no groups');
+  if (!o.series.length) throw new FigureError('groupedBarChart: no series');
+  for (const se of o.series)
+    if (se.values.length !== o.groups.length) throw new FigureError(`groupedBarChart: series '${se.name}' has ${se.values.length} values for ${o.groups.length} groups`);
+  const W = o.width ?? 720;
+  const labelMax = Math.min(260, Math.max(...o.groups.map((g) => textWidth(g, 11))));
+  const groupLines = o.groups.map((g) => wrapText(g, labelMax, 11));
+  const left = Math.ceil(labelMax + 14), right = 24;
+  const pw = W - left - right;
+  if (pw < 120) throw new FigureError(`groupedBarChart: ${W} px is too narrow`);
+  const title = titleBlock(o.title, W);
+  // Legend: entries side by side, wrapping onto more rows.
+  let legend = '';
+  let lx = left, ly = title.height + 18;
+  o.series.forEach((se, k) => {
+    const w = 18 + textWidth(se.name, 11) + 16;
+    if (lx + w > W - 8 && lx > left) {
+      lx = left;
+      ly += 16;
+    }
+    legend += `<rect x="${lx}" y="${ly - 9}" width="12" height="10" fill="${esc(se.color ?? PALETTE[k % PALETTE.length])}"/>` + svgText(se.name, lx + 16, ly, 11);
+    lx += w;
+  });
+  const top = ly + 14;
+  const barH = 7;
+  const rowH = groupLines.map((ls) => Math.max(o.series.length * barH + 8, ls.length * 13 + 6));
+  const ph = rowH.reduce((a, b) => a + b, 0);
+  const values = o.series.flatMap((se) => se.values.filter(Number.isFinite));
+  const xlo = o.xMin ?? Math.min(0, ...values), xhi = o.xMax ?? Math.max(xlo + 1e-12, ...values);
+  const ticks = spacedTicks(xlo, xhi, pw, 6);
+  const X = (v: number) => left + ((Math.min(xhi, Math.max(xlo, v)) - xlo) / (xhi - xlo || 1)) * pw;
+  const Hh = top + ph + 30 + (o.xLabel ? 20 : 0);
+  let s = svgOpen(W, Hh) + title.svg + legend;
+  for (const t of ticks) {
+    s += `<line x1="${X(t)}" x2="${X(t)}" y1="${top}" y2="${top + ph}" stroke="#e0e0e0"/>`;
+    s += svgText(fmt(t), X(t), top + ph + 15, 11, { anchor: 'middle' });
+  }
+  let y = top;
+  o.groups.forEach((_, i) => {
+    const lines = groupLines[i];
+    const mid = y + rowH[i] / 2;
+    s += svgLines(lines, left - 8, mid - ((lines.length - 1) * 13) / 2 + 4, 11, 13, { anchor: 'end' });
+    const y0 = mid - (o.series.length * barH) / 2;
+    o.series.forEach((se, k) => {
+      const v = se.values[i];
+      if (!Number.isFinite(v)) return;
+      const a = X(Math.min(0, v)), b = X(Math.max(0, v));
+      s += `<rect x="${a}" y="${y0 + k * barH}" width="${Math.max(0.5, b - a)}" height="${barH - 1}" fill="${esc(se.color ?? PALETTE[k % PALETTE.length])}"/>`;
+    });
+    if (i > 0) s += `<line x1="${left}" x2="${left + pw}" y1="${y}" y2="${y}" stroke="#f0f0f0"/>`;
+    y += rowH[i];
+  });
+  s += `<line x1="${X(Math.max(xlo, Math.min(xhi, 0)))}" x2="${X(Math.max(xlo, Math.min(xhi, 0)))}" y1="${top}" y2="${top + ph}" stroke="#000"/>`;
+  s += `<line x1="${left}" x2="${left + pw}" y1="${top + ph}" y2="${top + ph}" stroke="#000"/>`;
+  if (o.xLabel) s += svgLines(wrapText(o.xLabel, pw, 12), left + pw / 2, top + ph + 34, 12, 15, { anchor: 'middle' });
+  return s + '</svg>';
+}
+
+export async function groupedBarChart(o: GroupedBarChartOptions): Promise<Buffer> {
+  return rasterise(groupedBarChartSvg(o));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -222,35 +382,50 @@ export interface LineChartOptions {
   yMax?: number;
 }
 
-export async function lineChart(o: LineChartOptions): Promise<Buffer> {
+export function lineChartSvg(o: LineChartOptions): string {
   if (o.series.length === 0) throw new FigureError('lineChart: no series');
   if (o.x.length === 0) throw new FigureError('lineChart: no x values');
   for (const se of o.series)
     if (se.values.length !== o.x.length)
       throw new FigureError(`lineChart: series '${se.name}' has ${se.values.length} values for ${o.x.length} x positions`);
-  const W = o.width ?? 640, Hh = o.height ?? 400;
-  const left = 64, right = 16, top = o.title ? 40 : 16, bottom = o.xLabel ? 52 : 36;
-  const pw = W - left - right, ph = Hh - top - bottom;
-  if (pw < 20 || ph < 20) throw new FigureError(`lineChart: ${W}x${Hh} is too small for the plot`);
+  const W = o.width ?? 640;
   const ys = o.series.flatMap((se) => se.values.filter(Number.isFinite));
   const xsF = o.x.filter(Number.isFinite);
   const ytAll = niceTicks(o.yMin ?? Math.min(...ys), o.yMax ?? Math.max(...ys), 5);
   const ylo = o.yMin ?? ytAll[0], yhi = o.yMax ?? ytAll[ytAll.length - 1];
   const yt = ytAll.filter((t) => t >= ylo - 1e-12 && t <= yhi + 1e-12);
+  const left = Math.ceil(Math.max(...yt.map((t) => textWidth(fmt(t), 11))) + 12 + (o.yLabel ? 22 : 0)), right = 16;
+  const pw = W - left - right;
+  if (pw < 60) throw new FigureError(`lineChart: ${W} px is too narrow for the plot`);
+  const title = titleBlock(o.title, W);
+  const top = title.height ? title.height + 8 : 16;
+  // Legend inside the plot (top right) when it is narrow, else in rows under the x axis.
+  const named = o.series.length > 1 || !!o.series[0].name;
+  const legendW = named ? Math.max(...o.series.map((se) => textWidth(se.name, 11))) + 40 : 0;
+  const legendInside = named && legendW <= pw / 2;
+  const xLabelLines = o.xLabel ? wrapText(o.xLabel, pw, 12) : [];
+  const legendBelow = named && !legendInside ? o.series.map((se) => wrapText(se.name, pw - 28, 11)) : [];
+  const belowH = legendBelow.reduce((a, ls) => a + ls.length * 14 + 2, 0);
+  const bottom = 28 + xLabelLines.length * 15 + (belowH ? belowH + 8 : 0);
+  let Hh = Math.max(o.height ?? 400, top + bottom + 120);
+  if (o.yLabel) Hh = Math.max(Hh, top + bottom + textWidth(o.yLabel, 12) + 8);
+  if (legendInside) Hh = Math.max(Hh, top + bottom + 16 * o.series.length + 40);
+  const ph = Hh - top - bottom;
   // x spans the data exactly; ticks inside it.
   const xlo = Math.min(...xsF), xhi = Math.max(...xsF);
-  const xt = niceTicks(xlo, xhi, 6).filter((t) => t >= xlo - 1e-12 && t <= xhi + 1e-12);
+  const xt = spacedTicks(xlo, xhi, pw, 6);
   const X = (v: number) => left + ((v - xlo) / (xhi - xlo || 1)) * pw;
   const Y = (v: number) => top + ph - ((v - ylo) / (yhi - ylo || 1)) * ph;
-  let s = svgOpen(W, Hh) + titleSvg(o.title, W);
+  let s = svgOpen(W, Hh) + title.svg;
   for (const t of yt) {
     s += `<line x1="${left}" x2="${left + pw}" y1="${Y(t)}" y2="${Y(t)}" stroke="#e0e0e0"/>`;
-    s += `<text x="${left - 6}" y="${Y(t) + 4}" text-anchor="end" font-size="11">${esc(fmt(t))}</text>`;
+    s += svgText(fmt(t), left - 6, Y(t) + 4, 11, { anchor: 'end' });
   }
-  for (const t of xt) s += `<text x="${X(t)}" y="${top + ph + 16}" text-anchor="middle" font-size="11">${esc(fmt(t))}</text>`;
+  for (const t of xt) s += svgText(fmt(t), X(t), top + ph + 16, 11, { anchor: 'middle' });
   s += `<rect x="${left}" y="${top}" width="${pw}" height="${ph}" fill="none" stroke="#000"/>`;
+  const colorOf = (se: LineSeries, k: number) => esc(se.color ?? PALETTE[k % PALETTE.length]);
   o.series.forEach((se, k) => {
-    const color = esc(se.color ?? PALETTE[k % PALETTE.length]);
+    const color = colorOf(se, k);
     // Break the line at missing values.
     let path = '';
     let pen = false;
@@ -265,21 +440,32 @@ export async function lineChart(o: LineChartOptions): Promise<Buffer> {
     });
     if (path) s += `<path d="${path}" fill="none" stroke="${color}" stroke-width="2"/>`;
   });
-  if (o.series.length > 1 || o.series[0].name) {
-    const lw = Math.min(220, 30 + 7 * Math.max(...o.series.map((se) => se.name.length)));
-    const lx = left + pw - lw - 6;
-    s += `<rect x="${lx}" y="${top + 6}" width="${lw}" height="${8 + 16 * o.series.length}" fill="#ffffff" fill-opacity="0.85" stroke="#999"/>`;
+  if (legendInside) {
+    const lx = left + pw - legendW - 6;
+    s += `<rect x="${lx}" y="${top + 6}" width="${legendW}" height="${8 + 16 * o.series.length}" fill="#ffffff" fill-opacity="0.85" stroke="#999"/>`;
     o.series.forEach((se, k) => {
       const y = top + 20 + 16 * k;
-      const color = esc(se.color ?? PALETTE[k % PALETTE.length]);
-      s += `<line x1="${lx + 6}" x2="${lx + 24}" y1="${y - 4}" y2="${y - 4}" stroke="${color}" stroke-width="2"/>`;
-      s += `<text x="${lx + 28}" y="${y}" font-size="11">${esc(fit(se.name, lw - 32, 11))}</text>`;
+      s += `<line x1="${lx + 6}" x2="${lx + 24}" y1="${y - 4}" y2="${y - 4}" stroke="${colorOf(se, k)}" stroke-width="2"/>`;
+      s += svgText(se.name, lx + 28, y, 11);
     });
   }
-  if (o.xLabel) s += `<text x="${left + pw / 2}" y="${Hh - 10}" text-anchor="middle" font-size="12">${esc(o.xLabel)}</text>`;
-  if (o.yLabel)
-    s += `<text x="14" y="${top + ph / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 14 ${top + ph / 2})">${esc(fit(o.yLabel, ph, 12))}</text>`;
-  return rasterise(s + '</svg>');
+  let yb = top + ph + 28;
+  if (xLabelLines.length) {
+    s += svgLines(xLabelLines, left + pw / 2, yb + 4, 12, 15, { anchor: 'middle' });
+    yb += xLabelLines.length * 15;
+  }
+  legendBelow.forEach((lines, k) => {
+    const y = yb + 14;
+    s += `<line x1="${left}" x2="${left + 18}" y1="${y - 4}" y2="${y - 4}" stroke="${colorOf(o.series[k], k)}" stroke-width="2"/>`;
+    s += svgLines(lines, left + 24, y, 11, 14);
+    yb += lines.length * 14 + 2;
+  });
+  if (o.yLabel) s += svgText(o.yLabel, 14, top + ph / 2, 12, { anchor: 'middle', rotate: -90 });
+  return s + '</svg>';
+}
+
+export async function lineChart(o: LineChartOptions): Promise<Buffer> {
+  return rasterise(lineChartSvg(o));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -292,9 +478,11 @@ export interface BlendOptions {
   /** Value range mapped to the colour map ends; default min..max of the map. */
   range?: [number, number];
   caption?: string;
+  /** Draw at this integer multiple of the image's size (pixels repeated, the map upsampled to match); default 1. */
+  scale?: number;
 }
 
-export interface HeatmapOptions extends Omit<BlendOptions, 'caption'> {
+export interface HeatmapOptions extends Omit<BlendOptions, 'caption' | 'scale'> {
   colorbar?: boolean;
   title?: string;
 }
@@ -322,7 +510,8 @@ export function blendMap(image: RGBImage, map: ArrayLike<number>, mh: number, mw
   if (!(alpha >= 0 && alpha <= 1)) throw new FigureError(`overlay: alpha must be in 0..1, got ${alpha}`);
   const cmap = opts.colormap ?? 'jet';
   const lut: number[][] = Array.from({ length: 256 }, (_, i) => colormap(cmap, i / 255));
-  const { width: W, height: H } = image;
+  const base = upscaleNearest(image, opts.scale ?? 1);
+  const { width: W, height: H } = base;
   const up = mh === H && mw === W ? map : upsampleBilinear(map, mh, mw, H, W);
   const [lo, hi] = mapRange(map, opts.range);
   const span = hi > lo ? hi - lo : 1;
@@ -330,7 +519,7 @@ export function blendMap(image: RGBImage, map: ArrayLike<number>, mh: number, mw
   for (let p = 0; p < W * H; p++) {
     const t = (up[p] - lo) / span;
     const c = lut[Math.round(255 * Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)))];
-    for (let ch = 0; ch < 3; ch++) out[p * 3 + ch] = Math.round((1 - alpha) * image.rgb[p * 3 + ch] + alpha * c[ch]);
+    for (let ch = 0; ch < 3; ch++) out[p * 3 + ch] = Math.round((1 - alpha) * base.rgb[p * 3 + ch] + alpha * c[ch]);
   }
   return { rgb: out, width: W, height: H, caption: opts.caption };
 }
@@ -342,20 +531,31 @@ export function maskImage(mask: ArrayLike<number>, width: number, height: number
   return { rgb: out, width, height, caption };
 }
 
-/** blendMap as PNG, optionally with a title and a colour bar. */
-export async function heatmapOverlay(image: RGBImage, map: Map2D, opts: HeatmapOptions = {}): Promise<Buffer> {
+/**
+ * blendMap drawn at ≥ MIN_DRAWN_PX (small inputs upscaled), as PNG; with a title or a colour bar
+ * also the SVG that frames it.
+ */
+export async function heatmapOverlaySvg(image: RGBImage, map: Map2D, opts: HeatmapOptions = {}): Promise<{ svg?: string; png: Buffer }> {
   if (map.shape.length !== 2) throw new FigureError(`heatmapOverlay: map must be 2-D [h, w], got [${map.shape.join(', ')}]`);
+  checkImage(image);
   const [mh, mw] = map.shape;
   const cmap = opts.colormap ?? 'jet';
   const [lo, hi] = mapRange(map.data, opts.range);
-  const { width: W, height: H } = image;
-  const blended = await encodePng(blendMap(image, map.data, mh, mw, { ...opts, range: [lo, hi] }));
-  if (!opts.colorbar && !opts.title) return blended;
-  const top = opts.title ? 32 : 8;
-  const barW = opts.colorbar ? 80 : 0;
-  const TW = W + 16 + barW, TH = H + top + 8;
-  let s = svgOpen(TW, TH) + titleSvg(opts.title, TW);
-  s += `<image x="8" y="${top}" width="${W}" height="${H}" href="data:image/png;base64,${blended.toString('base64')}"/>`;
+  const blended = blendMap(image, map.data, mh, mw, { ...opts, range: [lo, hi], scale: drawScale(image.width, image.height) });
+  const png = await encodePng(blended);
+  if (!opts.colorbar && !opts.title) return { png };
+  const { width: W, height: H } = blended;
+  const tickValues = [0, 0.5, 1].map((t) => {
+    const v = lo + t * (hi - lo);
+    return fmt(Math.abs(v) < 1e-6 * Math.abs(hi - lo) ? 0 : v);
+  });
+  const barW = opts.colorbar ? 16 + 6 + Math.max(...tickValues.map((t) => textWidth(t, 11))) + 8 : 0;
+  const TW = W + 16 + barW;
+  const title = titleBlock(opts.title, TW);
+  const top = title.height ? title.height + 4 : 8;
+  const TH = H + top + 8;
+  let s = svgOpen(TW, TH) + title.svg;
+  s += `<image x="8" y="${top}" width="${W}" height="${H}" href="data:image/png;base64,${png.toString('base64')}"/>`;
   if (opts.colorbar) {
     const bx = W + 16, bh = H;
     s += `<defs><linearGradient id="cb" x1="0" y1="1" x2="0" y2="0">`;
@@ -364,63 +564,60 @@ export async function heatmapOverlay(image: RGBImage, map: Map2D, opts: HeatmapO
       s += `<stop offset="${i / 16}" stop-color="rgb(${r},${g},${b})"/>`;
     }
     s += `</linearGradient></defs><rect x="${bx}" y="${top}" width="16" height="${bh}" fill="url(#cb)" stroke="#000"/>`;
-    for (const t of [0, 0.5, 1]) {
-      const y = top + bh - t * bh;
-      const v = lo + t * (hi - lo);
-      s += `<text x="${bx + 20}" y="${y + 4}" font-size="11">${esc(fmt(Math.abs(v) < 1e-6 * Math.abs(hi - lo) ? 0 : v))}</text>`;
-    }
+    // End labels sit inside the bar's height so they stay on the canvas.
+    [0, 0.5, 1].forEach((t, i) => (s += svgText(tickValues[i], bx + 22, top + bh - t * (bh - 12) - 2, 11)));
   }
-  return rasterise(s + '</svg>');
+  return { svg: s + '</svg>', png };
+}
+
+/** A map blended over an image → PNG (drawn at ≥ MIN_DRAWN_PX; title and colour bar optional). */
+export async function heatmapOverlay(image: RGBImage, map: Map2D, opts: HeatmapOptions = {}): Promise<Buffer> {
+  const r = await heatmapOverlaySvg(image, map, opts);
+  return r.svg ? rasterise(r.svg) : r.png;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Image grid
 
 export interface ImageGridOptions {
-  /** Cell size the images are fitted into (default: the largest image). */
+  /** Cell size the images are fitted into (default: the largest image); scaled up to MIN_DRAWN_PX. */
   cellWidth?: number;
   cellHeight?: number;
   gap?: number;
   title?: string;
 }
 
-/** Images in rows of `cols`, each fitted into a cell, captions underneath → PNG. */
-export async function imageGrid(images: RGBImage[], cols: number, opts: ImageGridOptions = {}): Promise<Buffer> {
+/** Images in rows of `cols`, each fitted into a cell (small ones upscaled), captions wrapped underneath → SVG. */
+export async function imageGridSvg(images: RGBImage[], cols: number, opts: ImageGridOptions = {}): Promise<string> {
   if (images.length === 0) throw new FigureError('imageGrid: no images');
   if (!Number.isInteger(cols) || cols < 1) throw new FigureError(`imageGrid: cols must be a positive integer, got ${cols}`);
   images.forEach(checkImage);
-  const cw = opts.cellWidth ?? Math.max(...images.map((im) => im.width));
-  const ch = opts.cellHeight ?? Math.max(...images.map((im) => im.height));
+  const cw0 = opts.cellWidth ?? Math.max(...images.map((im) => im.width));
+  const ch0 = opts.cellHeight ?? Math.max(...images.map((im) => im.height));
+  const k = drawScale(cw0, ch0);
+  const cw = cw0 * k, ch = ch0 * k;
   const gap = opts.gap ?? 8;
-  const capH = images.some((im) => im.caption) ? 18 : 0;
-  const top = opts.title ? 32 : 0;
+  const captions = images.map((im) => (im.caption ? wrapText(im.caption, cw, 12) : []));
+  const capH = Math.max(...captions.map((c) => c.length)) * 15 + (captions.some((c) => c.length) ? 4 : 0);
   const c = Math.min(cols, images.length), rows = Math.ceil(images.length / cols);
-  const W = gap + c * (cw + gap), H = top + gap + rows * (ch + capH + gap);
-  const pngs = await Promise.all(images.map(encodePng));
-  let s = svgOpen(W, H) + titleSvg(opts.title, W);
-  images.forEach((im, i) => {
+  const W = gap + c * (cw + gap);
+  const title = titleBlock(opts.title, W);
+  const top = title.height;
+  const H = top + gap + rows * (ch + capH + gap);
+  let s = svgOpen(W, H) + title.svg;
+  for (const [i, im] of images.entries()) {
     const x = gap + (i % cols) * (cw + gap), y = top + gap + Math.floor(i / cols) * (ch + capH + gap);
     const sc = Math.min(cw / im.width, ch / im.height);
     const w = im.width * sc, h = im.height * sc;
-    s += `<image x="${x + (cw - w) / 2}" y="${y + (ch - h) / 2}" width="${w}" height="${h}" preserveAspectRatio="none" href="data:image/png;base64,${pngs[i].toString('base64')}"/>`;
-    if (im.caption) s += `<text x="${x + cw / 2}" y="${y + ch + 13}" text-anchor="middle" font-size="12">${esc(fit(im.caption, cw, 12))}</text>`;
-  });
-  return rasterise(s + '</svg>');
+    const png = await encodePng(upscaleNearest(im, Math.floor(sc)));
+    s += `<image x="${x + (cw - w) / 2}" y="${y + (ch - h) / 2}" width="${w}" height="${h}" preserveAspectRatio="none" href="data:image/png;base64,${png.toString('base64')}"/>`;
+    s += svgLines(captions[i], x + cw / 2, y + ch + 14, 12, 15, { anchor: 'middle' });
+  }
+  return s + '</svg>';
 }
 
-/** PNGs side by side on white, 8 px apart, top-aligned → PNG. */
-export async function sideBySide(pngs: Buffer[]): Promise<Buffer> {
-  const metas = await Promise.all(pngs.map((p) => sharp(p).metadata()));
-  const gap = 8;
-  const width = metas.reduce((a, m) => a + (m.width ?? 0), 0) + gap * (pngs.length - 1);
-  const height = Math.max(...metas.map((m) => m.height ?? 0));
-  let x = 0;
-  const composite = pngs.map((input, i) => {
-    const c = { input, left: x, top: 0 };
-    x += (metas[i].width ?? 0) + gap;
-    return c;
-  });
-  return sharp({ create: { width, height, channels: 3, background: '#ffffff' } }).composite(composite).png().toBuffer();
+export async function imageGrid(images: RGBImage[], cols: number, opts: ImageGridOptions = {}): Promise<Buffer> {
+  return rasterise(await imageGridSvg(images, cols, opts));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -442,4 +639,19 @@ export function table(headers: string[], rows: (string | number)[][], digits = 4
     ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
   ];
   return lines.join('\n') + '\n';
+}
+
+/** PNGs side by side on white, 8 px apart, top-aligned → PNG. */
+export async function sideBySide(pngs: Buffer[]): Promise<Buffer> {
+  const metas = await Promise.all(pngs.map((p) => sharp(p).metadata()));
+  const gap = 8;
+  const width = metas.reduce((a, m) => a + (m.width ?? 0), 0) + gap * (pngs.length - 1);
+  const height = Math.max(...metas.map((m) => m.height ?? 0));
+  let x = 0;
+  const composite = pngs.map((input, i) => {
+    const c = { input, left: x, top: 0 };
+    x += (metas[i].width ?? 0) + gap;
+    return c;
+  });
+  return sharp({ create: { width, height, channels: 3, background: '#ffffff' } }).composite(composite).png().toBuffer();
 }

@@ -18,6 +18,9 @@ import { ATTRIBUTES, FAMILIES } from '../src/toyworld/index.ts';
 import {
   attributePool, balancedSet, chanceLevel, labelHead, OTHER, runToyworldStudy, SEG_METHODS, studyReport, uniformBaseline, type ToyworldScenes, type ToyworldStudy,
 } from '../src/toyworld_study/index.ts';
+import { exactnessStatement } from '../src/decompose/invariant.ts';
+import { headsByFamily } from '../src/toyworld_study/heads.ts';
+import { findings } from '../src/toyworld_study/report.ts';
 
 const REPO = join(import.meta.dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'cliplens-study-'));
@@ -139,7 +142,20 @@ test('reduced study: the report has every section and valid, non-blank figures',
   assert.ok(pngs.length >= 8, `only ${pngs.length} figures`);
   for (const p of pngs) await assertPng(join(dir, 'figures', p));
   const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
-  assert.equal(json.sections.length, 6);
+  assert.equal(json.sections.length, 7);
+  // The summary's claims are counted from the data: (c) names every labelled head, better or not.
+  const f = findings(run.study);
+  assert.deepEqual(f.map((x) => x.slice(0, 3)), ['(a)', '(b)', '(c)', '(d)', '(e)']);
+  assert.ok(md.includes('## What the numbers show'));
+  const by = headsByFamily(run.study.heads);
+  const labelled = FAMILIES.flatMap((fam) => by[fam].map((h) => ({ h, fam })));
+  const P = (h: { layer: number; head: number }, fam: string) => run!.study.retrieval.heads.find((x) => x.layer === h.layer && x.head === h.head)!.precision[fam];
+  const better = labelled.filter(({ h, fam }) => P(h, fam) > run!.study.retrieval.whole[fam]);
+  if (labelled.length) assert.ok(f[2].includes(`${better.length} of ${labelled.length} labelled heads retrieve their own family better`), f[2]);
+  for (const { h } of labelled) assert.ok(f[2].includes(`L${h.layer}.H${h.head} `), `(c) omits L${h.layer}.H${h.head}`);
+  assert.ok(f[4].includes(run.study.spurious.protocolText));
+  assert.match(exactnessStatement(run.study.decompositionError, 5), /^The terms sum to the embedding within float32 round-off: max \|Σ terms − z\/‖z‖\| = \S+ over 5 images \(tolerance 1e-5\)\.$/);
+  assert.match(exactnessStatement(2e-3, 5), /^The terms do NOT sum to the embedding/);
 });
 
 test('purity, chance level and the uniform baseline on hand-made inputs', () => {

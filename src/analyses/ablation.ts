@@ -168,3 +168,41 @@ export function ablationSummary(terms: DecompositionTerms, classifier: Mat, labe
   for (let j = 0; j < L; j++) out.layersUpTo.push(acc({ layersUpTo: j }));
   return out;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The protocols of the paper's experiments: what is mean-ablated besides the terms studied.
+
+/**
+ * Spurious-cue removal (§4.2).
+ * - 'reference' (compute_use_specific_heads.py): the chosen heads, every attention layer but the
+ *   last 4, and every MLP (with the ln_pre term) are mean-ablated; what is left per image is the
+ *   last 4 layers' other heads.
+ * - 'heads-only': only the chosen heads are mean-ablated.
+ */
+export type DebiasProtocol = 'reference' | 'heads-only';
+export const DEBIAS_PROTOCOLS: Record<DebiasProtocol, string> = {
+  reference: "the reference's protocol (compute_use_specific_heads.py): the chosen heads, every attention layer but the last 4 and every MLP mean-ablated",
+  'heads-only': 'only the chosen heads mean-ablated; every other term kept',
+};
+
+/** Layers (absolute) the reference's debias protocol keeps: the last 4 of L. */
+export const DEBIAS_KEPT_LAYERS = 4;
+
+/** The ablation a debias protocol applies with `heads` (absolute [layer, head]) on a model of L layers. */
+export function debiasSpec(protocol: DebiasProtocol, L: number, heads: ReadonlyArray<readonly [number, number]>): AblationSpec {
+  if (protocol === 'heads-only') return { heads };
+  return { heads, mlps: true, ...(L > DEBIAS_KEPT_LAYERS ? { layersUpTo: L - DEBIAS_KEPT_LAYERS - 1 } : {}) };
+}
+
+/**
+ * TextSpan completeness (§4.1, accuracy with the chosen layers' heads replaced by their
+ * reconstructions from m texts).
+ * - 'reference' (compute_complete_text_set.py): the attention layers not chosen are mean-ablated,
+ *   the MLP terms (and ln_pre) are kept, per image.
+ * - 'ablate-mlps': the MLP terms are mean-ablated too (cliplens before it followed the reference).
+ */
+export type CompletenessProtocol = 'reference' | 'ablate-mlps';
+export const COMPLETENESS_PROTOCOLS: Record<CompletenessProtocol, string> = {
+  reference: "the reference's protocol (compute_complete_text_set.py): the chosen layers' heads replaced by their reconstructions, the other attention layers mean-ablated, the MLP terms kept",
+  'ablate-mlps': "the chosen layers' heads replaced by their reconstructions, the other attention layers and every MLP mean-ablated",
+};

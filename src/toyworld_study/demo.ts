@@ -14,7 +14,7 @@ import { zeroShot } from './ablation.ts';
 import { DEMO_SEED, sceneSet, subset, type SceneSet } from './data.ts';
 import { absMax, COLOR_KEY, familyColor, overlay, pct1, sceneImage } from './figures.ts';
 import { labelHeads, type HeadLabel } from './heads.ts';
-import { decompositionError } from './study.ts';
+import { decompositionError, exactnessStatement } from '../decompose/invariant.ts';
 import { attributePool, embedTexts, familyClassifiers } from './texts.ts';
 import { ToyworldError } from '../errors.ts';
 
@@ -120,7 +120,7 @@ async function demoReport(result: DemoResult, poolSize: number, m: number, heatm
     sections: [
       {
         title: 'Zero-shot accuracy',
-        text: `The decomposition is exact: max |Σ terms − z/‖z‖| = ${result.decompositionError.toExponential(1)}.`,
+        text: exactnessStatement(result.decompositionError, n),
         tables: [{ caption: 'top-1 zero-shot accuracy (%) per attribute family', headers: ['family', 'classes', 'chance', 'accuracy'], rows: FAMILIES.map((f) => [f, ATTRIBUTES[f].length, pct1(1 / ATTRIBUTES[f].length), pct1(zs[f])]) }],
       },
       {

@@ -8,6 +8,6 @@ export { layerAblation, zeroShot, type FamilyAblation } from './ablation.ts';
 export { chanceLevel, propertyRetrieval, type HeadRetrieval, type RetrievalResult } from './retrieval.ts';
 export { SEG_METHODS, segmentationStudy, uniformBaseline, type SegExample, type SegMethod, type SegmentationStudy } from './segmentation.ts';
 export { backgroundHeads, spuriousStudy, type SpuriousCell, type SpuriousStudy } from './spurious.ts';
-export { decompositionError, runToyworldStudy, type ToyworldScenes, type ToyworldSettings, type ToyworldStudy, type ToyworldStudyOptions } from './study.ts';
+export { runToyworldStudy, type ToyworldScenes, type ToyworldSettings, type ToyworldStudy, type ToyworldStudyOptions } from './study.ts';
 export { studyReport } from './report.ts';
 export { runDemo, type DemoOptions, type DemoResult } from './demo.ts';

@@ -1,6 +1,7 @@
 // The study's report: one section per experiment, each with tables and figures, and a plain
 // statement of what the numbers do and do not show on this toy model.
 
+import { exactnessStatement } from '../decompose/invariant.ts';
 import { barChart, imageGrid, lineChart, type RGBImage } from '../report/figures.ts';
 import { headName } from '../notation.ts';
 import type { Report, ReportFigure, ReportSection } from '../report/writer.ts';
@@ -8,6 +9,7 @@ import { ATTRIBUTES, FAMILIES } from '../toyworld/index.ts';
 import { COLOR_KEY, familyColor, maskScene, overlay, pct1, sceneImage } from './figures.ts';
 import { headsByFamily, type HeadLabel } from './heads.ts';
 import { SEG_METHODS } from './segmentation.ts';
+import type { GroupSummary } from './spurious.ts';
 import type { ToyworldScenes, ToyworldStudy } from './study.ts';
 
 const fmt = (x: number) => (Number.isFinite(x) ? pct1(x) : 'n/a');
@@ -172,14 +174,9 @@ function retrievalSection(s: ToyworldStudy, sc: ToyworldScenes): Promise<ReportS
     for (const f of shown) figures.push(await retrievalGrid(s, sc, by[f][0], f));
     // No labelled head: still show what the best heads for colour and shape retrieve.
     if (!shown.length) for (const f of ['color', 'shape']) figures.push(await retrievalGrid(s, sc, best[FAMILIES.indexOf(f)], f));
-    const wins = FAMILIES.filter((f) => by[f].some((h) => P(h, f) > r.whole[f]));
     const text = [
       `Nearest neighbours by cosine similarity of one head's term (paper §5.1) among the ${s.settings.n} scenes, self excluded; precision@${r.k} = share of the ${r.k} neighbours with the query's value of the family, averaged over all queries. Chance = expected precision of random neighbours.`,
-      labelled.length
-        ? wins.length
-          ? `A labelled head retrieves its family better than the whole embedding for: ${wins.join(', ')}.`
-          : 'No labelled head retrieves its own family better than the whole embedding does.'
-        : 'No head is labelled with a family, so there is no property head to compare; the matrix still shows which heads group scenes by which property.',
+      retrievalClaim(s),
     ];
     return {
       title: '(c) Property retrieval by head',
@@ -297,7 +294,7 @@ function spuriousSection(s: ToyworldStudy, sc: ToyworldScenes): Promise<ReportSe
       e.standIn
         ? `Model: ${e.model}, standing in for the model trained on correlated data (not available in this run): the code path is exercised, but the numbers say nothing about removing a learned spurious cue.`
         : `Model: ${e.model}, trained on scenes where shape predicts background. Test scenes: ${e.images}, balanced over the ${ATTRIBUTES.shape.length}×${ATTRIBUTES.background.length} (shape, background) groups.`,
-      `Heads ablated: ${e.heads.length ? e.heads.map((h) => `${headName(h)} (background share ${fmt(h.backgroundShare)}%)`).join(', ') : 'none'} — ${e.selection}. Random baseline: as many random other heads, ${r.draws} draws, mean.`,
+      `Heads ablated: ${e.heads.length ? e.heads.map((h) => `${headName(h)} (background share ${fmt(h.backgroundShare)}%)`).join(', ') : 'none'} — ${e.selection}. Mean-ablation follows ${e.protocolText}. Random baseline: as many random other heads of the layers the protocol keeps, ${r.draws} draws, mean.`,
       e.heads.length
         ? `Worst-group shape accuracy ${fmt(e.before.worst)}% → ${fmt(e.after.worst)}% (${gain >= 0 ? '+' : ''}${fmt(gain)} points) with the background heads ablated, vs ${fmt(r.worst)}% (${rgain >= 0 ? '+' : ''}${fmt(rgain)}) with random heads. ` +
           `Background zero-shot accuracy ${fmt(e.backgroundAccuracy.before)}% → ${fmt(e.backgroundAccuracy.after)}% (random: ${fmt(e.backgroundAccuracy.random)}%).`
@@ -315,6 +312,9 @@ function spuriousSection(s: ToyworldStudy, sc: ToyworldScenes): Promise<ReportSe
       tables: [
         { caption: 'accuracy (%) before, after mean-ablating the background heads, and after ablating as many random heads (mean over draws)', headers: ['measure', 'before', 'bg heads ablated', 'random heads'], rows },
         { caption: 'shape accuracy (%) per (shape, background) group', headers: ['shape', 'background', 'scenes', 'before', 'after', 'random'], rows: e.cells.map((c) => [c.shape, c.background, c.count, fmt(c.before), fmt(c.after), fmt(c.random)]) },
+        ...(e.protocolOnly && e.headsOnly
+          ? [{ caption: 'shape accuracy (%) of the parts of the protocol: its own ablation with no heads, and the heads alone with every other term kept', headers: ['ablated', 'all', 'mean over groups', 'worst group'], rows: [['nothing', e.before], ['the protocol, no heads', e.protocolOnly], ['the heads alone', e.headsOnly], ['the protocol and the heads', e.after]].map(([name, g]) => [name as string, fmt((g as GroupSummary).overall), fmt((g as GroupSummary).mean), fmt((g as GroupSummary).worst)]) }]
+          : []),
         ...(sw.length
           ? [{ caption: 'sweep: shape accuracy (%) with the top-k background heads mean-ablated, next to k random heads (mean over draws)', headers: ['k', 'head added', 'its background share (%)', 'worst group', 'mean over groups', 'random: worst', 'random: mean'], rows: sw.map((p) => [p.k, headName(p.added), fmt(p.added.backgroundShare), fmt(p.worst), fmt(p.mean), fmt(p.randomWorst), fmt(p.randomMean)]) }]
           : []),
@@ -332,6 +332,78 @@ function spuriousSection(s: ToyworldStudy, sc: ToyworldScenes): Promise<ReportSe
   })();
 }
 
+
+/** Labelled heads against the whole embedding, each in its own family: who retrieves it better, who worse. */
+function retrievalVerdicts(s: ToyworldStudy) {
+  const r = s.retrieval;
+  const by = headsByFamily(s.heads);
+  return FAMILIES.flatMap((f) =>
+    by[f].map((h) => {
+      const p = r.heads.find((x) => x.layer === h.layer && x.head === h.head)!.precision[f];
+      return { head: h, family: f, head_p: p, whole: r.whole[f], better: p > r.whole[f] };
+    }),
+  );
+}
+
+const verdict = (v: ReturnType<typeof retrievalVerdicts>[number]) => `${headName(v.head)} ${v.family} ${fmt(v.head_p)}% vs ${fmt(v.whole)}%`;
+
+function retrievalClaim(s: ToyworldStudy): string {
+  const v = retrievalVerdicts(s);
+  if (!v.length) return 'No head is labelled with a family, so there is no property head to compare; the matrix still shows which heads group scenes by which property.';
+  const better = v.filter((x) => x.better), worse = v.filter((x) => !x.better);
+  return (
+    `${better.length} of ${v.length} labelled heads retrieve their own family better than the whole embedding (precision@${s.retrieval.k}, head vs whole)` +
+    (better.length ? `: ${better.map(verdict).join('; ')}` : '') +
+    (worse.length ? `. ${worse.length} do not: ${worse.map(verdict).join('; ')}.` : '.')
+  );
+}
+
+/** One line per part, every claim computed from the study's numbers (the page's summary; no hand-written claims). */
+export function findings(s: ToyworldStudy): string[] {
+  const L = s.dims.L;
+  const out: string[] = [];
+  // (a)
+  const learned = s.ablation.filter((a) => a.baseline >= 1 / a.classes + 0.1);
+  const lateCost = learned.map((a) => ({ f: a.family, from: a.baseline, to: a.upTo[L - 3] ?? a.baseline })).sort((x, y) => x.from - x.to - (y.from - y.to));
+  const cheap = lateCost.filter((c) => c.from - c.to <= 0.05);
+  const dear = lateCost.filter((c) => c.from - c.to > 0.05);
+  const mlp = [...s.ablation].sort((x, y) => y.baseline - y.mlps - (x.baseline - x.mlps));
+  out.push(
+    `(a) Mean-ablation: ablating attention layers 0–${L - 3} costs at most ${fmt(Math.max(0, ...cheap.map((c) => c.from - c.to)))} points for ${cheap.map((c) => c.f).join(', ') || 'no family'}` +
+      (dear.length ? `; more for ${dear.map((c) => `${c.f} (${fmt(c.from)}% → ${fmt(c.to)}%)`).join(', ')}` : '') +
+      `. Mean-ablating all MLPs costs most for ${mlp.slice(0, 2).map((a) => `${a.family} (${fmt(a.baseline - a.mlps)} points)`).join(' and ')}.`,
+  );
+  // (b)
+  const by = headsByFamily(s.heads);
+  const spec = s.heads.filter((h) => h.specialised);
+  const withHeads = FAMILIES.filter((f) => by[f].length);
+  const without = FAMILIES.filter((f) => !by[f].length);
+  out.push(
+    `(b) TextSpan: ${spec.length} of ${s.heads.length} heads have purity ≥ ${fmt(s.settings.minPurity)}%` +
+      (withHeads.length ? `: ${withHeads.map((f) => `${f} (${by[f].map(headName).join(', ')})`).join(', ')}` : '') +
+      (without.length ? `. No head specialises in ${without.join(', ')}.` : '.'),
+  );
+  // (c)
+  out.push(`(c) Property retrieval: ${retrievalClaim(s)}`);
+  // (d)
+  const g = s.segmentation.results;
+  const tm = g['text map (class mean subtracted)'], cls = g['last-layer CLS attention'], uni = g['uniform map'];
+  out.push(
+    `(d) Segmentation: objects cover ${fmt(1 - uni.pixelAccuracy)}% of the pixels, so a uniform map already scores ${fmt(uni.pixelAccuracy)}% pixel accuracy. ` +
+      `Object IoU / mAP: caption map ${fmt(tm.iou[1])}% / ${fmt(tm.mAP)}%, last-layer CLS attention ${fmt(cls.iou[1])}% / ${fmt(cls.mAP)}%, uniform ${fmt(uni.iou[1])}% / ${fmt(uni.mAP)}%.`,
+  );
+  // (e)
+  const e = s.spurious;
+  const best = e.sweep.reduce<(typeof e.sweep)[number] | undefined>((b, p) => (!b || p.worst > b.worst ? p : b), undefined);
+  out.push(
+    `(e) Spurious cue (${e.standIn ? `${e.model} standing in for the correlated model: no learned cue to remove` : e.model}): worst-group shape accuracy ${fmt(e.before.worst)}% → ${fmt(e.after.worst)}% ` +
+      `and mean over groups ${fmt(e.before.mean)}% → ${fmt(e.after.mean)}% with ${e.heads.map(headName).join(', ') || 'no heads'} mean-ablated under ${e.protocolText}; ${fmt(e.random.worst)}% / ${fmt(e.random.mean)}% with as many random heads of the kept layers.` +
+      (e.protocolOnly && e.headsOnly ? ` The protocol alone (no heads) gives ${fmt(e.protocolOnly.worst)}% / ${fmt(e.protocolOnly.mean)}%; the heads alone ${fmt(e.headsOnly.worst)}% / ${fmt(e.headsOnly.mean)}%.` : '') +
+      (best ? ` Best of the sweep: top ${best.k} background heads, ${fmt(best.worst)}% worst / ${fmt(best.mean)}% mean (random: ${fmt(best.randomWorst)}% / ${fmt(best.randomMean)}%); k is picked on the test scenes, so this is optimistic.` : ''),
+  );
+  return out;
+}
+
 export async function studyReport(s: ToyworldStudy, sc: ToyworldScenes): Promise<Report> {
   const zs = FAMILIES.map((f) => [f, ATTRIBUTES[f].length, fmt(1 / ATTRIBUTES[f].length), fmt(s.zeroShot[f])]);
   const overview: ReportSection = {
@@ -339,19 +411,20 @@ export async function studyReport(s: ToyworldStudy, sc: ToyworldScenes): Promise
     text: [
       `${s.settings.model}: ViT with ${s.dims.L} layers × ${s.dims.H} heads, embedding ${s.dims.d}, ${s.dims.imageSize}px images in a ${s.dims.grid}×${s.dims.grid} patch grid. ` +
         `${s.settings.n} held-out toy-world scenes (seed ${s.settings.seed}), drawn with every attribute independent.`,
-      `The decomposition is exact: max |Σ terms − z/‖z‖| = ${s.decompositionError.toExponential(2)} over the scenes.`,
+      exactnessStatement(s.decompositionError, s.settings.n),
       ...s.notes,
     ],
     tables: [{ caption: 'zero-shot accuracy (%) of the full model per attribute family', headers: ['family', 'classes', 'chance', 'accuracy'], rows: zs }],
   };
-  const sections = [overview, await ablationSection(s), await headsSection(s), await retrievalSection(s, sc), await segmentationSection(s, sc), await spuriousSection(s, sc)];
+  const summary: ReportSection = { title: 'What the numbers show', text: findings(s) };
+  const sections = [overview, summary, await ablationSection(s), await headsSection(s), await retrievalSection(s, sc), await segmentationSection(s, sc), await spuriousSection(s, sc)];
   const { pool: _pool, ...data } = s;
   return {
     title: 'cliplens on the toy world: decomposition studies on a CLIP with known ground truth',
     summary: `Every experiment of "Interpreting CLIP's Image Representation via Text-Based Decomposition" on cliplens' own toy CLIP (${s.settings.model})${s.settings.quick ? ' — reduced (--quick) run' : ''}.`,
     meta: { model: s.settings.model, 'correlated model': s.settings.correlatedModel, scenes: s.settings.n, 'segmented scenes': s.settings.segImages, 'balanced scenes per group': s.settings.perGroup, 'random draws': s.settings.draws, 'texts per head (m)': s.settings.m, 'purity threshold': s.settings.minPurity, k: s.settings.k, quick: s.settings.quick },
     sections,
-    data: { ...data, segmentation: { images: s.segmentation.images, results: s.segmentation.results, degenerate: s.segmentation.degenerate }, retrieval: sections[3].data },
+    data: { ...data, segmentation: { images: s.segmentation.images, results: s.segmentation.results, degenerate: s.segmentation.degenerate }, retrieval: sections[4].data },
   };
 }
 

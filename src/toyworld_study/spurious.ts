@@ -3,7 +3,7 @@
 // TextSpan labels as background heads should raise the worst group's shape accuracy, and
 // ablating as many random heads should not.
 
-import { meanAblate, type DecompositionTerms } from '../analyses/ablation.ts';
+import { DEBIAS_KEPT_LAYERS, DEBIAS_PROTOCOLS, debiasSpec, meanAblate, type DebiasProtocol, type DecompositionTerms } from '../analyses/ablation.ts';
 import { randomHeads } from '../analyses/heads.ts';
 import { groupAccuracy, predict, type GroupAccuracy } from '../analyses/zeroshot.ts';
 import type { F32 } from '../tensor.ts';
@@ -36,8 +36,15 @@ export interface SpuriousStudy {
   heads: { layer: number; head: number; purity: number; backgroundShare: number }[];
   /** How the heads were chosen. */
   selection: string;
+  /** What is mean-ablated besides the heads (analyses/ablation.ts DEBIAS_PROTOCOLS). */
+  protocol: DebiasProtocol;
+  protocolText: string;
   before: GroupSummary;
   after: GroupSummary;
+  /** The protocol's own ablation with no heads (reference protocol only): what the protocol costs by itself. */
+  protocolOnly?: GroupSummary;
+  /** The heads alone mean-ablated (reference protocol only, for comparison). */
+  headsOnly?: GroupSummary;
   random: { draws: number; overall: number; mean: number; worst: number; worstPerDraw: number[] };
   /** Background zero-shot accuracy: does the ablation remove the background information? */
   backgroundAccuracy: { before: number; after: number; random: number };
@@ -85,28 +92,32 @@ export function spuriousStudy(
   backgroundClassifier: F32,
   labels: Record<string, Int32Array>,
   chosen: { heads: HeadLabel[]; selection: string },
-  opts: { model: string; standIn: boolean; draws?: number; seed?: number; allHeads?: HeadLabel[]; maxSweep?: number },
+  opts: { model: string; standIn: boolean; draws?: number; seed?: number; allHeads?: HeadLabel[]; maxSweep?: number; protocol?: DebiasProtocol },
 ): SpuriousStudy {
   const [n, L, H, d] = terms.attn.shape;
   const shape = labels.shape;
   const bg = labels.background;
   const eval_ = (e: Float32Array) => groupAccuracy(predict({ shape: [n, d], data: e }, shapeClassifier), shape, bg);
   const groupName = (c: { label: number; group: number }) => `${ATTRIBUTES.shape[c.label]} / ${ATTRIBUTES.background[c.group]}`;
+  const protocol = opts.protocol ?? 'reference';
+  const ablate = (heads: [number, number][]) => meanAblate(terms, debiasSpec(protocol, L, heads));
   const spec = chosen.heads.map((h) => [h.layer, h.head] as [number, number]);
   const base = meanAblate(terms, {});
-  const edited = spec.length ? meanAblate(terms, { heads: spec }) : base;
+  const edited = spec.length ? ablate(spec) : base;
   const before = eval_(base);
   const after = eval_(edited);
+  // Random heads come from the layers the protocol keeps: heads it ablates anyway would change nothing.
+  const firstKept = protocol === 'reference' ? Math.max(0, L - DEBIAS_KEPT_LAYERS) : 0;
   const draws = spec.length ? (opts.draws ?? 10) : 0;
   const rng = mulberry32(opts.seed ?? 17);
-  const layers = Array.from({ length: L }, (_, l) => l);
-  /** k heads drawn at random from those not in `exclude`, as [layer, head] pairs. */
+  const layers = Array.from({ length: L - firstKept }, (_, i) => firstKept + i);
+  /** k heads drawn at random from the kept layers' heads not in `exclude`, as [layer, head] pairs. */
   const drawHeads = (exclude: [number, number][], k: number): [number, number][] =>
     randomHeads(layers, H, k, exclude.map(([layer, head]) => ({ layer, head })), rng).map((h) => [h.layer, h.head]);
   const rand: GroupAccuracy[] = [];
   const randBg: number[] = [];
-  for (let i = 0; i < draws && L * H - spec.length >= spec.length; i++) {
-    const e = meanAblate(terms, { heads: drawHeads(spec, spec.length) });
+  for (let i = 0; i < draws && layers.length * H - spec.length >= spec.length; i++) {
+    const e = ablate(drawHeads(spec, spec.length));
     rand.push(eval_(e));
     randBg.push(zeroShot(e, d, backgroundClassifier, bg));
   }
@@ -114,11 +125,11 @@ export function spuriousStudy(
   const ranked = all.filter((h) => h.shares.background > 0).sort((a, b) => b.shares.background - a.shares.background || b.purity - a.purity || a.layer - b.layer || a.head - b.head);
   const sweep: SweepPoint[] = [];
   const sweepDraws = Math.max(draws, 1);
-  for (let k = 1; k <= Math.min(ranked.length, opts.maxSweep ?? 8, L * H - 1); k++) {
+  for (let k = 1; k <= Math.min(ranked.length, opts.maxSweep ?? 8, (L - firstKept) * H - 1); k++) {
     const top = ranked.slice(0, k).map((h) => [h.layer, h.head] as [number, number]);
-    const g = eval_(meanAblate(terms, { heads: top }));
+    const g = eval_(ablate(top));
     const rs: GroupAccuracy[] = [];
-    for (let i = 0; i < sweepDraws; i++) rs.push(eval_(meanAblate(terms, { heads: drawHeads(top, k) })));
+    for (let i = 0; i < sweepDraws; i++) rs.push(eval_(ablate(drawHeads(top, k))));
     const a = ranked[k - 1];
     sweep.push({
       k,
@@ -146,8 +157,13 @@ export function spuriousStudy(
     images: n,
     heads: chosen.heads.map((h) => ({ layer: h.layer, head: h.head, purity: h.purity, backgroundShare: h.shares.background })),
     selection: chosen.selection,
+    protocol,
+    protocolText: DEBIAS_PROTOCOLS[protocol],
     before: summarise(before, groupName),
     after: summarise(after, groupName),
+    ...(protocol === 'reference'
+      ? { protocolOnly: summarise(eval_(ablate([])), groupName), headsOnly: summarise(spec.length ? eval_(meanAblate(terms, { heads: spec })) : before, groupName) }
+      : {}),
     random: { draws: rand.length, overall: avg(rand.map((r) => r.overall)), mean: avg(rand.map((r) => r.mean)), worst: avg(rand.map((r) => r.worst)), worstPerDraw: rand.map((r) => r.worst) },
     backgroundAccuracy: { before: zeroShot(base, d, backgroundClassifier, bg), after: zeroShot(edited, d, backgroundClassifier, bg), random: avg(randBg) },
     cells,

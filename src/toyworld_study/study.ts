@@ -1,9 +1,8 @@
 // The end-to-end toy-world study: every experiment of the paper run on cliplens' own small CLIP,
 // where the ground truth (what each scene shows, where the object is) is known exactly.
 
-import { meanAblate } from '../analyses/ablation.ts';
 import { Decomposer } from '../decompose/decomposer.ts';
-import type { Decomposition } from '../decompose/prs.ts';
+import { decompositionError } from '../decompose/invariant.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { layerAblation, type FamilyAblation } from './ablation.ts';
 import { balancedSet, sceneSet, STUDY_SEED, subset, type SceneSet } from './data.ts';
@@ -54,7 +53,7 @@ export interface ToyworldSettings {
 export interface ToyworldStudy {
   settings: ToyworldSettings;
   dims: { L: number; H: number; d: number; grid: number; imageSize: number };
-  /** max |Σ terms − z/‖z‖| over the scenes: the decomposition is exact. */
+  /** max |Σ terms − z/‖z‖| over the scenes (the report states exactness from it). */
   decompositionError: number;
   zeroShot: Record<string, number>;
   ablation: FamilyAblation[];
@@ -71,18 +70,6 @@ export interface ToyworldScenes {
   main: SceneSet;
   seg: SceneSet;
   balanced: SceneSet;
-}
-
-/** max |Σ attn + Σ mlp − z/‖z‖| of a normalised decomposition. */
-export function decompositionError(dec: Decomposition): number {
-  const [n, , , d] = dec.attn.shape;
-  const sum = meanAblate({ attn: dec.attn, mlp: dec.mlp }, {});
-  let err = 0;
-  for (let i = 0; i < n; i++) {
-    const s = dec.normalised ? 1 / dec.norm.data[i] : 1;
-    for (let j = 0; j < d; j++) err = Math.max(err, Math.abs(sum[i * d + j] - dec.imageFeatures.data[i * d + j] * s));
-  }
-  return err;
 }
 
 function positiveInt(v: number, what: string, min = 1): number {

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { main } from '../src/cli/main.ts';
 import { readSafetensors } from '../src/io/safetensors.ts';
+import { loadStore } from '../src/io/store.ts';
 import { writeTextSet } from '../src/analyses/text_sets.ts';
 import { f32 } from '../src/tensor.ts';
 import { TINY_A } from './helpers/fixtures.ts';
@@ -92,7 +93,7 @@ before(async () => {
   await ok(['texts', ...MODEL, '--classes', p('wrong.txt'), '-o', p('wrong.safetensors')]);
   await ok(['texts', ...MODEL, '--file', p('pool.txt'), '-o', p('pool.safetensors')]);
   await ok(['decompose', ...MODEL, '--dataset', p('ds'), '--store', p('store'), '--batch-size', '6']);
-  writeTextSet(p('small.safetensors'), { kind: 'classifier', names: ['red', 'blue'], embeddings: f32([2, 8]), model: { name: 'x' } });
+  writeTextSet(p('small.safetensors'), { kind: 'classifier', names: ['red', 'blue'], embeddings: f32([2, 8]), model: { name: 'tiny_a' } });
 });
 
 describe('analysis commands on a fixture-model store', () => {
@@ -106,9 +107,12 @@ describe('analysis commands on a fixture-model store', () => {
       assert.ok(a >= 0 && a <= 1 && Number.isInteger(a * 6), `accuracy ${a} is not k/6`);
     // Everything ablated → one constant embedding → one class for all: 3 of 6 right.
     assert.equal(j.cumulative.at(-1).accuracy, 0.5);
-    const rep = (await checkReport(p('rep_ablate'))) as { summary: string };
+    for (const a of [j.clsToCls, j.mlpsAndClsToCls]) assert.ok(a >= 0 && a <= 1 && Number.isInteger(a * 6), `CLS→CLS accuracy ${a} is not k/6`);
+    assert.match(j.modelFingerprint, /^[0-9a-f]{16}$/);
+    const rep = (await checkReport(p('rep_ablate'))) as { summary: string; models: { name: string; fingerprint: string }[] };
     assert.match(rep.summary, /Baseline/);
-    assert.match(readFileSync(p('rep_ablate', 'report.md'), 'utf8'), /CLS→CLS attention terms are not in the store/);
+    assert.deepEqual(rep.models, [{ name: 'tiny_a', fingerprint: j.modelFingerprint }]);
+    assert.match(readFileSync(p('rep_ablate', 'report.md'), 'utf8'), /\| CLS→CLS attention \| [\d.]+ \|/);
   });
 
   it('textspan: heads.json in the explorer format, accuracy curve', async () => {
@@ -234,6 +238,104 @@ describe('analysis commands on a fixture-model store', () => {
     const meta = await sharp(p('joint.png')).metadata();
     assert.equal(meta.format, 'png');
     assert.ok((await sharp(p('joint.png')).stats()).channels[0].stdev > 5);
+  });
+});
+
+describe('retrieve --image: an image outside the store, decomposed by the store model', () => {
+  it('ranks the store by the dot product of the terms (nns.ipynb), its own copy first by the whole embedding', async () => {
+    const img = p('ds', 'red', 'red1.png');
+    const r = await ok(['retrieve', '--store', p('store'), '--image', img, ...MODEL, '--heads', 'L5.H1', '--k', '6', '--json', '--report', p('rep_img')]);
+    const j = JSON.parse(r.out);
+    assert.equal(j.score, 'dot');
+    assert.equal(j.query.row, undefined);
+    assert.equal(j.query.id, img);
+    const whole = j.views.find((v: { name: string }) => v.name === 'whole embedding');
+    // The same picture is in the store: its unit embedding has the largest dot product with itself.
+    assert.equal(whole.neighbours[0].id, 'red/red1.png');
+    assert.ok(Math.abs(whole.neighbours[0].score - 1) < 1e-4);
+    // The head view's scores are the dot products of L5.H1's terms: the query's (decompose) with each row's (store).
+    await ok(['decompose', ...MODEL, img, '--out', p('q.safetensors')]);
+    const q = readSafetensors(p('q.safetensors')).get('attn')!.data as Float32Array; // [1, 6, 4, 64]
+    const qh = q.subarray((5 * 4 + 1) * 64, (5 * 4 + 2) * 64);
+    const s = loadStore(p('store'));
+    const rows = j.views[0].neighbours as { row: number; score: number }[];
+    assert.equal(rows.length, 6);
+    for (const nb of rows) {
+      const o = ((nb.row * 6 + 5) * 4 + 1) * 64;
+      let dotp = 0;
+      for (let k = 0; k < 64; k++) dotp += qh[k] * s.attn.data[o + k];
+      assert.ok(Math.abs(dotp - nb.score) < 1e-5, `row ${nb.row}: ${dotp} vs ${nb.score}`);
+    }
+    for (let i = 1; i < rows.length; i++) assert.ok(rows[i - 1].score >= rows[i].score);
+    await checkReport(p('rep_img'));
+  });
+
+  it('needs the store model: another one is refused, a name it cannot find asks for --model', async () => {
+    const img = p('ds', 'red', 'red1.png');
+    const other = await run(['retrieve', '--store', p('store'), '--image', img, '--model', 'toyworld', '--heads', 'L5.H1', '--json']);
+    assert.equal(other.rc, 1);
+    assert.match(other.err.trim(), /^cliplens: error: different models: store .*store is 'tiny_a' \(fingerprint [0-9a-f]{16}\), --model is 'toyworld' \(fingerprint [0-9a-f]{16}\); use files made by one model$/);
+    const unnamed = await run(['retrieve', '--store', p('store'), '--image', img, '--heads', 'L5.H1', '--json']);
+    assert.equal(unnamed.rc, 1);
+    assert.match(unnamed.err.trim(), /^cliplens: error: --image needs the model that made the store \('tiny_a'\), which cliplens cannot find by that name: give --model$/);
+  });
+});
+
+describe('artifacts of different models are refused with one line naming both', () => {
+  const refused = async (args: string[], re: RegExp) => {
+    const r = await run(args);
+    assert.equal(r.rc, 1, r.err);
+    const lines = r.err.trim().split('\n');
+    assert.equal(lines.length, 1, r.err);
+    assert.match(lines[0], re);
+  };
+  const tiny = "'tiny_a' \\(fingerprint [0-9a-f]{16}\\)";
+  const toy = "'toyworld' \\(fingerprint [0-9a-f]{16}\\)";
+
+  before(async () => {
+    await ok(['texts', '--model', 'toyworld', '--classes', p('classes.txt'), '-o', p('toy_cls.safetensors')]);
+    await ok(['texts', '--model', 'toyworld', '--file', p('pool.txt'), '-o', p('toy_pool.safetensors')]);
+  });
+
+  it('store × classifier (ablate, textspan, debias)', async () => {
+    const re = new RegExp(`different models: store .*store is ${tiny}, classifier .*toy_cls\\.safetensors is ${toy}; use files made by one model$`);
+    await refused(['ablate', '--store', p('store'), '--classifier', p('toy_cls.safetensors'), '--json'], re);
+    await refused(['debias', '--store', p('store'), '--classifier', p('toy_cls.safetensors'), '--heads', '5:0', '--json'], re);
+    await refused(['textspan', '--store', p('store'), '--texts', p('pool.safetensors'), '-k', '3', '--classifier', p('toy_cls.safetensors'), '--json'], re);
+  });
+
+  it('store × text pool (textspan)', async () => {
+    await refused(['textspan', '--store', p('store'), '--texts', p('toy_pool.safetensors'), '--json'], new RegExp(`different models: store .*store is ${tiny}, text pool .*toy_pool\\.safetensors is ${toy}`));
+  });
+
+  it('store × heads.json (debias --query)', async () => {
+    const h = JSON.parse(readFileSync(p('heads.json'), 'utf8'));
+    assert.equal(h.model, 'tiny_a');
+    assert.match(h.modelFingerprint, /^[0-9a-f]{16}$/);
+    writeFileSync(p('heads-toy.json'), JSON.stringify({ ...h, model: 'toyworld', modelFingerprint: 'feedfacefeedface' }));
+    await refused(['debias', '--store', p('store'), '--classifier', p('cls.safetensors'), '--query', 'square', '--textspan', p('heads-toy.json'), '--json'], new RegExp(`different models: store .*store is ${tiny}, TextSpan file .*heads-toy\\.json is 'toyworld' \\(fingerprint feedfacefeedface\\)`));
+  });
+
+  it('resume file × model (segment --resume)', async () => {
+    const args = ['segment', '--text', 'a red square', '--mat', p('seg.mat'), '--json', '--resume', p('seg-prov.progress')];
+    await ok([...args, ...MODEL, '--limit', '1']);
+    await refused([...args, '--model', 'toyworld'], new RegExp(`different models: progress file .*seg-prov\\.progress \\(--resume\\) is ${tiny}, this run is ${toy}`));
+  });
+
+  it('model × classifier (segment --classifier)', async () => {
+    await refused(['segment', '--model', 'toyworld', '--classifier', p('cls.safetensors'), '--mat', p('seg.mat'), '--json'], new RegExp(`different models: --model is ${toy}, classifier .*cls\\.safetensors is ${tiny}`));
+  });
+
+  it('debias --query picks the same heads with or without --model; embedding matching says why it needs one', async () => {
+    const base = ['debias', '--store', p('store'), '--classifier', p('cls.safetensors'), '--query', 'square', '--textspan', p('heads.json'), '--random-baseline', '0', '--json'];
+    const without = JSON.parse((await ok(base)).out);
+    const withModel = JSON.parse((await ok([...base, ...MODEL])).out);
+    assert.deepEqual(withModel.heads, without.heads);
+    assert.equal(withModel.selection.match, 'substring');
+    await refused([...base, '--match', 'embedding'], /--match embedding ranks heads with the model's text encoder: give --model \(the model that made the store\)/);
+    await refused([...base, '--match', 'embedding', '--model', 'toyworld'], new RegExp(`different models: store .*store is ${tiny}, --model is ${toy}`));
+    const emb = JSON.parse((await ok([...base, '--match', 'embedding', ...MODEL, '--top', '2'])).out);
+    assert.equal(emb.heads.length, 2);
   });
 });
 

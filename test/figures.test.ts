@@ -136,6 +136,7 @@ test('report writer produces json, markdown, html and figure files', async () =>
       title: 'Ablations <test>',
       summary: 'Mean-ablation on random terms.',
       meta: { model: 'ViT-B-16', images: 10 },
+      models: [{ name: 'ViT-B-16', fingerprint: '0123456789abcdef' }],
       sections: [
         {
           title: 'Accuracy',
@@ -150,10 +151,12 @@ test('report writer produces json, markdown, html and figure files', async () =>
     assert.deepEqual((await readdir(join(dir, 'figures'))).sort(), ['bars.png', 'bars_2.png']);
     const json = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8'));
     assert.equal(json.title, 'Ablations <test>');
+    assert.deepEqual(json.models, [{ name: 'ViT-B-16', fingerprint: '0123456789abcdef' }]);
     assert.deepEqual(json.sections[0].data.acc, [0.5, 0.25]);
     assert.equal(json.sections[0].figures[0].path, 'figures/bars.png');
     const md = await readFile(join(dir, 'report.md'), 'utf8');
     assert.match(md, /^# Ablations <test>/);
+    assert.match(md, /Made by model 'ViT-B-16' \(fingerprint 0123456789abcdef\)\./);
     assert.match(md, /!\[accuracy\]\(figures\/bars\.png\)/);
     assert.match(md, /\| baseline \| 0\.5 \|/);
     const html = await readFile(join(dir, 'index.html'), 'utf8');
@@ -161,9 +164,11 @@ test('report writer produces json, markdown, html and figure files', async () =>
     assert.match(html, /<img src="figures\/bars_2\.png"/);
     const written = await readFile(join(dir, 'figures/bars.png'));
     assert.ok(written.equals(png));
-    await assert.rejects(writeReport(dir, { title: 't', sections: [{ title: 's', figures: [{ name: 'x', png: Buffer.from('nope') }] }] }), /not a PNG/);
+    const models = [{ name: 'm' }];
+    await assert.rejects(writeReport(dir, { title: 't', models, sections: [{ title: 's', figures: [{ name: 'x', png: Buffer.from('nope') }] }] }), /not a PNG/);
+    await assert.rejects(writeReport(dir, { title: 't', models: [], sections: [] }), /report\.models must name the model/);
     // A second report into the same folder leaves no figure of the first behind.
-    await writeReport(dir, { title: 't2', sections: [{ title: 's', figures: [{ name: 'bars', png }] }] });
+    await writeReport(dir, { title: 't2', models, sections: [{ title: 's', figures: [{ name: 'bars', png }] }] });
     assert.deepEqual(await readdir(join(dir, 'figures')), ['bars.png']);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -138,7 +138,7 @@ describe('helpers', () => {
   test('TextSpan files: texts per head, or indices into a top-level pool; clear errors otherwise', () => {
     const p = join(tmp, 'ts-indices.json');
     writeFileSync(p, JSON.stringify({ texts: ['a', 'b', 'c'], heads: [{ layer: 1, head: 2, indices: [2, 0], varianceExplained: [0.1, 0.2], scores: [1, 0.5] }] }));
-    assert.deepEqual(readTextSpanFile(p), [{ layer: 1, head: 2, texts: ['c', 'a'], varianceExplained: [0.1, 0.2] }]);
+    assert.deepEqual(readTextSpanFile(p).heads, [{ layer: 1, head: 2, texts: ['c', 'a'], varianceExplained: [0.1, 0.2] }]);
     writeFileSync(p, JSON.stringify({ heads: [{ layer: 'x', head: 0, texts: [] }] }));
     assert.throws(() => readTextSpanFile(p), /heads\[0\] needs integer "layer" and "head"/);
     writeFileSync(p, '{"heads": 3}');
@@ -196,7 +196,11 @@ describe('server', { timeout: 180_000 }, () => {
     const m = JSON.parse(readFileSync(join(other, 'manifest.json'), 'utf8'));
     m.model = { name: 'someone-else', fingerprint: '0123456789abcdef' };
     writeFileSync(join(other, 'manifest.json'), JSON.stringify(m));
-    await assert.rejects(startServer({ model: fx.model, store: other, log: () => {} }), /made by model 'someone-else'.*same --model/);
+    await assert.rejects(startServer({ model: fx.model, store: other, log: () => {} }), /different models: --model tiny_a is 'tiny_a' \(fingerprint [0-9a-f]{16}\), store .*store-other is 'someone-else' \(fingerprint 0123456789abcdef\); use files made by one model$/);
+    // A TextSpan file of another model is refused the same way.
+    const tsOther = join(tmp, 'ts-other.json');
+    writeFileSync(tsOther, JSON.stringify({ model: 'someone-else', modelFingerprint: '0123456789abcdef', heads: [{ layer: 1, head: 0, texts: ['x'] }] }));
+    await assert.rejects(startServer({ model: fx.model, textspan: tsOther, log: () => {} }), /different models: --model tiny_a is 'tiny_a' .*, TextSpan file .*ts-other\.json is 'someone-else' \(fingerprint 0123456789abcdef\)/);
     const ts = join(tmp, 'ts-big.json');
     writeFileSync(ts, JSON.stringify({ heads: [{ layer: 6, head: 0, texts: ['x'] }] }));
     await assert.rejects(startServer({ model: fx.model, textspan: ts, log: () => {} }), /L6\.H0 does not exist in model tiny_a/);
@@ -407,7 +411,17 @@ describe('server', { timeout: 180_000 }, () => {
       .filter(([b]) => b !== 3)
       .sort((a, b) => b[1] - a[1]);
     assert.deepEqual(r.byHead.map((x: { row: number }) => x.row), headSims.slice(0, 4).map(([b]) => b));
-    // Head catalogue.
+    // An uploaded query image, decomposed by the served model: ranked by the dot product of the terms.
+    const id = await upload(fx.uploads[0]);
+    const u = (await req(srv.url, 'POST', '/api/retrieval', { id, layer: 5, head: 1, k: 4 })).json;
+    assert.equal(u.score, 'dot');
+    assert.deepEqual(u.query, { id, upload: true });
+    const dec = (await req(srv.url, 'POST', '/api/decompose', { id })).json;
+    assert.ok(dec.heads.norm[5][1] > 0);
+    const uScores = u.byHead.map((x: { score: number }) => x.score);
+    assert.deepEqual(uScores, [...uScores].sort((a: number, b: number) => b - a));
+    assert.equal(u.byHead.length, 4);
+    assert.equal(u.whole.length, 4);
     const all = (await req(srv.url, 'GET', '/api/heads')).json;
     assert.equal(all.total, 8);
     const colour = (await req(srv.url, 'GET', '/api/heads?q=colour')).json;

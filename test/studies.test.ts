@@ -14,7 +14,7 @@ import { ablationStudy } from '../src/analyses/ablation_study.ts';
 import { debiasStudy, selectHeadsBySubstring } from '../src/analyses/debias.ts';
 import { parseHeadSpec } from '../src/analyses/heads.ts';
 import { retrievalStudy, resolveQuery } from '../src/analyses/retrieval_study.ts';
-import { alignLabels } from '../src/analyses/store_terms.ts';
+import { alignLabels, composeEmbeddings } from '../src/analyses/store_terms.ts';
 import { textspanStudy } from '../src/analyses/textspan_study.ts';
 import { replaceWithReconstruction, textspan, headTerms } from '../src/analyses/textspan.ts';
 import type { TextSet } from '../src/analyses/text_sets.ts';
@@ -22,7 +22,7 @@ import { topkAccuracy } from '../src/analyses/zeroshot.ts';
 import { fitMask, readMask } from '../src/io/masks.ts';
 import { loadStore, StoreWriter, type StoreData } from '../src/io/store.ts';
 import { mulberry32 as rng } from '../src/rng.ts';
-import { f32 } from '../src/tensor.ts';
+import { f32, maxAbsDiff } from '../src/tensor.ts';
 import { AnalysisError } from '../src/errors.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cliplens-studies-'));
@@ -101,7 +101,9 @@ function plantStore(p: Planted): { dir: string; store: StoreData } {
     dataset: { root: join(tmp, 'nowhere'), kind: 'folder', labels: p.labels ?? [], groups: p.groups ?? [] },
     items,
   });
-  w.writeBatch(0, items.map((_, i) => i), { attn, mlp, image_features: feats, norm: f32([n], new Float32Array(n).fill(1)) }, []);
+  // The CLS→CLS part of each head: a share of its term.
+  const clsAttn = f32(attn.shape, attn.data.map((v, i) => 0.25 * v + 0.001 * Math.sin(i)));
+  w.writeBatch(0, items.map((_, i) => i), { attn, cls_attn: clsAttn, mlp, image_features: feats, norm: f32([n], new Float32Array(n).fill(1)) }, []);
   return { dir, store: loadStore(dir) };
 }
 
@@ -154,8 +156,32 @@ describe('ablation study', () => {
     assert.deepEqual(r.cumulative.map((c) => [c.upTo, c.accuracy]), [[2, 0.5], [3, 0.5]]);
     assert.deepEqual(r.single.map((c) => [c.layer, c.accuracy]), [[2, 0.5], [3, 1]]);
     assert.equal(r.heads!.accuracy, 1);
-    assert.ok(r.notes.some((t) => /CLS→CLS/.test(t)));
+    // CLS→CLS (a quarter of each head's term here) carries too little of the label to lose it.
+    assert.equal(r.clsToCls, 1);
+    assert.equal(r.mlpsAndClsToCls, 1);
     assert.ok(r.notes.some((t) => /keeps attention layers 2-3 only/.test(t)));
+    // A store made before cliplens kept the CLS→CLS term: the rest is reported, and why not that.
+    const old = ablationStudy({ ...store, clsAttn: undefined }, cls);
+    assert.equal(old.clsToCls, undefined);
+    assert.equal(old.baseline, 1);
+    assert.ok(old.notes.some((t) => /no CLS→CLS terms \(cls_attn\): it was made before cliplens kept them; decompose the dataset again/.test(t)));
+    assert.throws(() => composeEmbeddings({ ...store, clsAttn: undefined }, { clsToCls: true }), /no CLS→CLS terms/);
+  });
+
+  it('mean-ablates the CLS→CLS part of each head, and only that part', () => {
+    // CLS→CLS ablated: every head's term minus its CLS part plus that part's mean (+ the rest, unchanged).
+    const e = composeEmbeddings(store, { clsToCls: true });
+    const base = composeEmbeddings(store, {});
+    const [, Lk, H] = store.attn.shape;
+    const C = store.clsAttn!.data;
+    const mean = new Float64Array(d);
+    for (let i = 0; i < n; i++) for (let s = 0; s < Lk * H; s++) for (let k = 0; k < d; k++) mean[k] += C[(i * Lk * H + s) * d + k] / n;
+    for (const i of [0, 13, 39])
+      for (let k = 0; k < d; k++) {
+        let cls = 0;
+        for (let s = 0; s < Lk * H; s++) cls += C[(i * Lk * H + s) * d + k];
+        assert.ok(Math.abs(e[i * d + k] - (base[i * d + k] - cls + mean[k])) < 1e-5);
+      }
   });
 });
 
@@ -203,23 +229,27 @@ describe('TextSpan study', () => {
     assert.equal(res.rank, 16);
   });
 
-  it('accuracy vs m: one text loses the label, three keep it, and matches the reconstruction literally', () => {
-    const res = textspanStudy(store, pool, { layers: [1], k: 3, rank: 16, classifier: cls, ms: [1, 3] });
-    const a = res.accuracy!;
-    assert.deepEqual(a.m, [1, 3]);
-    assert.equal(a.baseline, 1);
-    assert.equal(a.replaced[1], 1);
-    assert.ok(a.replaced[0] < 0.7, `with only t3 the label should be mostly lost, got ${a.replaced[0]}`);
-    // Same numbers from textspan's own reconstructions + meanAblate.
-    for (const [q, mm] of [[0, 1], [1, 3]] as const) {
-      let attn: Float32Array = Float32Array.from(store.attn.data);
-      for (let h = 0; h < 2; h++) {
-        const C = { shape: [n, d], data: headTerms(store.attn, 1, h) };
-        const rec = textspan(C, pool.embeddings, { k: mm, r: 16, reconstruction: true }).reconstruction!;
-        attn = replaceWithReconstruction({ shape: store.attn.shape, data: attn }, 1, h, rec);
+  it('accuracy vs m: one text loses the label, three keep it, and matches the reconstruction literally under either protocol', () => {
+    for (const protocol of ['reference', 'ablate-mlps'] as const) {
+      const res = textspanStudy(store, pool, { layers: [1], k: 3, rank: 16, classifier: cls, ms: [1, 3], protocol });
+      const a = res.accuracy!;
+      assert.equal(a.protocol, protocol);
+      assert.deepEqual(a.m, [1, 3]);
+      assert.equal(a.baseline, 1);
+      assert.equal(a.replaced[1], 1);
+      assert.ok(a.replaced[0] < 0.7, `with only t3 the label should be mostly lost, got ${a.replaced[0]}`);
+      // Same numbers from textspan's own reconstructions + meanAblate: layer 0 mean-ablated, the
+      // MLPs kept (reference) or mean-ablated too.
+      for (const [q, mm] of [[0, 1], [1, 3]] as const) {
+        let attn: Float32Array = Float32Array.from(store.attn.data);
+        for (let h = 0; h < 2; h++) {
+          const C = { shape: [n, d], data: headTerms(store.attn, 1, h) };
+          const rec = textspan(C, pool.embeddings, { k: mm, r: 16, reconstruction: true }).reconstruction!;
+          attn = replaceWithReconstruction({ shape: store.attn.shape, data: attn }, 1, h, rec);
+        }
+        const emb = meanAblate({ attn: { shape: store.attn.shape, data: attn }, mlp: store.mlp }, { mlps: protocol === 'ablate-mlps', heads: [[0, 0], [0, 1]] });
+        assert.equal(a.replaced[q], topkAccuracy({ shape: [n, d], data: emb }, cls.embeddings, alignLabels(store, cls).labels));
       }
-      const emb = meanAblate({ attn: { shape: store.attn.shape, data: attn }, mlp: store.mlp }, { mlps: true, heads: [[0, 0], [0, 1]] });
-      assert.equal(a.replaced[q], topkAccuracy({ shape: [n, d], data: emb }, cls.embeddings, alignLabels(store, cls).labels));
     }
   });
 
@@ -251,7 +281,8 @@ describe('debias study', () => {
   const cls = classifier(['waterbird', 'landbird'], [basis(d, 0, 1), basis(d, 0, -1)]);
 
   it('ablating the spurious head raises worst-group accuracy; random heads do not', () => {
-    const { result, edited, means } = debiasStudy(store, cls, [{ layer: 2, head: 1 }], { randomDraws: 6, seed: 3 });
+    const { result, edited, means } = debiasStudy(store, cls, [{ layer: 2, head: 1 }], { protocol: 'heads-only', randomDraws: 6, seed: 3 });
+    assert.equal(result.protocol, 'heads-only');
     assert.equal(result.before.worst, 0);
     assert.equal(result.before.overall, 0.9);
     assert.equal(result.after.worst, 1);
@@ -268,6 +299,32 @@ describe('debias study', () => {
     for (let k = 0; k < d; k++) assert.ok(Math.abs(means[k] - mu[k]) < 1e-6);
     for (const i of [0, 57, 199])
       for (let k = 0; k < d; k++) assert.ok(Math.abs(edited[i * d + k] - (store.imageFeatures.data[i * d + k] - C[i * d + k] + mu[k])) < 1e-5);
+  });
+
+  it("the reference protocol needs the last 4 layers in the store, and says so", () => {
+    assert.throws(() => debiasStudy(store, cls, [{ layer: 2, head: 1 }]), /the reference debias protocol keeps attention layers 0-2, but store .* keeps only layers 1-2; decompose the dataset with those layers, or use --protocol heads-only/);
+  });
+
+  it('reference protocol: the heads, every attention layer but the last 4 and every MLP mean-ablated', () => {
+    const L = 6;
+    const { store: full } = plantStore({
+      n, L, H: 2, d, layers: [0, 1, 2, 3, 4, 5], seed: 5,
+      head: (i, l, h) => (l === 5 && h === 0 ? basis(d, 0, y(i) ? 0.5 : -0.5) : l === 4 && h === 1 ? basis(d, 0, g(i) ? 1 : -1) : l === 0 && h === 0 ? basis(d, 0, g(i) ? 3 : -3) : undefined),
+      noise: 0.05,
+      labels: ['landbird', 'waterbird'], rowLabel: (i) => (y(i) ? 'waterbird' : 'landbird'),
+      groups: ['land', 'water'], rowGroup: (i) => (g(i) ? 'water' : 'land'),
+    });
+    const { result, edited } = debiasStudy(full, cls, [{ layer: 4, head: 1 }], { randomDraws: 3, seed: 1 });
+    assert.equal(result.protocol, 'reference');
+    assert.match(result.protocolText, /compute_use_specific_heads\.py/);
+    // Layer 0's strong background head goes with the protocol alone; the chosen head then too.
+    assert.equal(result.before.worst, 0);
+    assert.equal(result.protocolOnly!.worst, 0);
+    assert.equal(result.after.worst, 1);
+    const want = meanAblate({ attn: full.attn, mlp: full.mlp }, { heads: [[0, 0], [0, 1], [1, 0], [1, 1], [4, 1]], mlps: true });
+    assert.ok(maxAbsDiff(edited, want) < 1e-5);
+    // Random heads come from the layers the protocol keeps (2-5).
+    assert.ok(result.notes.some((t) => /drawn from layers 2, 3, 4, 5/.test(t)));
   });
 
   it('picks heads by TextSpan texts', () => {

@@ -1,19 +1,22 @@
 // The paper's §4.2 on a store: pick the heads whose TextSpan texts describe a spurious property
-// (e.g. location), mean-ablate them, and compare accuracy per (label, group) cell and on the
-// worst group before and after, next to ablating as many random heads; export the edited
-// image representations.
+// (e.g. location), mean-ablate them — by default with the reference's protocol
+// (compute_use_specific_heads.py: also every attention layer but the last 4 and every MLP;
+// analyses/ablation.ts) — and compare accuracy per (label, group) cell and on the worst group
+// before and after, next to ablating as many random heads; export the edited representations.
 
+import { modelProvenance, provenanceFields, provenanceMetadata, requireSameModel } from '../io/provenance.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import type { StoreData } from '../io/store.ts';
-import type { HeadRef } from '../notation.ts';
+import { headName, type HeadRef } from '../notation.ts';
 import { mulberry32 } from '../rng.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { f32 } from '../tensor.ts';
-import { keptIndex, randomHeads, toKept } from './heads.ts';
+import { DEBIAS_KEPT_LAYERS, DEBIAS_PROTOCOLS, type AblationSpec, type DebiasProtocol } from './ablation.ts';
+import { keptIndex, keptRange, parseHeadSpec, randomHeads, toKept } from './heads.ts';
 import { colMeans, dot, normalizeRows } from './linalg.ts';
 import { alignLabels, composeEmbeddings, storeRows } from './store_terms.ts';
 import type { TextSet } from './text_sets.ts';
-import type { TextSpanHead } from './textspan_study.ts';
+import type { TextSpanFile, TextSpanHead } from './textspan_study.ts';
 import { headTerms } from './textspan.ts';
 import { type GroupAccuracy, groupAccuracy, predict } from './zeroshot.ts';
 import { AnalysisError } from '../errors.ts';
@@ -84,6 +87,28 @@ export async function selectHeads(heads: readonly TextSpanHead[], query: string,
   return { query, match, heads: selectHeadsBySimilarity({ heads }, row.get(query)!, (t) => row.get(t)!, opts.top ?? 3) };
 }
 
+/**
+ * The heads of `store` a query picks in a TextSpan file: the file and the model (for `embedding`)
+ * must be the store's (src/io/provenance.ts), the picks the same whichever model is loaded
+ * (`substring` needs none), each in the store. An empty pick is an error naming the query.
+ */
+export async function headsForQuery(
+  store: StoreData,
+  textspan: TextSpanFile,
+  query: string,
+  match: HeadMatching,
+  opts: { model?: ClipModel; top?: number } = {},
+): Promise<{ heads: HeadRef[]; selection: HeadSelection }> {
+  const storeSide = { what: `store ${store.dir}`, model: store.manifest.model };
+  requireSameModel(storeSide, { what: `TextSpan file ${textspan.path}`, model: textspan.model });
+  if (match === 'embedding' && opts.model) requireSameModel(storeSide, { what: '--model', model: modelProvenance(opts.model) });
+  const selection = await selectHeads(textspan.heads, query, match, opts);
+  if (!selection.heads.length) throw new AnalysisError(`no head's TextSpan texts in ${textspan.path} contain '${query}' (try --match embedding with --model, or list --heads)`);
+  const heads = selection.heads.map((h) => ({ layer: h.layer, head: h.head }));
+  parseHeadSpec(heads.map(headName).join(','), store.manifest); // each must be in the store
+  return { heads, selection };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Mean-ablating them
 
@@ -116,10 +141,16 @@ export interface RandomHeadsBaseline {
 
 export interface DebiasStudyResult {
   model: string;
+  modelFingerprint?: string;
   images: number;
   heads: HeadRef[];
+  /** What is mean-ablated besides the heads (DEBIAS_PROTOCOLS). */
+  protocol: DebiasProtocol;
+  protocolText: string;
   before: DebiasSummary;
   after: DebiasSummary;
+  /** The protocol's own ablation with no heads ('reference' only): what the protocol costs by itself. */
+  protocolOnly?: DebiasSummary;
   random?: RandomHeadsBaseline;
   cells: DebiasCell[];
   notes: string[];
@@ -132,16 +163,38 @@ function summary(g: GroupAccuracy): DebiasSummary {
 const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /**
- * Mean-ablate the chosen heads and report accuracy per (label, group) cell, their mean and the
- * worst cell, before and after, next to ablating as many random heads. Also returns the edited
- * embeddings [n, d] (terms' scale) and the mean vectors [heads, d] used.
+ * A debias protocol on a store with `heads` (absolute layers): the ablation in kept-layer indices,
+ * whether the layers the store does not keep are mean-ablated too, and the layers random heads
+ * are drawn from (those the protocol keeps: heads it ablates anyway would change nothing).
  */
-export function debiasStudy(
-  store: StoreData,
-  classifier: TextSet,
-  heads: HeadRef[],
-  opts: { randomDraws?: number; seed?: number } = {},
-): { result: DebiasStudyResult; edited: Float32Array; means: Float32Array } {
+export function debiasAblation(store: StoreData, protocol: DebiasProtocol, heads: HeadRef[]): { spec: AblationSpec; ablateRest: boolean; randomLayers: number[] } {
+  const m = store.manifest;
+  if (protocol === 'heads-only') return { spec: { heads: toKept(m, heads) }, ablateRest: false, randomLayers: m.layers };
+  const firstKept = Math.max(0, m.dims.L - DEBIAS_KEPT_LAYERS);
+  const missing = Array.from({ length: m.dims.L }, (_, l) => l).filter((l) => !m.layers.includes(l));
+  if (missing.some((l) => l >= firstKept))
+    throw new AnalysisError(
+      `the reference debias protocol keeps attention layers ${firstKept}-${m.dims.L - 1}, but store ${store.dir} keeps only layers ${keptRange(m)}; decompose the dataset with those layers, or use --protocol heads-only`,
+    );
+  const early = m.layers.flatMap((l, j) => (l < firstKept ? Array.from({ length: m.dims.H }, (_, h) => [j, h] as [number, number]) : []));
+  return { spec: { heads: [...early, ...toKept(m, heads)], mlps: true }, ablateRest: missing.length > 0, randomLayers: m.layers.filter((l) => l >= firstKept) };
+}
+
+export interface DebiasOptions {
+  /** What else is mean-ablated (default 'reference'). */
+  protocol?: DebiasProtocol;
+  /** Draws of as many random heads (default 10; 0 = none). */
+  randomDraws?: number;
+  seed?: number;
+}
+
+/**
+ * Mean-ablate the chosen heads (with what the protocol ablates besides) and report accuracy per
+ * (label, group) cell, their mean and the worst cell, before and after, next to ablating as many
+ * random heads. Also returns the edited embeddings [n, d] (terms' scale) and the chosen heads'
+ * mean vectors [heads, d].
+ */
+export function debiasStudy(store: StoreData, classifier: TextSet, heads: HeadRef[], opts: DebiasOptions = {}): { result: DebiasStudyResult; edited: Float32Array; means: Float32Array } {
   const m = store.manifest;
   if (!heads.length) throw new AnalysisError('no heads to ablate');
   const al = alignLabels(store, classifier);
@@ -150,22 +203,32 @@ export function debiasStudy(
   const hasGroups = m.dataset.groups.length > 0 && store.groups.every((g) => g >= 0);
   const groups = hasGroups ? store.groups : new Int32Array(n);
   const evalEmb = (e: Float32Array) => groupAccuracy(predict({ shape: [n, d], data: e }, classifier.embeddings), al.labels, groups);
+  const protocol = opts.protocol ?? 'reference';
+  const ablated = (hs: HeadRef[]) => {
+    const a = debiasAblation(store, protocol, hs);
+    return composeEmbeddings(store, a.spec, { ablateRest: a.ablateRest });
+  };
+  const { randomLayers } = debiasAblation(store, protocol, heads);
   const before = evalEmb(composeEmbeddings(store, {}));
-  const edited = composeEmbeddings(store, { heads: toKept(m, heads) });
+  const edited = ablated(heads);
   const after = evalEmb(edited);
-  const others = m.layers.length * m.dims.H - heads.length;
+  const inRandomLayers = heads.filter((h) => randomLayers.includes(h.layer)).length;
+  const others = randomLayers.length * m.dims.H - inRandomLayers;
   const wanted = opts.randomDraws ?? 10;
   const draws = others >= heads.length ? wanted : 0; // too few other heads to compare with
   const seed = opts.seed ?? 0;
   const rng = mulberry32(seed);
   const rand: GroupAccuracy[] = [];
-  for (let i = 0; i < draws; i++) rand.push(evalEmb(composeEmbeddings(store, { heads: toKept(m, randomHeads(m.layers, m.dims.H, heads.length, heads, rng)) })));
+  for (let i = 0; i < draws; i++) rand.push(evalEmb(ablated(randomHeads(randomLayers, m.dims.H, heads.length, heads, rng))));
   const result: DebiasStudyResult = {
-    model: m.model.name,
+    ...provenanceFields(m.model),
     images: n,
     heads,
+    protocol,
+    protocolText: DEBIAS_PROTOCOLS[protocol],
     before: summary(before),
     after: summary(after),
+    ...(protocol === 'reference' ? { protocolOnly: summary(evalEmb(ablated([]))) } : {}),
     cells: debiasCells(before, after, rand, (c) => al.classNames[c] ?? String(c), (g) => (hasGroups ? m.dataset.groups[g] : 'all')),
     notes: [
       'Accuracy per (label, group) cell; "mean" is the unweighted mean over cells, "worst" the lowest cell.',
@@ -173,6 +236,7 @@ export function debiasStudy(
     ],
   };
   if (wanted > 0 && draws === 0) result.notes.push(`No random baseline: only ${others} other heads for ${heads.length} random ones.`);
+  if (protocol === 'reference') result.notes.push(`Random heads are drawn from layers ${randomLayers.join(', ')}, the ones the protocol keeps.`);
   if (rand.length)
     result.random = {
       draws,
@@ -212,7 +276,7 @@ function debiasCells(before: GroupAccuracy, after: GroupAccuracy, rand: GroupAcc
  * Write the edited image representations (rows in store order) and the head means used, as
  * safetensors: image_features [n, d], head_means [heads, d], index [n] (item index per row).
  */
-export function exportDebiased(path: string, store: StoreData, storeDir: string, heads: HeadRef[], edited: Float32Array, means: Float32Array): void {
+export function exportDebiased(path: string, store: StoreData, storeDir: string, heads: HeadRef[], edited: Float32Array, means: Float32Array, protocol: DebiasProtocol): void {
   const m = store.manifest;
   const n = storeRows(store);
   const d = m.dims.d;
@@ -225,11 +289,12 @@ export function exportDebiased(path: string, store: StoreData, storeDir: string,
     },
     {
       metadata: {
-        model: m.model.name,
+        ...provenanceMetadata(m.model),
         store: storeDir,
         heads: JSON.stringify(heads),
+        protocol,
         normalised: String(m.normalised),
-        note: 'image_features = sum of the store terms with the listed heads replaced by head_means (rows in store order; index = item index)',
+        note: `image_features = sum of the store terms with the listed heads replaced by head_means and, per the protocol, ${DEBIAS_PROTOCOLS[protocol]} (rows in store order; index = item index)`,
       },
     },
   );

@@ -27,7 +27,7 @@ export function headSum(attn: Mat, heads: ReadonlyArray<readonly [number, number
 export interface Neighbours {
   /** Base indices of the k nearest, best first. */
   indices: Int32Array; // [q, k]
-  /** Their cosine similarities. */
+  /** Their similarities (cosine, or dot product). */
   scores: Float32Array; // [q, k]
   k: number;
 }
@@ -35,14 +35,16 @@ export interface Neighbours {
 export interface NeighbourOptions {
   /** Queries are the base itself (row i of query = row i of base): skip each one's own row. */
   excludeSelf?: boolean;
+  /** Similarity: cosine (default) or the plain dot product (the reference's nns.ipynb). */
+  score?: 'cosine' | 'dot';
 }
 
 const QB = 64; // query rows per block
 const NB = 512; // base rows per block
 
 /**
- * k nearest base rows of every query row by cosine similarity (brute force, blocked).
- * query [q, d], base [n, d]; ties resolved by lower base index.
+ * k nearest base rows of every query row by cosine similarity, or dot product with
+ * `score: 'dot'` (brute force, blocked). query [q, d], base [n, d]; ties resolved by lower base index.
  */
 export function nearestNeighbours(query: Mat, base: Mat, k: number, opts: NeighbourOptions = {}): Neighbours {
   const [q, d] = dims('query', query, ['q', 'd']);
@@ -50,8 +52,9 @@ export function nearestNeighbours(query: Mat, base: Mat, k: number, opts: Neighb
   const avail = opts.excludeSelf ? n - 1 : n;
   if (opts.excludeSelf && q !== n) throw new ShapeError(`excludeSelf needs query and base to be the same rows, got ${q} and ${n}`);
   if (!Number.isInteger(k) || k < 1 || k > avail) throw new RangeError(`k must be in 1..${avail}, got ${k}`);
-  const Q = normalizeRows(query.data, q, d);
-  const B = query.data === base.data ? Q : normalizeRows(base.data, n, d);
+  const dot = opts.score === 'dot';
+  const Q = dot ? query.data : normalizeRows(query.data, q, d);
+  const B = dot ? base.data : query.data === base.data ? Q : normalizeRows(base.data, n, d);
   const indices = new Int32Array(q * k).fill(-1);
   const scores = new Float32Array(q * k).fill(-Infinity);
   const best = new Float64Array(q * k).fill(-Infinity); // full-precision scores for ordering

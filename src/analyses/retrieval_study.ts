@@ -1,15 +1,22 @@
-// The paper's §5.1 on a store: the nearest neighbours of a stored image using only chosen
-// heads' terms (each alone, then together) next to the whole embedding, with precision@k
-// against the store's labels and groups.
+// The paper's §5.1 on a store: the nearest neighbours of an image using only chosen heads' terms
+// (each alone, then together) next to the whole embedding, with precision@k against the store's
+// labels and groups. The query is a stored image, or an image outside the store decomposed by
+// the store's model (the reference's nns.ipynb, which ranks by the dot product of the terms).
 
+import { Decomposer } from '../decompose/decomposer.ts';
+import type { Decomposition } from '../decompose/prs.ts';
+import { modelProvenance, provenanceFields, requireSameModel } from '../io/provenance.ts';
 import type { StoreData } from '../io/store.ts';
+import { preprocessFiles } from '../model/preprocess_model.ts';
+import type { ClipModel } from '../runtime/clip.ts';
+import { f32, type F32 } from '../tensor.ts';
 import { headName, type HeadRef } from '../notation.ts';
 import { mulberry32 } from '../rng.ts';
 import { buildIvf, searchIvf } from './ann.ts';
 import { toKept } from './heads.ts';
 import { normalizeRows } from './linalg.ts';
 import { headSum, nearestNeighbours, precisionAtK, type Neighbours } from './retrieval.ts';
-import { storeRows } from './store_terms.ts';
+import { storeRows, storeTarget } from './store_terms.ts';
 import { AnalysisError } from '../errors.ts';
 
 export interface RetrievedItem {
@@ -28,13 +35,44 @@ export interface RetrievalView {
   precision?: { labels?: number; groups?: number; queries: number };
 }
 
+/** How neighbours are ranked: cosine similarity, or the dot product of the terms (nns.ipynb). */
+export type RetrievalScore = 'cosine' | 'dot';
+
 export interface RetrievalStudyResult {
   model: string;
-  query: { row: number; id: string; label?: string; group?: string };
+  modelFingerprint?: string;
+  /** The query: a store row, or (no row) an image outside the store. */
+  query: { row?: number; id: string; label?: string; group?: string };
   k: number;
+  score: RetrievalScore;
   /** How neighbours were found. */
   search: string;
   views: RetrievalView[];
+}
+
+/** An image outside the store, decomposed by the store's model in the store's convention. */
+export interface QueryImage {
+  id: string;
+  /** [1, L, H, d] every attention layer's per-head terms (absolute layers). */
+  attn: F32;
+  /** [d] what the store's terms sum to for it: z/‖z‖ for normalised stores, z otherwise. */
+  target: Float32Array;
+}
+
+/** Decompose the image at `path` with `model`, which must be the store's (src/io/provenance.ts). */
+export async function decomposeQueryImage(model: ClipModel, store: StoreData, path: string): Promise<QueryImage> {
+  requireSameModel({ what: `store ${store.dir}`, model: store.manifest.model }, { what: '--model', model: modelProvenance(model) });
+  const pre = await preprocessFiles(model.config, [path]);
+  if (pre.errors[0] !== undefined) throw new AnalysisError(pre.errors[0]);
+  return queryImage(path, await new Decomposer(model).decompose(pre.pixels, { normalise: store.manifest.normalised }));
+}
+
+/** The first image of a decomposition as a query (its terms in the decomposition's convention). */
+export function queryImage(id: string, dec: Pick<Decomposition, 'attn' | 'imageFeatures' | 'norm' | 'normalised'>): QueryImage {
+  const d = dec.imageFeatures.shape[1];
+  const [, L, H] = dec.attn.shape;
+  const s = dec.normalised ? 1 / dec.norm.data[0] : 1;
+  return { id, attn: f32([1, L, H, d], dec.attn.data.slice(0, L * H * d)), target: Float32Array.from(dec.imageFeatures.data.subarray(0, d), (v) => v * s) };
 }
 
 /** A query given as a row number or an item id (path relative to the dataset root). */
@@ -53,6 +91,8 @@ export function resolveQuery(store: StoreData, q: string): number {
 
 export interface RetrievalOptions {
   k?: number;
+  /** Default: cosine for a stored query, dot (as nns.ipynb) for an outside image. */
+  score?: RetrievalScore;
   /** Rows above which the single query uses an IVF index instead of brute force (default 100 000). */
   indexThreshold?: number;
   /** Queries sampled for precision@k (default 500). */
@@ -70,10 +110,10 @@ function itemOf(store: StoreData, row: number, score: number): RetrievedItem {
 }
 
 /** Neighbours of every row in `rows` within base, self excluded, k each. */
-function neighboursOfRows(base: Float32Array, n: number, d: number, rows: number[], k: number): Neighbours {
+function neighboursOfRows(base: Float32Array, n: number, d: number, rows: number[], k: number, score: RetrievalScore): Neighbours {
   const Q = new Float32Array(rows.length * d);
   rows.forEach((r, i) => Q.set(base.subarray(r * d, (r + 1) * d), i * d));
-  const nb = nearestNeighbours({ shape: [rows.length, d], data: Q }, { shape: [n, d], data: base }, k + 1);
+  const nb = nearestNeighbours({ shape: [rows.length, d], data: Q }, { shape: [n, d], data: base }, k + 1, { score });
   const indices = new Int32Array(rows.length * k);
   const scores = new Float32Array(rows.length * k);
   rows.forEach((r, i) => {
@@ -90,55 +130,73 @@ function neighboursOfRows(base: Float32Array, n: number, d: number, rows: number
 }
 
 /**
- * Nearest neighbours of one stored image using each chosen head's term, the chosen heads
- * together (when several) and the whole embedding.
+ * Nearest neighbours of an image — a store row, or an outside image decomposed by the store's
+ * model — using each chosen head's term, the chosen heads together (when several) and the whole
+ * embedding. A stored query is not its own neighbour.
  */
-export function retrievalStudy(store: StoreData, heads: HeadRef[], queryRow: number, opts: RetrievalOptions = {}): RetrievalStudyResult {
+export function retrievalStudy(store: StoreData, heads: HeadRef[], query: number | QueryImage, opts: RetrievalOptions = {}): RetrievalStudyResult {
   const m = store.manifest;
   const n = storeRows(store);
-  if (n < 2) throw new AnalysisError('retrieval needs at least 2 stored images');
-  const k = Math.min(opts.k ?? 10, n - 1);
+  const row = typeof query === 'number' ? query : undefined;
+  if (n < (row === undefined ? 1 : 2)) throw new AnalysisError(`retrieval needs at least ${row === undefined ? 1 : 2} stored images`);
+  const k = Math.min(opts.k ?? 10, row === undefined ? n : n - 1);
   if (!(k >= 1)) throw new AnalysisError(`k must be at least 1`);
+  const score = opts.score ?? (row === undefined ? 'dot' : 'cosine');
   const threshold = opts.indexThreshold ?? 100_000;
   const nlist = Math.max(1, Math.round(Math.sqrt(n)));
-  const ivf = n > threshold ? { nlist, nprobe: Math.max(1, Math.ceil(nlist / 16)), seed: opts.seed ?? 0 } : undefined;
-  const views: { name: string; heads?: HeadRef[]; emb: Float32Array }[] = heads.map((h) => ({ name: `head ${headName(h)}`, heads: [h], emb: headSum(store.attn, toKept(m, [h])) }));
+  const ivf = n > threshold && score === 'cosine' ? { nlist, nprobe: Math.max(1, Math.ceil(nlist / 16)), seed: opts.seed ?? 0 } : undefined;
+  // Query vectors of an outside image: its heads summed, or its whole embedding, in the store's convention.
+  const outside = (hs?: HeadRef[]) => {
+    const q = query as QueryImage;
+    return hs ? headSum(q.attn, hs.map((h) => [h.layer, h.head] as [number, number])) : q.target;
+  };
+  const views: View[] = heads.map((h) => ({ name: `head ${headName(h)}`, heads: [h], emb: headSum(store.attn, toKept(m, [h])) }));
   if (heads.length > 1) views.push({ name: `heads ${heads.map(headName).join('+')}`, heads, emb: headSum(store.attn, toKept(m, heads)) });
-  views.push({ name: 'whole embedding', emb: store.imageFeatures.data });
+  views.push({ name: 'whole embedding', emb: storeTarget(store) });
+  for (const v of views) v.query = row === undefined ? outside(v.heads) : v.emb.slice(row * m.dims.d, (row + 1) * m.dims.d);
   const rng = mulberry32(opts.seed ?? 0);
   const pq = Math.min(opts.precisionQueries ?? 500, n);
   const sample = pq >= n ? Array.from({ length: n }, (_, i) => i) : randomRows(n, pq, rng);
+  const how = score === 'dot' ? 'dot product of the terms' : 'cosine';
   return {
-    model: m.model.name,
-    query: itemOf(store, queryRow, 1),
+    ...provenanceFields(m.model),
+    query: row === undefined ? { id: (query as QueryImage).id } : itemOf(store, row, 1),
     k,
-    search: ivf ? `IVF index (k-means, ${ivf.nlist} lists, ${ivf.nprobe} probed; ${n} rows > ${threshold})` : 'brute force (exact cosine)',
-    views: views.map((v) => retrievalView(store, v, queryRow, k, sample, ivf)),
+    score,
+    search: ivf ? `IVF index (k-means, ${ivf.nlist} lists, ${ivf.nprobe} probed; ${n} rows > ${threshold}), cosine` : `brute force (exact ${how})`,
+    views: views.map((v) => retrievalView(store, v, row, k, score, n > 1 ? sample : [], ivf)),
   };
 }
 
-/** One view's neighbours of the query (by IVF index when given, else exact) and its precision@k over the sampled queries. */
-function retrievalView(
-  store: StoreData,
-  v: { name: string; heads?: HeadRef[]; emb: Float32Array },
-  queryRow: number,
-  k: number,
-  sample: number[],
-  ivf?: { nlist: number; nprobe: number; seed: number },
-): RetrievalView {
+interface View {
+  name: string;
+  heads?: HeadRef[];
+  /** [n, d] the store rows as this view sees them. */
+  emb: Float32Array;
+  /** [d] the query as this view sees it. */
+  query?: Float32Array;
+}
+
+/** One view's neighbours of the query (by IVF index when given, else exact) and its precision@k over the sampled store rows. */
+function retrievalView(store: StoreData, v: View, row: number | undefined, k: number, score: RetrievalScore, sample: number[], ivf?: { nlist: number; nprobe: number; seed: number }): RetrievalView {
   const m = store.manifest;
   const n = storeRows(store);
   const d = m.dims.d;
-  const base = normalizeRows(v.emb, n, d);
+  const base = score === 'cosine' ? normalizeRows(v.emb, n, d) : v.emb;
+  const q = score === 'cosine' ? normalizeRows(v.query!, 1, d) : v.query!;
   let idx: ArrayLike<number>, sc: ArrayLike<number>;
   if (ivf) {
     const index = buildIvf(base, n, d, { nlist: ivf.nlist, seed: ivf.seed });
-    const r = searchIvf(index, base.subarray(queryRow * d, (queryRow + 1) * d), k + 1, ivf.nprobe);
-    const keep = r.indices.map((b, j) => [b, r.scores[j]] as const).filter(([b]) => b !== queryRow).slice(0, k);
+    const r = searchIvf(index, q, k + 1, ivf.nprobe);
+    const keep = r.indices.map((b, j) => [b, r.scores[j]] as const).filter(([b]) => b !== row).slice(0, k);
     idx = keep.map((x) => x[0]);
     sc = keep.map((x) => x[1]);
+  } else if (row !== undefined) {
+    const nb = neighboursOfRows(base, n, d, [row], k, score);
+    idx = nb.indices;
+    sc = nb.scores;
   } else {
-    const nb = neighboursOfRows(base, n, d, [queryRow], k);
+    const nb = nearestNeighbours({ shape: [1, d], data: q }, { shape: [n, d], data: base }, k, { score });
     idx = nb.indices;
     sc = nb.scores;
   }
@@ -146,8 +204,8 @@ function retrievalView(
   if (v.heads) view.heads = v.heads;
   const hasLabels = store.labels.every((l) => l >= 0) && m.dataset.labels.length > 1;
   const hasGroups = store.groups.every((g) => g >= 0) && m.dataset.groups.length > 1;
-  if (hasLabels || hasGroups) {
-    const nb = neighboursOfRows(base, n, d, sample, k);
+  if ((hasLabels || hasGroups) && sample.length && k < n) {
+    const nb = neighboursOfRows(base, n, d, sample, k, score);
     view.precision = { queries: sample.length };
     if (hasLabels) view.precision.labels = precisionAtK(nb, store.labels, k, sample.map((r) => store.labels[r]));
     if (hasGroups) view.precision.groups = precisionAtK(nb, store.groups, k, sample.map((r) => store.groups[r]));

@@ -6,6 +6,7 @@
 import { decodeImage, type DecodedImage } from '../io/image.ts';
 import { fitMask, readMask, stemOf, type BinaryMask } from '../io/masks.ts';
 import { ProgressLog } from '../io/progress_log.ts';
+import { modelProvenance, provenanceFields, requireSameModel } from '../io/provenance.ts';
 import { resizeNearest } from '../io/resample.ts';
 import type { SegmentationMat } from '../io/segmentation_mat.ts';
 import { preprocessDecodedBatch } from '../model/preprocess_model.ts';
@@ -105,6 +106,8 @@ export interface SegmentationOptions {
 }
 
 export interface SegmentationRun {
+  model: string;
+  modelFingerprint?: string;
   /** Every readable image, in input order (earlier runs' included). */
   images: SegmentRow[];
   /** Over the images with a mask. */
@@ -122,6 +125,7 @@ async function fixedDirection(model: ClipModel, target: SegmentTarget): Promise<
   const d = model.config.embedDim;
   if ('text' in target) return normalizeRows((await model.encodeTexts([target.text])).features.data, 1, d);
   const cls = target.classifier;
+  requireSameModel({ what: '--model', model: modelProvenance(model) }, { what: `classifier ${cls.path ?? target.source}`, model: cls.model });
   if (cls.embeddings.shape[1] !== d) throw new AnalysisError(`the classifier has embedding size ${cls.embeddings.shape[1]}, the model has ${d}`);
   if (!('class' in target)) return undefined;
   const c = cls.names.indexOf(target.class);
@@ -138,7 +142,7 @@ export async function segmentImages(model: ClipModel, items: SegItem[], target: 
   const bs = opts.batchSize ?? 8;
   const fixed = await fixedDirection(model, target);
   const log = opts.resume
-    ? ProgressLog.open<ScoredImage>(opts.resume, 'segment', { model: model.name, target: targetKey(target), geometry: opts.geometry, source: opts.source }, (r) => r.row.name)
+    ? ProgressLog.open<ScoredImage>(opts.resume, 'segment', modelProvenance(model), { target: targetKey(target), geometry: opts.geometry, source: opts.source }, (r) => r.row.name)
     : undefined;
   const done = log?.done ?? new Map<string, ScoredImage>();
   const todo = items.filter((it) => !done.has(it.name));
@@ -155,7 +159,7 @@ export async function segmentImages(model: ClipModel, items: SegItem[], target: 
   }
   const all = items.map((it) => done.get(it.name) ?? fresh.get(it.name)).filter((x): x is ScoredImage => x !== undefined);
   const scored = all.filter((x) => x.scores);
-  return { images: all.map((x) => x.row), metrics: scored.length ? segmentationSummary(scored) : undefined, scoredEarlier: done.size, segmentedNow: fresh.size };
+  return { ...provenanceFields(modelProvenance(model)), images: all.map((x) => x.row), metrics: scored.length ? segmentationSummary(scored) : undefined, scoredEarlier: done.size, segmentedNow: fresh.size };
 }
 
 /** One batch: load, preprocess, find each image's direction, map, post-process and score. */

@@ -3,6 +3,7 @@
 // layers the store does not keep), with chosen terms mean-ablated; and the check that a
 // classifier or text pool fits the store.
 
+import { requireSameModel } from '../io/provenance.ts';
 import type { StoreData, StoreManifest } from '../io/store.ts';
 import { type AblationSpec, meanAblate } from './ablation.ts';
 import { colMeans } from './linalg.ts';
@@ -47,12 +48,19 @@ function mlpSum(store: StoreData, mean: boolean): Float32Array {
   return out;
 }
 
-/** The stored attention terms with some mean-ablated (spec in kept-layer indices), summed. [n, d] */
+/** Why a store cannot ablate CLS→CLS: made before cliplens kept the term. */
+export function noClsToClsMessage(store: StoreData): string {
+  return `store ${store.dir} has no CLS→CLS terms (cls_attn): it was made before cliplens kept them; decompose the dataset again into a new --store to ablate CLS→CLS`;
+}
+
+/** The stored attention terms with some mean-ablated (spec in kept-layer indices; CLS→CLS of the kept layers), summed. [n, d] */
 function attnSum(store: StoreData, spec: AblationSpec, attn?: Float32Array): Float32Array {
   const [n, Lk, , d] = store.attn.shape;
+  if (spec.clsToCls && !store.clsAttn) throw new AnalysisError(noClsToClsMessage(store));
   // meanAblate wants MLP terms for the same L; the MLPs are handled separately (mlpSum).
   const zeros = { shape: [n, Lk + 1, d], data: new Float32Array(n * (Lk + 1) * d) };
-  return meanAblate({ attn: attn ? { shape: store.attn.shape, data: attn } : store.attn, mlp: zeros }, { heads: spec.heads, layersUpTo: spec.layersUpTo });
+  const terms = { attn: attn ? { shape: store.attn.shape, data: attn } : store.attn, mlp: zeros, ...(store.clsAttn ? { attnCls: store.clsAttn } : {}) };
+  return meanAblate(terms, { heads: spec.heads, layersUpTo: spec.layersUpTo, clsToCls: spec.clsToCls });
 }
 
 /**
@@ -74,11 +82,11 @@ export function restTerm(store: StoreData): Float32Array {
 
 /**
  * Embeddings [n, d] with the chosen terms mean-ablated (spec uses kept-layer indices; `mlps`
- * covers every MLP and ln_pre). `attn` replaces the stored attn (e.g. heads replaced by
- * reconstructions); `ablateRest` also mean-ablates the layers the store does not keep.
+ * covers every MLP and ln_pre; `clsToCls` the CLS→CLS part of every kept layer's heads). `attn`
+ * replaces the stored attn (e.g. heads replaced by reconstructions); `ablateRest` also
+ * mean-ablates the layers the store does not keep.
  */
 export function composeEmbeddings(store: StoreData, spec: AblationSpec, opts: { attn?: Float32Array; ablateRest?: boolean } = {}): Float32Array {
-  if (spec.clsToCls) throw new AnalysisError('CLS→CLS terms are not in the store');
   const out = attnSum(store, spec, opts.attn);
   const mlp = mlpSum(store, !!spec.mlps);
   const rest = restTerm(store);
@@ -106,9 +114,15 @@ export interface AlignedLabels {
 
 const norm = (s: string) => s.toLowerCase().replace(/[_\-]+/g, ' ').replace(/\s+/g, ' ').trim();
 
-/** Check a classifier fits the store and map the store's labels onto its classes. */
+/** The store and a text set it is combined with must come from one model (src/io/provenance.ts). */
+export function requireStoreModel(store: StoreData, set: TextSet, what: string): void {
+  requireSameModel({ what: `store ${store.dir}`, model: store.manifest.model }, { what: set.path ? `${what} ${set.path}` : what, model: set.model });
+}
+
+/** Check a classifier fits the store (same model, same size) and map the store's labels onto its classes. */
 export function alignLabels(store: StoreData, classifier: TextSet, what = 'classifier'): AlignedLabels {
   const m = store.manifest;
+  requireStoreModel(store, classifier, what);
   const [C, dc] = classifier.embeddings.shape;
   if (dc !== m.dims.d)
     throw new AnalysisError(`${what} has embedding size ${dc}, the store's model '${m.model.name}' has ${m.dims.d}: make the classifier with the same model`);
@@ -139,8 +153,9 @@ export function alignLabels(store: StoreData, classifier: TextSet, what = 'class
   return { labels: Int32Array.from(store.labels, (l) => map[l]), classNames: classifier.names, matchedBy };
 }
 
-/** Check a text pool fits the store. */
+/** Check a text pool fits the store (same model, same size). */
 export function checkPool(store: StoreData, pool: TextSet, what = 'text pool'): void {
+  requireStoreModel(store, pool, what);
   const dp = pool.embeddings.shape[1];
   if (dp !== store.manifest.dims.d)
     throw new AnalysisError(`${what} has embedding size ${dp}, the store's model '${store.manifest.model.name}' has ${store.manifest.dims.d}: embed the texts with the same model`);

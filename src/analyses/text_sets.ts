@@ -18,8 +18,10 @@ export interface TextSet {
   names: string[];
   /** [m, d] normalised rows */
   embeddings: F32;
-  /** The model whose text encoder made it. */
-  model: ModelProvenance;
+  /** The model whose text encoder made it (absent in files that record none). */
+  model?: ModelProvenance;
+  /** The file it was read from. */
+  path?: string;
 }
 
 export { readLines } from '../io/files.ts';
@@ -61,7 +63,7 @@ export async function embedClassifier(model: ClipModel, classes: string[], templ
 }
 
 export function writeTextSet(path: string, set: TextSet): void {
-  writeSafetensors(path, { text_features: set.embeddings }, { metadata: { kind: set.kind, ...provenanceMetadata(set.model), names: JSON.stringify(set.names) } });
+  writeSafetensors(path, { text_features: set.embeddings }, { metadata: { kind: set.kind, ...(set.model ? provenanceMetadata(set.model) : {}), names: JSON.stringify(set.names) } });
 }
 
 export function readTextSet(path: string): TextSet {
@@ -72,7 +74,8 @@ export function readTextSet(path: string): TextSet {
     const emb = f.readF32('text_features');
     if (!Array.isArray(names) || names.length !== emb.shape[0]) throw new AnalysisError(`${path}: metadata 'names' missing or not matching ${emb.shape[0]} rows`);
     const kind = f.metadata.kind === 'classifier' ? 'classifier' : 'pool';
-    return { kind, names, embeddings: emb, model: fromMetadata(f.metadata) };
+    const model = fromMetadata(f.metadata);
+    return { kind, names, embeddings: emb, ...(model ? { model } : {}), path };
   } finally {
     f.close();
   }

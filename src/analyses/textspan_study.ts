@@ -1,10 +1,14 @@
 // The paper's §4.1 on a store: TextSpan's texts for every head of the chosen layers, and (with a
 // classifier) the accuracy kept when those heads are replaced by their reconstructions from
-// their first m texts (Fig. 3's protocol); the heads.json file that records the texts.
+// their first m texts, by default with the reference's protocol (compute_complete_text_set.py:
+// the other attention layers mean-ablated, the MLPs kept; analyses/ablation.ts); the heads.json
+// file that records the texts and the model that made them.
 
 import { readTextFile } from '../io/files.ts';
+import { fromJson, provenanceFields, type ModelProvenance } from '../io/provenance.ts';
 import type { StoreData } from '../io/store.ts';
 import type { F32 } from '../tensor.ts';
+import { COMPLETENESS_PROTOCOLS, type CompletenessProtocol } from './ablation.ts';
 import { keptIndex } from './heads.ts';
 import { colMeans, dot, gram, rightSvd } from './linalg.ts';
 import { alignLabels, checkPool, composeEmbeddings, storeRows } from './store_terms.ts';
@@ -21,20 +25,25 @@ export interface TextSpanHeadJson {
   varianceExplained: number[];
 }
 
-/** The heads.json format the web explorer reads. */
+/** The heads.json format the web explorer and `debias --query` read. */
 export interface TextSpanJson {
+  /** The model that made the store (name; see src/io/provenance.ts). */
   model: string;
+  modelFingerprint?: string;
   store: string;
   rank: number;
   heads: TextSpanHeadJson[];
 }
 
 export interface TextSpanAccuracy {
+  /** What is mean-ablated besides the replaced heads (COMPLETENESS_PROTOCOLS). */
+  protocol: CompletenessProtocol;
+  protocolText: string;
   /** Texts per head. */
   m: number[];
-  /** Accuracy with the chosen layers' heads replaced by their m-text reconstructions, everything else mean-ablated. */
+  /** Accuracy with the chosen layers' heads replaced by their m-text reconstructions, the rest as the protocol says. */
   replaced: number[];
-  /** Chosen layers intact, everything else mean-ablated. */
+  /** Chosen layers intact, the rest as the protocol says. */
   chosenLayersOnly: number;
   /** Nothing ablated. */
   baseline: number;
@@ -54,6 +63,8 @@ export interface TextSpanStudyOptions {
   classifier?: TextSet;
   /** Texts per head for the accuracy curve (default 10, 20, …, 60). */
   ms?: number[];
+  /** What else is mean-ablated for the accuracy curve (default 'reference'). */
+  protocol?: CompletenessProtocol;
   storePath?: string;
   onHead?: (done: number, total: number) => void;
 }
@@ -89,8 +100,9 @@ function pickedDirections(C: Float32Array, n: number, d: number, T: Float32Array
 
 /**
  * Per head of the chosen layers, TextSpan's k texts; with a classifier, zero-shot accuracy when
- * every head of those layers is replaced by its reconstruction from its first m texts and all
- * other terms are mean-ablated (the paper's Fig. 3 protocol).
+ * every head of those layers is replaced by its reconstruction from its first m texts, the
+ * other terms mean-ablated or kept as `protocol` says (default: the reference's, where the
+ * attention layers not chosen are mean-ablated and the MLP terms kept).
  */
 export function textspanStudy(store: StoreData, pool: TextSet, opts: TextSpanStudyOptions): TextSpanStudyResult {
   const m = store.manifest;
@@ -125,8 +137,8 @@ export function textspanStudy(store: StoreData, pool: TextSet, opts: TextSpanStu
       opts.onHead?.(heads.length, total);
     }
   });
-  const out: TextSpanStudyResult = { model: m.model.name, store: opts.storePath ?? m.dataset.root, rank, k: opts.k, layers, heads };
-  if (al && opts.classifier) out.accuracy = reconstructionAccuracy(store, opts.classifier.embeddings, al.labels, kept, ms, deltas);
+  const out: TextSpanStudyResult = { ...provenanceFields(m.model), store: opts.storePath ?? m.dataset.root, rank, k: opts.k, layers, heads };
+  if (al && opts.classifier) out.accuracy = reconstructionAccuracy(store, opts.classifier.embeddings, al.labels, kept, ms, deltas, opts.protocol ?? 'reference');
   return out;
 }
 
@@ -154,15 +166,21 @@ function addReconstructionDeltas(C: Float32Array, n: number, d: number, picked: 
   }
 }
 
-/** Fig. 3's accuracies: everything but the chosen layers' heads mean-ablated, those heads intact or replaced by their reconstructions. */
-function reconstructionAccuracy(store: StoreData, cls: F32, labels: Int32Array, kept: number[], ms: number[], deltas: Float64Array[]): TextSpanAccuracy {
+/**
+ * The completeness accuracies: the attention layers not chosen (kept or not by the store) mean-
+ * ablated, the MLP terms kept ('reference') or mean-ablated ('ablate-mlps'), the chosen layers'
+ * heads intact or replaced by their reconstructions.
+ */
+function reconstructionAccuracy(store: StoreData, cls: F32, labels: Int32Array, kept: number[], ms: number[], deltas: Float64Array[], protocol: CompletenessProtocol): TextSpanAccuracy {
   const m = store.manifest;
   const { H, d } = m.dims;
   const n = storeRows(store);
   const others = m.layers.flatMap((_, j) => (kept.includes(j) ? [] : Array.from({ length: H }, (_, h) => [j, h] as [number, number])));
-  const base = composeEmbeddings(store, { mlps: true, heads: others }, { ablateRest: true });
+  const base = composeEmbeddings(store, { mlps: protocol === 'ablate-mlps', heads: others }, { ablateRest: true });
   const acc = (e: Float32Array) => topkAccuracy({ shape: [n, d], data: e }, cls, labels);
   return {
+    protocol,
+    protocolText: COMPLETENESS_PROTOCOLS[protocol],
     m: ms,
     replaced: deltas.map((D) => acc(base.map((v, i) => v + D[i]))),
     chosenLayersOnly: acc(base),
@@ -178,12 +196,19 @@ export interface TextSpanHead {
   varianceExplained?: number[];
 }
 
+/** A TextSpan file as read: its heads and the model that made it (when it records one). */
+export interface TextSpanFile {
+  path: string;
+  model?: ModelProvenance;
+  heads: TextSpanHead[];
+}
+
 /**
- * Read a TextSpan file: `{ heads: [{ layer, head, texts, varianceExplained? }] }` as
- * `cliplens textspan --out` writes it, or heads naming their texts by `indices` into a
+ * Read a TextSpan file: `{ model?, modelFingerprint?, heads: [{ layer, head, texts, varianceExplained? }] }`
+ * as `cliplens textspan --out` writes it, or heads naming their texts by `indices` into a
  * top-level `texts` (or `pool`) list. One-line errors name the file and the entry.
  */
-export function readTextSpanFile(path: string): TextSpanHead[] {
+export function readTextSpanFile(path: string): TextSpanFile {
   const text = readTextFile(path, 'TextSpan file');
   let j: unknown;
   try {
@@ -194,7 +219,8 @@ export function readTextSpanFile(path: string): TextSpanHead[] {
   const root = j as { heads?: unknown; texts?: unknown; pool?: unknown };
   if (!root || typeof root !== 'object' || !Array.isArray(root.heads)) throw new AnalysisError(`TextSpan file ${path} has no "heads" array (write one with 'cliplens textspan --out')`);
   const pool = Array.isArray(root.texts) ? root.texts : Array.isArray(root.pool) ? root.pool : undefined;
-  return root.heads.map((h: unknown, i: number) => {
+  const model = fromJson(root as { model?: unknown; modelFingerprint?: unknown });
+  const heads = root.heads.map((h: unknown, i: number): TextSpanHead => {
     const e = h as { layer?: unknown; head?: unknown; texts?: unknown; indices?: unknown; varianceExplained?: unknown };
     const where = `TextSpan file ${path}: heads[${i}]`;
     if (!Number.isInteger(e?.layer) || !Number.isInteger(e?.head) || (e.layer as number) < 0 || (e.head as number) < 0) throw new AnalysisError(`${where} needs integer "layer" and "head"`);
@@ -204,4 +230,5 @@ export function readTextSpanFile(path: string): TextSpanHead[] {
     const ve = Array.isArray(e.varianceExplained) && e.varianceExplained.every((x) => typeof x === 'number') ? (e.varianceExplained as number[]) : undefined;
     return { layer: e.layer as number, head: e.head as number, texts: texts as string[], ...(ve ? { varianceExplained: ve } : {}) };
   });
+  return { path, ...(model ? { model } : {}), heads };
 }

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { debiasStudy, exportDebiased, selectHeads, type HeadMatching, type HeadSelection } from '../analyses/debias.ts';
+import { DEBIAS_PROTOCOLS, type DebiasProtocol } from '../analyses/ablation.ts';
+import { debiasStudy, exportDebiased, headsForQuery, type HeadMatching, type HeadSelection } from '../analyses/debias.ts';
 import { parseHeadSpec } from '../analyses/heads.ts';
 import { readTextSpanFile } from '../analyses/textspan_study.ts';
 import { HEAD_SYNTAX, headName, pct, type HeadRef } from '../notation.ts';
@@ -16,7 +17,8 @@ interface DebiasFlags extends ModelFlags {
   heads?: string;
   query?: string;
   textspan?: string;
-  match?: string;
+  match: string;
+  protocol: DebiasProtocol;
   top: string;
   randomBaseline: string;
   seed: string;
@@ -34,7 +36,8 @@ export function debiasCommand(): Command {
     .option('--heads <spec>', `heads to mean-ablate: ${HEAD_SYNTAX}`)
     .option('--query <text>', "pick heads whose TextSpan texts match this (e.g. 'location' or 'forest|water|beach'); needs --textspan")
     .option('--textspan <heads.json>', "TextSpan output of 'cliplens textspan --out'")
-    .option('--match <how>', "substring: heads with a text containing a query term ('|' or ',' separate terms); embedding: the --top heads whose texts are closest to the query under the model's text encoder (needs --model). Default: embedding when --model is given, else substring")
+    .option('--match <how>', "substring: heads with a text containing a query term ('|' or ',' separate terms); embedding: the --top heads whose texts are closest to the query under the model's text encoder (needs --model, the store's)", 'substring')
+    .option('--protocol <p>', `what is mean-ablated besides the heads: reference = ${DEBIAS_PROTOCOLS.reference}; heads-only = ${DEBIAS_PROTOCOLS['heads-only']}`, 'reference')
     .option('--top <n>', 'heads to pick with --match embedding', '3')
     .option('--random-baseline <n>', 'random draws of as many heads to compare with (0 = none)', '10')
     .option('--seed <n>', 'seed for the random heads', '0')
@@ -42,6 +45,8 @@ export function debiasCommand(): Command {
     .option('--export <file>', 'write the edited image representations (+ the mean vectors used) as safetensors')
     .option('--json', 'print the result as JSON on stdout')
     .action(async (o: DebiasFlags) => {
+      if (!(o.protocol in DEBIAS_PROTOCOLS)) throw new UsageError(`--protocol '${o.protocol}': use reference or heads-only`);
+      if (o.match !== 'substring' && o.match !== 'embedding') throw new UsageError(`--match '${o.match}': use substring or embedding`);
       const store = openStore(o.store, o.verify);
       const cls = openTextSet(o.classifier, 'classifier');
       if (!o.heads === !o.query) throw new UsageError('give either --heads or --query (with --textspan)');
@@ -51,22 +56,18 @@ export function debiasCommand(): Command {
       else {
         if (!o.textspan) throw new UsageError('--query needs --textspan heads.json');
         checkInputPath(o.textspan, '--textspan');
-        const how = o.match ?? (o.model ? 'embedding' : 'substring');
-        if (how !== 'substring' && how !== 'embedding') throw new UsageError(`--match '${how}': use substring or embedding`);
-        if (how === 'embedding' && !o.model) throw new UsageError('--match embedding needs --model (the model that made the store)');
-        const model = how === 'embedding' ? await modelFromFlags(o) : undefined;
-        selection = await selectHeads(readTextSpanFile(o.textspan), o.query!, how as HeadMatching, { model, top: parseIntFlag(o.top, 'top') });
-        if (!selection.heads.length) throw new UsageError(`no head's TextSpan texts contain '${o.query}' (try --match embedding with --model, or list --heads)`);
-        heads = selection.heads.map((h) => ({ layer: h.layer, head: h.head }));
-        parseHeadSpec(heads.map(headName).join(','), store.manifest); // each must be in the store
+        // The same heads with or without --model: only --match embedding reads the model.
+        if (o.match === 'embedding' && !o.model) throw new UsageError("--match embedding ranks heads with the model's text encoder: give --model (the model that made the store)");
+        const model = o.match === 'embedding' ? await modelFromFlags(o) : undefined;
+        ({ heads, selection } = await headsForQuery(store, readTextSpanFile(o.textspan), o.query!, o.match as HeadMatching, { model, top: parseIntFlag(o.top, 'top') }));
       }
-      const { result, edited, means } = debiasStudy(store, cls, heads, { randomDraws: parseIntFlag(o.randomBaseline, 'random-baseline', 0), seed: parseIntFlag(o.seed, 'seed', 0) });
+      const { result, edited, means } = debiasStudy(store, cls, heads, { protocol: o.protocol, randomDraws: parseIntFlag(o.randomBaseline, 'random-baseline', 0), seed: parseIntFlag(o.seed, 'seed', 0) });
       const out = { ...result, ...(selection ? { selection } : {}) };
-      process.stderr.write(`heads ${heads.map(headName).join(', ')}: worst group ${pct(result.before.worst)}% → ${pct(result.after.worst)}%${result.random ? ` (random heads: ${pct(result.random.meanWorst)}%)` : ''}\n`);
+      process.stderr.write(`heads ${heads.map(headName).join(', ')} (${result.protocol} protocol): worst group ${pct(result.before.worst)}% → ${pct(result.after.worst)}%${result.random ? ` (random heads: ${pct(result.random.meanWorst)}%)` : ''}\n`);
       if (o.export) {
-        exportDebiased(o.export, store, o.store, heads, edited, means);
+        exportDebiased(o.export, store, o.store, heads, edited, means, o.protocol);
         process.stderr.write(`wrote ${o.export}: edited image_features [${store.attn.shape[0]}, ${store.manifest.dims.d}]\n`);
       }
-      await finish(o, out, () => debiasReport(result, { model: result.model, store: o.store, classifier: o.classifier, heads: heads.map(headName).join(',') }, selection));
+      await finish(o, out, () => debiasReport(result, { model: result.model, store: o.store, classifier: o.classifier, heads: heads.map(headName).join(','), protocol: result.protocol }, selection));
     });
 }

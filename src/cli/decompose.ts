@@ -6,6 +6,7 @@ import { layerShares } from '../analyses/siglip.ts';
 import { layerSharesReport } from '../report/siglip_report.ts';
 import { writeReport } from '../report/writer.ts';
 import { loadDataset } from '../io/datasets.ts';
+import { modelProvenance } from '../io/provenance.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import { modelFromFlags, parseIntFlag, parseLayers, progressBar, withModelOptions, type ModelFlags } from './common.ts';
 import { collect, pixelsFromArgs } from './inputs.ts';
@@ -107,7 +108,7 @@ export function decomposeCommand(): Command {
         Object.assign(tensors, { through_heads: t.heads, through_bias: t.bias, through_mlp: t.mlp, through_embed: t.embed, through_constant: t.constant });
         meta.through_layout = o.spatial ? 'through_heads B,L,H,N,P,d (P = pooling head)' : 'through_heads B,L,H,P,d (P = pooling head)';
         if (o.report) {
-          const w = await writeReport(o.report, await layerSharesReport(layerShares(t), { model: model.name, images: B }));
+          const w = await writeReport(o.report, await layerSharesReport(layerShares(t), { model: model.name, images: B }, modelProvenance(model)));
           process.stderr.write(`wrote report ${o.report}/index.html (${w.files.length} files)\n`);
         }
       }

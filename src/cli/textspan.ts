@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { COMPLETENESS_PROTOCOLS, type CompletenessProtocol } from '../analyses/ablation.ts';
 import { textspanStudy, type TextSpanJson } from '../analyses/textspan_study.ts';
 import { textspanReport } from '../report/study_reports.ts';
 import { parseIntFlag, parseLayers, progressBar } from './common.ts';
@@ -17,6 +18,7 @@ interface TextSpanFlags {
   rank?: string;
   classifier?: string;
   mGrid: string;
+  protocol: CompletenessProtocol;
   out?: string;
   report?: string;
   json?: boolean;
@@ -34,10 +36,12 @@ export function textspanCommand(): Command {
     .option('--rank <r>', 'rank of the head span the texts are projected onto (default: 80 for CLIP, d for SigLIP, as the reference scripts)')
     .option('--classifier <file>', 'zero-shot classifier: also measure accuracy with the heads replaced by their reconstructions')
     .option('--m-grid <list>', 'texts per head for the accuracy curve', '10,20,30,40,50,60')
+    .option('--protocol <p>', `what the accuracy curve mean-ablates: reference = ${COMPLETENESS_PROTOCOLS.reference}; ablate-mlps = ${COMPLETENESS_PROTOCOLS['ablate-mlps']}`, 'reference')
     .option('-o, --out <file>', 'heads.json for the web explorer and debias --textspan')
     .option('--report <dir>', 'write a report here')
     .option('--json', 'print the result as JSON on stdout')
     .action(async (o: TextSpanFlags) => {
+      if (!(o.protocol in COMPLETENESS_PROTOCOLS)) throw new UsageError(`--protocol '${o.protocol}': use reference or ablate-mlps`);
       const store = openStore(o.store, o.verify);
       const pool = openTextSet(o.texts, 'texts');
       const m = store.manifest;
@@ -50,13 +54,13 @@ export function textspanCommand(): Command {
       const cls = o.classifier ? openTextSet(o.classifier, 'classifier') : undefined;
       if (!o.out && !o.report && !o.json) throw new UsageError('give --out FILE, --report DIR and/or --json');
       const bar = progressBar('heads', layers.length * m.dims.H);
-      const r = textspanStudy(store, pool, { layers, k, rank, classifier: cls, ms, storePath: o.store, onHead: (d) => bar.update(d) });
+      const r = textspanStudy(store, pool, { layers, k, rank, classifier: cls, ms, protocol: o.protocol, storePath: o.store, onHead: (d) => bar.update(d) });
       bar.stop();
       if (o.out) {
-        const j: TextSpanJson = { model: r.model, store: r.store, rank: r.rank, heads: r.heads };
+        const j: TextSpanJson = { model: r.model, ...(r.modelFingerprint ? { modelFingerprint: r.modelFingerprint } : {}), store: r.store, rank: r.rank, heads: r.heads };
         writeFileSync(o.out, toJson(j) + '\n');
         process.stderr.write(`wrote ${o.out}: ${r.heads.length} heads × ${k} texts\n`);
       }
-      await finish(o, r, () => textspanReport(r, { model: r.model, store: o.store, texts: o.texts, k, rank, layers: layers.join(',') }));
+      await finish(o, r, () => textspanReport(r, { model: r.model, store: o.store, texts: o.texts, k, rank, layers: layers.join(','), ...(r.accuracy ? { protocol: r.accuracy.protocol } : {}) }));
     });
 }

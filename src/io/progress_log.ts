@@ -5,6 +5,7 @@
 
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { StoreError } from '../errors.ts';
+import { fromJson, provenanceFields, requireSameModel, type ModelProvenance } from './provenance.ts';
 
 export class ProgressLog<R> {
   private constructor(
@@ -14,11 +15,12 @@ export class ProgressLog<R> {
   ) {}
 
   /**
-   * Open (or start) the log at `path` for a run identified by `key`; `kind` names the job in the
-   * key's first field (e.g. 'segment'), `nameOf` gives a record's item name.
+   * Open (or start) the log at `path` for a run of `model` identified by `key`; `kind` names the
+   * job in the key's first field (e.g. 'segment'), `nameOf` gives a record's item name. A log
+   * written for another model is refused with a ProvenanceError naming both.
    */
-  static open<R>(path: string, kind: string, key: Record<string, string>, nameOf: (record: R) => string): ProgressLog<R> {
-    const head = { cliplens: kind, ...key };
+  static open<R>(path: string, kind: string, model: ModelProvenance, key: Record<string, string>, nameOf: (record: R) => string): ProgressLog<R> {
+    const head = { cliplens: kind, ...provenanceFields(model), ...key };
     const done = new Map<string, R>();
     if (!existsSync(path)) {
       writeFileSync(path, `${JSON.stringify(head)}\n`);
@@ -32,6 +34,7 @@ export class ProgressLog<R> {
       /* reported below */
     }
     if (first?.cliplens !== kind) throw new StoreError(`progress file ${path} (--resume) is not a cliplens ${kind} progress file`);
+    requireSameModel({ what: `progress file ${path} (--resume)`, model: fromJson(first) ?? { name: '?' } }, { what: 'this run', model });
     for (const [k, v] of Object.entries(key))
       if (first[k] !== v) throw new StoreError(`progress file ${path} (--resume) belongs to another run (${k} '${String(first[k])}', now '${v}'); give a new file or delete it`);
     let intact = lines.length;

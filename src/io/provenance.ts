@@ -52,10 +52,13 @@ export function modelProvenance(model: FingerprintSource): Required<ModelProvena
   return { name: model.name, fingerprint: modelFingerprint(model) };
 }
 
-/** An artifact (or the loaded model) in a combination: what to call it ("classifier c.safetensors", "--model") and its model. */
+/**
+ * An artifact (or the loaded model) in a combination: what to call it ("classifier c.safetensors",
+ * "--model") and its model; `model` is absent for files that record none (nothing to check).
+ */
 export interface Provenanced {
   what: string;
-  model: ModelProvenance;
+  model?: ModelProvenance;
 }
 
 export function describeModel(p: ModelProvenance): string {
@@ -74,7 +77,7 @@ export function sameModel(a: ModelProvenance, b: ModelProvenance): boolean {
 /** Refuse, with one line naming both models, artifacts that were not made by one model. */
 export function requireSameModel(first: Provenanced, ...others: Provenanced[]): void {
   for (const o of others) {
-    if (!sameModel(first.model, o.model))
+    if (first.model && o.model && !sameModel(first.model, o.model))
       throw new ProvenanceError(`different models: ${first.what} is ${describeModel(first.model)}, ${o.what} is ${describeModel(o.model)}; use files made by one model`);
   }
 }
@@ -84,9 +87,10 @@ export function provenanceMetadata(p: ModelProvenance): Record<string, string> {
   return { model: p.name, ...(p.fingerprint ? { model_fingerprint: p.fingerprint } : {}) };
 }
 
-/** The model recorded in safetensors metadata (name '?' when none is). */
-export function fromMetadata(md: Record<string, string>): ModelProvenance {
-  return { name: md.model ?? '?', ...(md.model_fingerprint ? { fingerprint: md.model_fingerprint } : {}) };
+/** The model recorded in safetensors metadata, if any. */
+export function fromMetadata(md: Record<string, string>): ModelProvenance | undefined {
+  if (md.model === undefined) return undefined;
+  return { name: md.model, ...(md.model_fingerprint ? { fingerprint: md.model_fingerprint } : {}) };
 }
 
 /** Fields a JSON artifact carries: "model" (the name, as always) and "modelFingerprint". */
@@ -94,10 +98,8 @@ export function provenanceFields(p: ModelProvenance): { model: string; modelFing
   return { model: p.name, ...(p.fingerprint ? { modelFingerprint: p.fingerprint } : {}) };
 }
 
-/** The model recorded in a JSON artifact written with provenanceFields. */
-export function fromJson(j: { model?: unknown; modelFingerprint?: unknown }): ModelProvenance {
-  return {
-    name: typeof j.model === 'string' ? j.model : '?',
-    ...(typeof j.modelFingerprint === 'string' ? { fingerprint: j.modelFingerprint } : {}),
-  };
+/** The model recorded in a JSON artifact written with provenanceFields, if any. */
+export function fromJson(j: { model?: unknown; modelFingerprint?: unknown }): ModelProvenance | undefined {
+  if (typeof j.model !== 'string') return undefined;
+  return { name: j.model, ...(typeof j.modelFingerprint === 'string' ? { fingerprint: j.modelFingerprint } : {}) };
 }

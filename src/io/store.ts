@@ -423,6 +423,8 @@ export class StoreWriter {
   writeBatch(batch: number, indices: number[], tensors: Record<string, Tensor>, failed: FailedEntry[]): void {
     const entry: ShardEntry = { batch, file: null, indices };
     if (indices.length > 0) {
+      const missing = Object.keys(this.manifest.tensors).filter((t) => t !== 'index' && !(t in tensors));
+      if (missing.length) throw new StoreError(`store ${this.dir}: batch ${batch} lacks ${missing.join(', ')}, which the manifest lists`);
       const file = `shard-${String(batch).padStart(6, '0')}.safetensors`;
       const all = { ...tensors, index: { dtype: 'I32' as const, shape: [indices.length], data: Int32Array.from(indices) } };
       const bytes = encodeSafetensors(all, { half: this.manifest.dtype === 'F16', metadata: { batch: String(batch) } });
@@ -446,6 +448,8 @@ export class StoreWriter {
 }
 
 export interface StoreData {
+  /** The store's directory. */
+  dir: string;
   manifest: StoreManifest;
   /** [n, layers.length, H, d] */
   attn: F32;
@@ -513,5 +517,5 @@ export function loadStore(dir: string, opts: LoadStoreOptions = {}): StoreData {
   const groupIdx = new Map(m.dataset.groups.map((g, i) => [g, i]));
   const labels = Int32Array.from(index, (i) => (m.items[i].label !== undefined ? labelIdx.get(m.items[i].label!) ?? -1 : -1));
   const groups = Int32Array.from(index, (i) => (m.items[i].group !== undefined ? groupIdx.get(m.items[i].group!) ?? -1 : -1));
-  return { manifest: m, attn, mlp, ...(clsAttn ? { clsAttn } : {}), imageFeatures, norm, index, labels, groups };
+  return { dir, manifest: m, attn, mlp, ...(clsAttn ? { clsAttn } : {}), imageFeatures, norm, index, labels, groups };
 }

@@ -1,12 +1,13 @@
 // The report of the through-layers split: which encoder layers feed each SigLIP pooling head.
 
 import type { LayerShares } from '../analyses/siglip.ts';
+import type { ModelProvenance } from '../io/provenance.ts';
 import { headName, pct as pctOf } from '../notation.ts';
 import { barChart } from './figures.ts';
 import type { Report } from './writer.ts';
 
 /** A report: per pooling head, the share of its term each encoder layer carries, and its top encoder heads. */
-export async function layerSharesReport(s: LayerShares, meta: Record<string, string | number | boolean>): Promise<Report> {
+export async function layerSharesReport(s: LayerShares, meta: Record<string, string | number | boolean>, model: ModelProvenance): Promise<Report> {
   const Hp = s.shares.length / s.columns.length;
   const L = s.columns.length - 2;
   const H = s.headShares.length / (Hp * L);
@@ -24,6 +25,7 @@ export async function layerSharesReport(s: LayerShares, meta: Record<string, str
       `token's post-LayerNorm σ fixed per image. A share is the projection of a part onto the term, as a fraction of the term's ` +
       `squared norm, averaged over the ${s.images} images; a row sums to 100%.`,
     meta,
+    models: [model],
     sections: [
       {
         title: 'Share of each pooling head carried by each layer (%)',

@@ -1,23 +1,28 @@
 // Reports (tables, charts, image grids) of the paper's studies, for writeReport.
 
 import { existsSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import type { AblationStudyResult } from '../analyses/ablation_study.ts';
 import type { DebiasStudyResult, HeadSelection } from '../analyses/debias.ts';
 import type { RetrievalStudyResult } from '../analyses/retrieval_study.ts';
 import type { MaskGeometry, SegmentationRun } from '../analyses/segmentation_study.ts';
 import type { TextSpanStudyResult } from '../analyses/textspan_study.ts';
+import { fromJson } from '../io/provenance.ts';
 import type { StoreManifest } from '../io/store.ts';
 import { headName, pct } from '../notation.ts';
-import { barChart, lineChart, imageGrid, type RGBImage } from './figures.ts';
+import { barChart, groupedBarChart, lineChart, imageGrid, type RGBImage } from './figures.ts';
 import type { Report, ReportSection } from './writer.ts';
+
+/** The model a study result names (its model and modelFingerprint fields). */
+const provenanceOf = (r: { model: string; modelFingerprint?: string }) => [fromJson(r)!];
 
 export function ablationReport(r: AblationStudyResult, meta: Record<string, string | number | boolean>): Promise<Report> {
   return (async () => {
     const rows: (string | number)[][] = [
       ['nothing (baseline)', pct(r.baseline)],
       ['all MLPs and the ln_pre term', pct(r.mlps)],
+      ...(r.clsToCls !== undefined ? [['CLS→CLS attention', pct(r.clsToCls)], ['MLPs, ln_pre and CLS→CLS', pct(r.mlpsAndClsToCls!)]] : []),
       ...(r.heads ? [[`heads ${r.heads.heads.map(headName).join(', ')}`, pct(r.heads.accuracy)]] : []),
       ...r.cumulative.map((c) => [`attention layers up to ${c.upTo}`, pct(c.accuracy)]),
     ];
@@ -45,8 +50,9 @@ export function ablationReport(r: AblationStudyResult, meta: Record<string, stri
     });
     return {
       title: 'Mean-ablation: which parts of the model carry the direct effect',
-      summary: `Baseline ${pct(r.baseline)}% on ${r.images} images (${r.classes} classes); MLPs and ln_pre mean-ablated ${pct(r.mlps)}%; all attention layers mean-ablated ${pct(r.cumulative.at(-1)?.accuracy ?? NaN)}%.`,
+      summary: `Baseline ${pct(r.baseline)}% on ${r.images} images (${r.classes} classes); MLPs and ln_pre mean-ablated ${pct(r.mlps)}%${r.clsToCls !== undefined ? `; CLS→CLS mean-ablated ${pct(r.clsToCls)}%` : ''}; all attention layers mean-ablated ${pct(r.cumulative.at(-1)?.accuracy ?? NaN)}%.`,
       meta,
+      models: provenanceOf(r),
       sections: [
         { title: 'Accuracy', text: r.notes, tables: [{ caption: 'top-1 zero-shot accuracy (%) with the terms mean-ablated', headers: ['mean-ablated', 'accuracy (%)'], rows }], figures: [{ name: 'ablation_bars', png: bars, caption: 'accuracy per ablation' }] },
         {
@@ -92,7 +98,7 @@ export async function textspanReport(r: TextSpanStudyResult, meta: Record<string
       x: a.m,
       series: [
         { name: 'reconstructed', values: a.replaced.map((x) => pct(x)) },
-        { name: 'layers intact', values: a.m.map(() => pct(a.chosenLayersOnly)) },
+        { name: `layers ${r.layers.join(', ')} intact, the rest as the protocol says`, values: a.m.map(() => pct(a.chosenLayersOnly)) },
         { name: 'full model', values: a.m.map(() => pct(a.baseline)) },
       ],
       xLabel: 'texts per head (m)',
@@ -102,15 +108,16 @@ export async function textspanReport(r: TextSpanStudyResult, meta: Record<string
     });
     sections.splice(1, 0, {
       title: 'How much of the heads the texts explain',
-      text: `Every head of layers ${r.layers.join(', ')} is replaced by its reconstruction from its first m texts; all other terms (earlier layers, MLPs) are mean-ablated, as in the paper.`,
+      text: `Every head of layers ${r.layers.join(', ')} is replaced by its reconstruction from its first m texts; protocol '${a.protocol}': ${a.protocolText}.`,
       tables: [{ headers: ['m', 'accuracy (%)'], rows: a.m.map((m, i) => [m, pct(a.replaced[i])]) }],
       figures: [{ name: 'accuracy_vs_m', png: fig, caption: 'zero-shot accuracy vs texts per head' }],
     });
   }
   return {
     title: 'TextSpan: a text basis for each attention head',
-    summary: `${r.heads.length} heads of layers ${r.layers.join(', ')}, ${r.k} texts each, rank ${r.rank}.`,
+    summary: `${r.heads.length} heads of layers ${r.layers.join(', ')}, ${r.k} texts each, rank ${r.rank}.${r.accuracy ? ` Accuracy with the heads replaced (protocol '${r.accuracy.protocol}'): ${r.accuracy.m.map((m, i) => `m = ${m}: ${pct(r.accuracy!.replaced[i])}%`).join(', ')}.` : ''}`,
     meta,
+    models: provenanceOf(r),
     sections,
     data: r,
   };
@@ -129,45 +136,42 @@ function selectionSection(s: HeadSelection, count: number): ReportSection {
 }
 
 export async function debiasReport(r: DebiasStudyResult, meta: Record<string, string | number | boolean>, selection?: HeadSelection): Promise<Report> {
-  const labels = r.cells.map((c) => `${c.label} / ${c.group}`);
-  // Grouped bars as one bar chart: before, after (and random) side by side per cell.
-  const bl: string[] = [];
-  const bv: number[] = [];
-  const bc: string[] = [];
-  const colors = ['#7f7f7f', '#2ca02c', '#ff7f0e'];
-  r.cells.forEach((c, i) => {
-    bl.push(`${labels[i]} before`, `${labels[i]} after`);
-    bv.push(pct(c.before), pct(c.after));
-    bc.push(colors[0], colors[1]);
-    if (c.random !== undefined) {
-      bl.push(`${labels[i]} random`);
-      bv.push(pct(c.random));
-      bc.push(colors[2]);
-    }
+  const fig = await groupedBarChart({
+    title: 'Accuracy per (label, group): before, after, random heads',
+    groups: r.cells.map((c) => `${c.label} / ${c.group}`),
+    series: [
+      { name: 'before', values: r.cells.map((c) => pct(c.before)), color: '#7f7f7f' },
+      { name: `after (${r.heads.map(headName).join(', ')}, ${r.protocol} protocol)`, values: r.cells.map((c) => pct(c.after)), color: '#2ca02c' },
+      ...(r.random ? [{ name: `${r.heads.length} random heads (mean of ${r.random.draws})`, values: r.cells.map((c) => pct(c.random ?? NaN)), color: '#ff7f0e' }] : []),
+    ],
+    xLabel: 'accuracy (%)',
+    xMin: 0,
+    xMax: 100,
   });
-  const fig = await barChart({ title: 'Accuracy per (label, group): before, after, random heads', labels: bl, values: bv, color: bc, yMin: 0, yMax: 100, yLabel: 'accuracy (%)', height: 460 });
   const sumRows: (string | number)[][] = [
     ['before', pct(r.before.overall), pct(r.before.mean), pct(r.before.worst)],
+    ...(r.protocolOnly ? [['the protocol alone (no heads)', pct(r.protocolOnly.overall), pct(r.protocolOnly.mean), pct(r.protocolOnly.worst)]] : []),
     [`after (heads ${r.heads.map(headName).join(', ')})`, pct(r.after.overall), pct(r.after.mean), pct(r.after.worst)],
   ];
   if (r.random) sumRows.push([`${r.heads.length} random heads (mean of ${r.random.draws})`, pct(r.random.meanOverall), pct(r.random.meanMean), pct(r.random.meanWorst)]);
   const sections: ReportSection[] = [
     {
       title: 'Summary',
-      text: r.notes,
+      text: [`Protocol '${r.protocol}': ${r.protocolText}.`, ...r.notes],
       tables: [{ headers: ['embeddings', 'overall (%)', 'mean over groups (%)', 'worst group (%)'], rows: sumRows }],
     },
     {
       title: 'Per (label, group)',
       tables: [{ headers: ['label', 'group', 'images', 'before (%)', 'after (%)', ...(r.random ? ['random heads (%)'] : [])], rows: r.cells.map((c) => [c.label, c.group, c.count, pct(c.before), pct(c.after), ...(c.random !== undefined ? [pct(c.random)] : [])]) }],
-      figures: [{ name: 'groups', png: fig, caption: 'grey: before, green: chosen heads mean-ablated, orange: as many random heads mean-ablated' }],
+      figures: [{ name: 'groups', png: fig, caption: `grey: before, green: chosen heads mean-ablated (${r.protocol} protocol), orange: as many random heads mean-ablated` }],
     },
   ];
   if (selection) sections.unshift(selectionSection(selection, r.heads.length));
   return {
     title: 'Reducing spurious cues by mean-ablating heads',
-    summary: `Worst-group accuracy ${pct(r.before.worst)}% → ${pct(r.after.worst)}% after mean-ablating ${r.heads.length} head(s)${r.random ? `; ${pct(r.random.meanWorst)}% with as many random heads` : ''}.`,
+    summary: `Worst-group accuracy ${pct(r.before.worst)}% → ${pct(r.after.worst)}% after mean-ablating ${r.heads.length} head(s) with the ${r.protocol} protocol${r.random ? `; ${pct(r.random.meanWorst)}% with as many random heads` : ''}.`,
     meta,
+    models: provenanceOf(r),
     sections,
     data: r,
   };
@@ -188,7 +192,7 @@ export async function thumbnail(m: StoreManifest, id: string, size = 112): Promi
 }
 
 export async function retrievalReport(r: RetrievalStudyResult, m: StoreManifest, meta: Record<string, string | number | boolean>): Promise<Report> {
-  const q = await thumbnail(m, r.query.id);
+  const q = await thumbnail(m, r.query.row === undefined ? resolve(r.query.id) : r.query.id);
   const sections: ReportSection[] = [];
   const fmt = (s: number) => s.toFixed(3);
   for (const v of r.views) {
@@ -199,14 +203,15 @@ export async function retrievalReport(r: RetrievalStudyResult, m: StoreManifest,
     sections.push({
       title: v.name,
       text: prec ? [prec] : undefined,
-      tables: [{ headers: ['rank', 'image', 'label', 'group', 'cosine'], rows: v.neighbours.map((nb, i) => [i + 1, nb.id, nb.label ?? '', nb.group ?? '', Number(nb.score.toFixed(4))]) }],
+      tables: [{ headers: ['rank', 'image', 'label', 'group', r.score === 'dot' ? 'dot product' : 'cosine'], rows: v.neighbours.map((nb, i) => [i + 1, nb.id, nb.label ?? '', nb.group ?? '', Number(nb.score.toFixed(4))]) }],
       figures: [{ name: `grid_${v.name}`, png: grid, caption: `query first, then its nearest neighbours using ${v.name}` }],
     });
   }
   return {
     title: 'Property-based retrieval with single heads',
-    summary: `Query ${r.query.id} (row ${r.query.row}); neighbours by ${r.search}.`,
+    summary: `Query ${r.query.id}${r.query.row !== undefined ? ` (row ${r.query.row})` : ' (an image outside the store, decomposed by its model)'}; neighbours by ${r.search}.`,
     meta: { ...meta, search: r.search },
+    models: provenanceOf(r),
     sections,
     data: r,
   };
@@ -237,6 +242,7 @@ export async function segmentationReport(r: SegmentationRun, geometry: MaskGeome
         figures: panels.length ? [{ name: 'overlays', png: await imageGrid(panels, 3, { title: 'map, predicted mask, ground truth' }), caption: 'per image: the heatmap over the image, the thresholded mask, the ground-truth mask' }] : [],
       },
     ],
+    models: provenanceOf(r),
     data,
   };
 }

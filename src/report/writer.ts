@@ -3,6 +3,7 @@
 
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { describeModel, type ModelProvenance } from '../io/provenance.ts';
 import { table as mdTable } from './figures.ts';
 import { ReportError } from '../errors.ts';
 
@@ -34,6 +35,8 @@ export interface Report {
   summary?: string;
   /** Run settings (model, dataset, options): shown as a table and kept in report.json. */
   meta?: Record<string, string | number | boolean>;
+  /** The model(s) whose terms or embeddings the numbers come from (src/io/provenance.ts). */
+  models: ModelProvenance[];
   sections: ReportSection[];
   /** Anything else to keep in report.json. */
   data?: unknown;
@@ -66,6 +69,7 @@ function toJson(v: unknown): string {
 export async function writeReport(dir: string, report: Report): Promise<WrittenReport> {
   if (!report || typeof report.title !== 'string') throw new ReportError('writeReport: report needs a title');
   if (!Array.isArray(report.sections)) throw new ReportError('writeReport: report.sections must be an array');
+  if (!Array.isArray(report.models) || !report.models.length) throw new ReportError('writeReport: report.models must name the model(s) the numbers come from');
   await mkdir(join(dir, 'figures'), { recursive: true });
   const files: string[] = [];
   const used = new Set<string>();
@@ -97,6 +101,7 @@ export async function writeReport(dir: string, report: Report): Promise<WrittenR
     title: report.title,
     summary: report.summary ?? null,
     meta: report.meta ?? {},
+    models: report.models,
     createdAt: new Date().toISOString(),
     sections,
     data: report.data ?? null,
@@ -105,8 +110,10 @@ export async function writeReport(dir: string, report: Report): Promise<WrittenR
   files.push('report.json');
 
   // Markdown.
+  const made = `Made by model${report.models.length > 1 ? 's' : ''} ${report.models.map(describeModel).join(' and ')}.`;
   const md: string[] = [`# ${report.title}`, ''];
   if (report.summary) md.push(report.summary, '');
+  md.push(made, '');
   if (report.meta && Object.keys(report.meta).length > 0)
     md.push(mdTable(['setting', 'value'], Object.entries(report.meta).map(([k, v]) => [k, String(v)])));
   for (const sec of sections) {
@@ -138,6 +145,7 @@ export async function writeReport(dir: string, report: Report): Promise<WrittenR
     `<h1>${htmlEsc(report.title)}</h1>`,
   ];
   if (report.summary) h.push(`<p>${htmlEsc(report.summary)}</p>`);
+  h.push(`<p>${htmlEsc(made)}</p>`);
   if (report.meta && Object.keys(report.meta).length > 0)
     h.push(htmlTable(['setting', 'value'], Object.entries(report.meta).map(([k, v]) => [k, String(v)])));
   for (const sec of sections) {

@@ -8,7 +8,7 @@ import { readLines } from '../io/files.ts';
 import sharp from 'sharp';
 import { toKept } from '../analyses/heads.ts';
 import { dot, normalizeRows } from '../analyses/linalg.ts';
-import { headSum, nearestNeighbours } from '../analyses/retrieval.ts';
+import { queryImage, retrievalStudy, type QueryImage, type RetrievalView } from '../analyses/retrieval_study.ts';
 import { composeEmbeddings } from '../analyses/store_terms.ts';
 import { embedClassifier } from '../analyses/text_sets.ts';
 import { textTokenMaps } from '../analyses/text_maps.ts';
@@ -17,7 +17,7 @@ import { groupAccuracy, predict, type GroupAccuracy } from '../analyses/zeroshot
 import type { ImageDecomposer } from '../decompose/decomposer.ts';
 import { decomposerFor } from '../decompose/decomposers.ts';
 import type { Decomposition } from '../decompose/prs.ts';
-import { modelFingerprint } from '../io/provenance.ts';
+import { modelProvenance, requireSameModel } from '../io/provenance.ts';
 import { loadStore, type StoreData } from '../io/store.ts';
 import { headName, parseHeadList } from '../notation.ts';
 import type { ClipModel } from '../runtime/clip.ts';
@@ -26,7 +26,7 @@ import { f32 } from '../tensor.ts';
 import { DecodePool, uploadBudget, type DecodePoolOptions } from './decode_pool.ts';
 import { safeResolve } from './http_util.ts';
 import { Gate, Lru } from './lru.ts';
-import { AnalysisError, HttpError, StoreError, UsageError } from '../errors.ts';
+import { AnalysisError, HttpError, UsageError } from '../errors.ts';
 
 export const MAX_TEXTS = 16;
 export const MAX_TEXT_CHARS = 300;
@@ -120,7 +120,10 @@ export class Explorer {
 
   static async create(opts: ExplorerOptions): Promise<Explorer> {
     const { L, H } = decomposerFor(opts.model).layout();
-    const heads = opts.textspan ? readTextSpanFile(opts.textspan) : [];
+    const served = { what: `--model ${opts.model.name}`, model: modelProvenance(opts.model) };
+    const file = opts.textspan ? readTextSpanFile(opts.textspan) : undefined;
+    if (file) requireSameModel(served, { what: `TextSpan file ${file.path}`, model: file.model });
+    const heads = file?.heads ?? [];
     for (const h of heads) {
       if (h.layer >= L || h.head >= H) throw new AnalysisError(`TextSpan file ${opts.textspan}: head ${headName(h)} does not exist in model ${opts.model.name} (layers 0..${L - 1}, heads 0..${H - 1})`);
     }
@@ -351,29 +354,29 @@ export class Explorer {
     return li;
   }
 
-  /** Nearest store images by one head's term (cosine) next to those by the whole embedding. */
-  async retrieval(rowArg: unknown, layerArg: unknown, headArg: unknown, kArg: unknown) {
+  /**
+   * Nearest store images by one head's term next to those by the whole embedding, for a stored
+   * image (row; cosine) or an uploaded one (id: decomposed by the served model, which is the
+   * store's; dot product of the terms, as the reference's nns.ipynb).
+   */
+  async retrieval(rowArg: unknown, layerArg: unknown, headArg: unknown, kArg: unknown, idArg?: unknown) {
     const s = this.needStore();
-    const { L, H, d } = this.dims();
-    const row = this.checkRow(rowArg);
+    const { L, H } = this.dims();
     const layer = checkInt(layerArg, 'layer', 0, L - 1);
     const head = checkInt(headArg, 'head', 0, H - 1);
-    if (s.n < 2) throw new HttpError(400, 'retrieval needs a store with at least 2 images');
-    const k = kArg === undefined ? 8 : checkInt(kArg, 'k', 1, Math.min(100, s.n - 1));
-    const li = this.layerPos(s, layer);
-    const byHead = headSum(s.data.attn, [[li, head]]);
+    this.layerPos(s, layer);
+    const upload = idArg !== undefined ? this.upload(idArg) : undefined;
+    const row = upload ? undefined : this.checkRow(rowArg);
+    if (s.n < (upload ? 1 : 2)) throw new HttpError(400, 'retrieval needs a store with at least 2 images');
+    const k = kArg === undefined ? 8 : checkInt(kArg, 'k', 1, Math.min(100, upload ? s.n : s.n - 1));
+    let query: number | QueryImage = row!;
+    if (upload) {
+      query = queryImage('uploaded image', await this.dec.fromTaps(upload.taps, { normalise: s.data.manifest.normalised }));
+    }
     await tick();
-    const near = (base: Float32Array) => {
-      const q = { shape: [1, d], data: base.slice(row * d, (row + 1) * d) };
-      const nb = nearestNeighbours(q, { shape: [s.n, d], data: base }, k + 1);
-      const out = [];
-      for (let j = 0; j < k + 1 && out.length < k; j++) if (nb.indices[j] !== row) out.push(this.item(nb.indices[j], nb.scores[j]));
-      return out;
-    };
-    const headNb = near(byHead);
-    await tick();
-    const whole = near(s.data.imageFeatures.data);
-    return { query: this.item(row), layer, head, k, byHead: headNb, whole };
+    const res = retrievalStudy(s.data, [{ layer, head }], query, { k, precisionQueries: 0 });
+    const items = (v: RetrievalView) => v.neighbours.map((nb) => this.item(nb.row, nb.score));
+    return { query: upload ? { id: upload.id, upload: true } : this.item(row!), layer, head, k, score: res.score, byHead: items(res.views[0]), whole: items(res.views[res.views.length - 1]) };
   }
 
   headCards(qArg: unknown) {
@@ -493,10 +496,7 @@ export class Explorer {
 async function openStore(model: ClipModel, dir: string, classesFile?: string, verify = false): Promise<StoreState> {
   const data = loadStore(dir, { verify });
   const m = data.manifest;
-  const fp = modelFingerprint(model);
-  if (m.model.fingerprint !== fp) {
-    throw new StoreError(`store ${dir} was made by model '${m.model.name}' (fingerprint ${m.model.fingerprint}), not by '${model.name}' (${fp}); serve it with the same --model`);
-  }
+  requireSameModel({ what: `--model ${model.name}`, model: modelProvenance(model) }, { what: `store ${dir}`, model: m.model });
   const n = data.attn.shape[0];
   let classNames = m.dataset.labels;
   if (classesFile) {

@@ -184,7 +184,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     if (path === '/api/retrieval') {
       want('POST');
       const b = await readJson(req);
-      return sendJson(res, 200, await limited(explorer.retrieval(b.row, b.layer, b.head, b.k), 'the retrieval'));
+      return sendJson(res, 200, await limited(explorer.retrieval(b.row, b.layer, b.head, b.k, b.id), 'the retrieval'));
     }
     if (path === '/api/ablation') {
       want('POST');

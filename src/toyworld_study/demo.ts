@@ -15,6 +15,7 @@ import { DEMO_SEED, sceneSet, subset, type SceneSet } from './data.ts';
 import { absMax, COLOR_KEY, familyColor, overlay, pct1, sceneImage } from './figures.ts';
 import { labelHeads, type HeadLabel } from './heads.ts';
 import { decompositionError, exactnessStatement } from '../decompose/invariant.ts';
+import { fromJson, modelProvenance, provenanceFields } from '../io/provenance.ts';
 import { attributePool, embedTexts, familyClassifiers } from './texts.ts';
 import { ToyworldError } from '../errors.ts';
 
@@ -32,6 +33,7 @@ export interface DemoOptions {
 
 export interface DemoResult {
   model: string;
+  modelFingerprint?: string;
   n: number;
   layers: number[];
   dims: { L: number; H: number; d: number };
@@ -135,6 +137,7 @@ async function demoReport(result: DemoResult, poolSize: number, m: number, heatm
         figures: [{ name: 'heatmaps', png: heatmaps, caption: 'scene; its colour vs another colour and the difference; its shape vs another shape and the difference' }],
       },
     ],
+    models: [fromJson(result)!],
     data: result,
   };
   return { summary, report };
@@ -165,7 +168,7 @@ export async function runDemo(model: ClipModel, opts: DemoOptions = {}): Promise
 
   const heatmaps = await demoHeatmaps(dec, set, Math.min(opts.heatmapScenes ?? 3, n));
 
-  const result: DemoResult = { model: model.name, n, layers, dims: { L, H, d }, decompositionError: decompositionError(terms), zeroShot: zs, heads };
+  const result: DemoResult = { ...provenanceFields(modelProvenance(model)), n, layers, dims: { L, H, d }, decompositionError: decompositionError(terms), zeroShot: zs, heads };
   const { summary, report } = await demoReport(result, pool.texts.length, m, heatmaps);
   return { result, report, summary, scenes: set.scenes };
 }

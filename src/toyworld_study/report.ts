@@ -424,6 +424,7 @@ export async function studyReport(s: ToyworldStudy, sc: ToyworldScenes): Promise
     summary: `Every experiment of "Interpreting CLIP's Image Representation via Text-Based Decomposition" on cliplens' own toy CLIP (${s.settings.model})${s.settings.quick ? ' — reduced (--quick) run' : ''}.`,
     meta: { model: s.settings.model, 'correlated model': s.settings.correlatedModel, scenes: s.settings.n, 'segmented scenes': s.settings.segImages, 'balanced scenes per group': s.settings.perGroup, 'random draws': s.settings.draws, 'texts per head (m)': s.settings.m, 'purity threshold': s.settings.minPurity, k: s.settings.k, quick: s.settings.quick },
     sections,
+    models: s.models,
     data: { ...data, segmentation: { images: s.segmentation.images, results: s.segmentation.results, degenerate: s.segmentation.degenerate }, retrieval: sections[4].data },
   };
 }

@@ -3,6 +3,7 @@
 
 import { Decomposer } from '../decompose/decomposer.ts';
 import { decompositionError } from '../decompose/invariant.ts';
+import { modelProvenance, type ModelProvenance } from '../io/provenance.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { layerAblation, type FamilyAblation } from './ablation.ts';
 import { balancedSet, sceneSet, STUDY_SEED, subset, type SceneSet } from './data.ts';
@@ -52,6 +53,8 @@ export interface ToyworldSettings {
 
 export interface ToyworldStudy {
   settings: ToyworldSettings;
+  /** The models the numbers come from: the main one, then the correlated one when it is another. */
+  models: ModelProvenance[];
   dims: { L: number; H: number; d: number; grid: number; imageSize: number };
   /** max |Σ terms − z/‖z‖| over the scenes (the report states exactness from it). */
   decompositionError: number;
@@ -130,6 +133,7 @@ export async function runToyworldStudy(model: ClipModel, opts: ToyworldStudyOpti
 
   const study: ToyworldStudy = {
     settings,
+    models: corr === model ? [modelProvenance(model)] : [modelProvenance(model), modelProvenance(corr)],
     dims: { L, H, d, grid, imageSize: model.config.vision.imageSize },
     decompositionError: decErr,
     zeroShot,

@@ -1,13 +1,15 @@
-// Retrieval: pick a store image and a head; its nearest neighbours by that head's term next to
-// the nearest by the whole embedding.
+// Retrieval: pick a store image, or upload any image (decomposed by the served model, the
+// store's), and a head; its nearest neighbours by that head's term next to the nearest by the
+// whole embedding.
 
 import { headName } from '../notation.ts';
-import { api, busy, el, options, thumb, type Info, type StoreItem } from './ui.ts';
+import { api, busy, el, options, thumb, toast, type Info, type StoreItem } from './ui.ts';
 
 interface Result {
-  query: StoreItem;
+  query: StoreItem | { id: string; upload: true };
   layer: number;
   head: number;
+  score: 'cosine' | 'dot';
   byHead: StoreItem[];
   whole: StoreItem[];
 }
@@ -22,11 +24,22 @@ export function retrievalView(root: HTMLElement, info: Info) {
   }
   let offset = 0;
   let selected: number | undefined;
+  /** An uploaded query image (id and its picture), when one was chosen last. */
+  let uploaded: { id: string; image: string } | undefined;
   const picker = el('div.picker#store-picker');
   const pageInfo = el('span.muted.small', {}, '');
   const prev = el('button.btn.ghost', { onclick: () => void page(offset - PAGE) }, '‹ prev');
   const next = el('button.btn.ghost', { onclick: () => void page(offset + PAGE) }, 'next ›');
-  const pickCard = el('div.card', {}, el('h2', {}, 'Query image', el('span.sub', {}, 'click one')), picker, el('div.row', { style: { marginTop: '10px' } }, prev, next, pageInfo));
+  const fileInput = el('input#ret-file', { type: 'file', accept: 'image/*' }) as HTMLInputElement;
+  fileInput.addEventListener('change', () => void uploadQuery(fileInput.files?.[0]));
+  const pickCard = el(
+    'div.card',
+    {},
+    el('h2', {}, 'Query image', el('span.sub', {}, 'click one, or use an image of your own')),
+    picker,
+    el('div.row', { style: { marginTop: '10px' } }, prev, next, pageInfo),
+    el('div.row', { style: { marginTop: '10px' } }, el('label.field', {}, 'your image (decomposed by the store’s model)', fileInput)),
+  );
 
   const layerSel = el('select#ret-layer');
   const headSel = el('select#ret-head');
@@ -47,6 +60,7 @@ export function retrievalView(root: HTMLElement, info: Info) {
           const b = el('button', { 'data-row': it.row, title: `${it.id}${it.label ? ` (${it.label})` : ''}`, class: it.row === selected ? 'sel' : undefined }, store!.hasImages ? el('img', { src: `/api/store/thumb/${it.row}?size=144`, alt: it.id, loading: 'lazy' }) : el('span', {}, String(it.row)));
           b.addEventListener('click', () => {
             selected = it.row;
+            uploaded = undefined;
             for (const x of Array.from(picker.querySelectorAll('button'))) x.classList.toggle('sel', x === b);
             run.disabled = false;
             void search();
@@ -62,14 +76,34 @@ export function retrievalView(root: HTMLElement, info: Info) {
     }
   }
 
-  async function search(): Promise<void> {
-    if (selected === undefined) return;
+  async function uploadQuery(file: File | undefined): Promise<void> {
+    if (!file) return;
+    if (file.size > info.maxUpload) {
+      toast(`${file.name} is ${(file.size / 1048576).toFixed(1)} MB; the server accepts up to ${(info.maxUpload / 1048576).toFixed(1)} MB`);
+      return;
+    }
     try {
-      const r = await busy(results.isConnected && results.childElementCount ? results : ctrl, 'Searching…', api<Result>('/api/retrieval', { row: selected, layer: Number(layerSel.value), head: Number(headSel.value), k: Number(kInput.value) }));
+      uploaded = await busy(pickCard, 'Running the model…', api<{ id: string; image: string }>('/api/upload', file));
+    } catch {
+      return;
+    }
+    selected = undefined;
+    for (const x of Array.from(picker.querySelectorAll('button'))) x.classList.remove('sel');
+    run.disabled = false;
+    await search();
+  }
+
+  async function search(): Promise<void> {
+    if (selected === undefined && !uploaded) return;
+    const query = uploaded ? { id: uploaded.id } : { row: selected };
+    try {
+      const r = await busy(results.isConnected && results.childElementCount ? results : ctrl, 'Searching…', api<Result>('/api/retrieval', { ...query, layer: Number(layerSel.value), head: Number(headSel.value), k: Number(kInput.value) }));
+      const short = r.score === 'dot' ? 'dot' : 'cos';
       const section = (title: string, items: StoreItem[], id: string) =>
-        el('div.card', { id }, el('h2', {}, title), el('div.thumbs', {}, ...items.map((it) => thumb(it, store!.hasImages, `cos ${it.score?.toFixed(3)}`))));
+        el('div.card', { id }, el('h2', {}, title), el('div.thumbs', {}, ...items.map((it) => thumb(it, store!.hasImages, `${short} ${it.score?.toFixed(3)}`))));
+      const q = r.query;
       results.replaceChildren(
-        el('div.card', {}, el('h2', {}, 'Query'), el('div.thumbs', {}, thumb(r.query, store!.hasImages, r.query.id))),
+        el('div.card', {}, el('h2', {}, 'Query'), el('div.thumbs', {}, 'upload' in q ? el('div.thumb', {}, el('img', { src: uploaded!.image, alt: 'your image' }), el('span.lab', {}, 'your image')) : thumb(q, store!.hasImages, q.id))),
         section(`By head ${headName(r)}`, r.byHead, 'ret-byhead'),
         section('By the whole embedding', r.whole, 'ret-whole'),
       );

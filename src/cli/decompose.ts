@@ -6,7 +6,7 @@ import { layerShares } from '../analyses/siglip.ts';
 import { layerSharesReport } from '../report/siglip_report.ts';
 import { writeReport } from '../report/writer.ts';
 import { loadDataset } from '../io/datasets.ts';
-import { modelProvenance } from '../io/provenance.ts';
+import { modelProvenance, provenanceMetadata } from '../io/provenance.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import { modelFromFlags, parseIntFlag, parseLayers, progressBar, withModelOptions, type ModelFlags } from './common.ts';
 import { collect, pixelsFromArgs } from './inputs.ts';
@@ -99,7 +99,7 @@ export function decomposeCommand(): Command {
       if (o.spatial) guard('--spatial', B * L * N * H * d);
       const res = await dec.decompose(pixels, { spatial: o.spatial, normalise: o.normalise ?? model.family.normalisedTerms, batchSize });
       const tensors = dec.referenceTensors(res);
-      const meta: Record<string, string> = { model: model.name, family: model.family.id, normalised: String(res.normalised), attn_layout: dec.referenceLayout(!!o.spatial), ...(res.clsAttn ? { cls_attn_layout: 'B,L,H,d' } : {}) };
+      const meta: Record<string, string> = { ...provenanceMetadata(modelProvenance(model)), family: model.family.id, normalised: String(res.normalised), attn_layout: dec.referenceLayout(!!o.spatial), ...(res.clsAttn ? { cls_attn_layout: 'B,L,H,d' } : {}) };
       if (o.throughLayers) {
         if (!(dec instanceof SiglipDecomposer)) throw new UsageError(`--through-layers splits a SigLIP pooling head's terms; ${model.name} is a ${model.family.label} model`);
         const v = model.config.vision;

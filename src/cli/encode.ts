@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { modelProvenance, provenanceMetadata } from '../io/provenance.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import type { Tensor } from '../tensor.ts';
 import { modelFromFlags, parseIntFlag, withModelOptions, type ModelFlags } from './common.ts';
@@ -35,7 +36,7 @@ export function encodeCommand(): Command {
         out.text_features = features;
         out.tokens = { dtype: 'I32', shape: [texts.length, model.config.text.contextLength], data: tokens };
       }
-      writeSafetensors(o.out, out, { metadata: { model: model.name } });
+      writeSafetensors(o.out, out, { metadata: provenanceMetadata(modelProvenance(model)) });
       const shapes = Object.entries(out).map(([k, t]) => `${k} [${t.shape}]`).join(', ');
       process.stderr.write(`wrote ${o.out}: ${shapes}\n`);
     });

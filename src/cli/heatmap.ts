@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { textTokenMaps, unitTextEmbeddings } from '../analyses/text_maps.ts';
 import { decomposerFor } from '../decompose/decomposers.ts';
 import { patchGrid } from '../decompose/patch_maps.ts';
+import { modelProvenance, provenanceFields } from '../io/provenance.ts';
 import { heatmapOverlay, sideBySide } from '../report/figures.ts';
 import { modelFromFlags, parseIntFlag, withModelOptions, type ModelFlags } from './common.ts';
 import { collect, pixelsFromArgs } from './inputs.ts';
@@ -41,7 +42,7 @@ export function heatmapCommand(): Command {
       const N = per.shape[2];
       const rows = texts.map((_, t) => per.data.slice(t * N, (t + 1) * N));
       if (o.json) {
-        process.stdout.write(`${JSON.stringify({ model: model.name, grid, tokens: N, layer: layer ?? 'all', head: head ?? 'all', maps: texts.map((text, t) => ({ text, map: Array.from(rows[t]) })) })}\n`);
+        process.stdout.write(`${JSON.stringify({ ...provenanceFields(modelProvenance(model)), grid, tokens: N, layer: layer ?? 'all', head: head ?? 'all', maps: texts.map((text, t) => ({ text, map: Array.from(rows[t]) })) })}\n`);
       }
       if (o.out) {
         const S = model.config.vision.imageSize;

@@ -1,6 +1,7 @@
 // Reading the inputs commands share: pixel files, images, text lists.
 
 import { checkInputPath, readLines } from '../io/files.ts';
+import { fromMetadata, modelProvenance, requireSameModel } from '../io/provenance.ts';
 import { SafetensorsFile } from '../io/safetensors.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { preprocessFiles } from '../model/preprocess_model.ts';
@@ -16,6 +17,7 @@ export async function pixelsFromArgs(model: ClipModel, pixelsFile: string | unde
     const f = SafetensorsFile.open(pixelsFile);
     try {
       if (!f.has('pixel_values')) throw new UsageError(`${pixelsFile} has no 'pixel_values' tensor (it has: ${f.names().join(', ') || 'nothing'})`);
+      requireSameModel({ what: '--model', model: modelProvenance(model) }, { what: `--pixels ${pixelsFile}`, model: fromMetadata(f.metadata) });
       const pixels = f.readF32('pixel_values');
       model.checkPixels(pixels);
       return { pixels };

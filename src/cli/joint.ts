@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { normalizeRows } from '../analyses/linalg.ts';
 import { jointHeads, spatialMaps } from '../analyses/spatial_studies.ts';
 import { decomposerFor } from '../decompose/decomposers.ts';
+import { modelProvenance, provenanceFields } from '../io/provenance.ts';
 import { headName } from '../notation.ts';
 import { blendMap, imageGrid } from '../report/figures.ts';
 import { modelFromFlags, parseIntFlag, withModelOptions, type ModelFlags } from './common.ts';
@@ -35,7 +36,7 @@ export function jointCommand(): Command {
       const t = normalizeRows((await model.encodeTexts([o.text!])).features.data, 1, d);
       const [spatial] = await spatialMaps(decomposerFor(model), pixels, [t]);
       const j = jointHeads(spatial, top);
-      if (o.json) process.stdout.write(toJson({ model: model.name, text: o.text, grid, full: j.full, heads: j.heads }) + '\n');
+      if (o.json) process.stdout.write(toJson({ ...provenanceFields(modelProvenance(model)), text: o.text, grid, full: j.full, heads: j.heads }) + '\n');
       if (o.out) {
         const image = { rgb: u8!, width: S, height: S };
         const panels = [blendMap(image, j.full, grid, grid, { caption: 'all heads' })];

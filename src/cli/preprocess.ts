@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { modelProvenance, provenanceMetadata } from '../io/provenance.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import { modelFromFlags, withModelOptions, type ModelFlags } from './common.ts';
 import { pixelsFromArgs } from './inputs.ts';
@@ -12,7 +13,7 @@ export function preprocessCommand(): Command {
       const model = await modelFromFlags(o);
       const { pixels, u8 } = await pixelsFromArgs(model, undefined, images);
       const S = model.config.vision.imageSize;
-      writeSafetensors(o.out, { pixel_values: pixels, pixels_u8: { dtype: 'U8', shape: [images.length, S, S, 3], data: u8! } });
+      writeSafetensors(o.out, { pixel_values: pixels, pixels_u8: { dtype: 'U8', shape: [images.length, S, S, 3], data: u8! } }, { metadata: provenanceMetadata(modelProvenance(model)) });
       process.stderr.write(`wrote ${o.out}: pixel_values [${pixels.shape}]\n`);
     });
 }

@@ -5,6 +5,7 @@
 // explores the same scenes: retrieval by head, head catalogue, worst-group ablation playground.
 
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { modelProvenance, provenanceFields } from '../io/provenance.ts';
 import { join, resolve } from 'node:path';
 import { decomposeDataset } from '../decompose/dataset_job.ts';
 import { loadDataset } from '../io/datasets.ts';
@@ -43,7 +44,7 @@ export async function writeExplorerData(model: ClipModel, scenes: Scene[], heads
   if (!job.complete || job.failed.length) throw new Error(`demo store ${storeDir} is incomplete (${job.failed.length} scenes failed)`);
   const textspan = join(outDir, 'heads.json');
   const json = {
-    model: model.name,
+    ...provenanceFields(modelProvenance(model)),
     heads: heads.map((h) => ({ layer: h.layer, head: h.head, texts: h.texts, varianceExplained: h.varianceExplained, family: h.family, purity: h.purity })),
   };
   writeFileSync(textspan, `${JSON.stringify(json, null, 1)}\n`);

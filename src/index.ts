@@ -37,20 +37,24 @@ export type { DType, F32, Tensor, TypedData } from './tensor.ts';
 // Datasets and stores (decompose a dataset with model.decomposeDataset)
 export { loadDataset, type Dataset, type DatasetItem, type CsvColumns } from './io/datasets.ts';
 export { loadStore, readManifest, type StoreData, type StoreManifest } from './io/store.ts';
+export { modelFingerprint, modelProvenance, requireSameModel, type ModelProvenance } from './io/provenance.ts';
 export type { DatasetJobOptions, DatasetJobResult } from './decompose/dataset_job.ts';
 export { readSafetensors, writeSafetensors, SafetensorsFile } from './io/safetensors.ts';
 
 // The methods: TextSpan, mean-ablation, zero-shot, text sets
 export { textspan, type TextSpanOptions, type TextSpanResult } from './analyses/textspan.ts';
-export { meanAblate, type AblationSpec, type DecompositionTerms } from './analyses/ablation.ts';
+export {
+  meanAblate, debiasSpec, COMPLETENESS_PROTOCOLS, DEBIAS_PROTOCOLS,
+  type AblationSpec, type CompletenessProtocol, type DebiasProtocol, type DecompositionTerms,
+} from './analyses/ablation.ts';
 export { predict, groupAccuracy, type GroupAccuracy } from './analyses/zeroshot.ts';
 export { readTextSet, writeTextSet, type TextSet } from './analyses/text_sets.ts';
 
 // The paper's studies on a store
 export { ablationStudy, type AblationStudyResult } from './analyses/ablation_study.ts';
-export { textspanStudy, readTextSpanFile, type TextSpanStudyOptions, type TextSpanStudyResult, type TextSpanHead } from './analyses/textspan_study.ts';
-export { debiasStudy, type DebiasStudyResult } from './analyses/debias.ts';
-export { retrievalStudy, type RetrievalStudyResult } from './analyses/retrieval_study.ts';
+export { textspanStudy, readTextSpanFile, type TextSpanStudyOptions, type TextSpanStudyResult, type TextSpanHead, type TextSpanFile } from './analyses/textspan_study.ts';
+export { debiasStudy, type DebiasOptions, type DebiasStudyResult } from './analyses/debias.ts';
+export { retrievalStudy, decomposeQueryImage, type QueryImage, type RetrievalScore, type RetrievalStudyResult } from './analyses/retrieval_study.ts';
 export { parseHeadSpec } from './analyses/heads.ts';
 
 // Notation and errors

@@ -113,7 +113,7 @@ async function segmentAndReport(items: SegItem[], o: SegmentFlags, geometry: Mas
   const m = run.metrics;
   if (m) process.stderr.write(`pixel accuracy ${pct(m.pixelAccuracy)}, mIoU ${pct(m.mIoU)}, mAP ${pct(m.mAP)} over ${m.images} images\n`);
   if (o.outDir) process.stderr.write(`wrote ${run.segmentedNow} overlays to ${o.outDir}\n`);
-  const out = { model: model.name, target: o.text ? { text: o.text } : o.class ? { class: o.class } : { class: 'predicted' }, metrics: m, images: run.images, skippedWithoutMask: skippedWithoutMask(), ...(o.mat || o.masks ? { maskGeometry: geometry } : {}) };
+  const out = { model: run.model, ...(run.modelFingerprint ? { modelFingerprint: run.modelFingerprint } : {}), target: o.text ? { text: o.text } : o.class ? { class: o.class } : { class: 'predicted' }, metrics: m, images: run.images, skippedWithoutMask: skippedWithoutMask(), ...(o.mat || o.masks ? { maskGeometry: geometry } : {}) };
   const meta = {
     model: model.name,
     target: o.text ?? o.class ?? 'predicted class',

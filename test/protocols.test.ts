@@ -34,12 +34,13 @@ interface ReferenceGroups {
 
 async function json(args: string[]): Promise<any> {
   let out = '';
+  let err = '';
   const ow = process.stdout.write.bind(process.stdout);
   const ew = process.stderr.write.bind(process.stderr);
   process.stdout.write = ((c: string | Uint8Array, ...rest: unknown[]) => (typeof c === 'string' ? ((out += c), true) : (ow as (...a: unknown[]) => boolean)(c, ...rest))) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array, ...rest: unknown[]) => (typeof c === 'string' ? true : (ew as (...a: unknown[]) => boolean)(c, ...rest))) as typeof process.stderr.write;
+  process.stderr.write = ((c: string | Uint8Array, ...rest: unknown[]) => (typeof c === 'string' ? ((err += c), true) : (ew as (...a: unknown[]) => boolean)(c, ...rest))) as typeof process.stderr.write;
   try {
-    assert.equal(await main(args), 0, `cliplens ${args.join(' ')} failed`);
+    assert.equal(await main(args), 0, `cliplens ${args.join(' ')} failed: ${err}`);
   } finally {
     process.stdout.write = ow;
     process.stderr.write = ew;
@@ -63,7 +64,7 @@ function materialise(name: string) {
   const w = StoreWriter.open({
     dir,
     model: { name: model.name, fingerprint: model.fingerprint! },
-    dims: { L, H, N: 0, D: 0, d },
+    dims: { L, H, N: 1, D: 1, d }, // token count and width are not what these analyses read
     layers: Array.from({ length: L }, (_, l) => l),
     dtype: 'F32',
     normalised: true,

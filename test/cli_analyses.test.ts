@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { main } from '../src/cli/main.ts';
 import { readSafetensors } from '../src/io/safetensors.ts';
 import { loadStore } from '../src/io/store.ts';
 import { writeTextSet } from '../src/analyses/text_sets.ts';
 import { f32 } from '../src/tensor.ts';
+import { runCli } from './helpers/cli_in_process.ts';
 import { TINY_A } from './helpers/fixtures.ts';
 import { writeSegmentationMat, type MatScene } from './helpers/segmentation_mat.ts';
 
@@ -20,23 +20,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'cliplens-cli-analyses-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 const p = (...s: string[]) => join(tmp, ...s);
 
-/** Run the CLI in-process; capture stdout and stderr. */
-async function run(args: string[]): Promise<{ rc: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  // The CLI writes strings; the test runner's own messages (binary) go through untouched.
-  process.stdout.write = ((c: string | Uint8Array, ...rest: unknown[]) => (typeof c === 'string' ? ((out += c), true) : (ow as (...a: unknown[]) => boolean)(c, ...rest))) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array, ...rest: unknown[]) => (typeof c === 'string' ? ((err += c), true) : (ew as (...a: unknown[]) => boolean)(c, ...rest))) as typeof process.stderr.write;
-  try {
-    const rc = await main(args);
-    return { rc, out, err };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-}
+const run = runCli;
 
 async function ok(args: string[]) {
   const r = await run(args);

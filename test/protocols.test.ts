@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { writeTextSet } from '../src/analyses/text_sets.ts';
-import { main } from '../src/cli/main.ts';
 import { fromMetadata } from '../src/io/provenance.ts';
 import { SafetensorsFile } from '../src/io/safetensors.ts';
 import { StoreWriter } from '../src/io/store.ts';
 import { f32, type F32 } from '../src/tensor.ts';
+import { runCli } from './helpers/cli_in_process.ts';
 import { fixturePath } from './helpers/fixtures.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cliplens-protocols-'));
@@ -33,19 +33,9 @@ interface ReferenceGroups {
 }
 
 async function json(args: string[]): Promise<any> {
-  let out = '';
-  let err = '';
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((c: string | Uint8Array, ...rest: unknown[]) => (typeof c === 'string' ? ((out += c), true) : (ow as (...a: unknown[]) => boolean)(c, ...rest))) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array, ...rest: unknown[]) => (typeof c === 'string' ? ((err += c), true) : (ew as (...a: unknown[]) => boolean)(c, ...rest))) as typeof process.stderr.write;
-  try {
-    assert.equal(await main(args), 0, `cliplens ${args.join(' ')} failed: ${err}`);
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-  return JSON.parse(out);
+  const r = await runCli(args);
+  assert.equal(r.rc, 0, `cliplens ${args.join(' ')} failed: ${r.err}`);
+  return JSON.parse(r.out);
 }
 
 /** The fixture's terms as a cliplens store, its classifier and pool as text sets. */

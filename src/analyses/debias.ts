@@ -181,7 +181,7 @@ export function debiasAblation(store: StoreData, protocol: DebiasProtocol, heads
 }
 
 export interface DebiasOptions {
-  /** What else is mean-ablated (default 'reference'). */
+  /** What else is mean-ablated (default 'reference'; 'heads-only' for SigLIP stores, which the reference's protocol does not cover). */
   protocol?: DebiasProtocol;
   /** Draws of as many random heads (default 10; 0 = none). */
   randomDraws?: number;
@@ -203,7 +203,7 @@ export function debiasStudy(store: StoreData, classifier: TextSet, heads: HeadRe
   const hasGroups = m.dataset.groups.length > 0 && store.groups.every((g) => g >= 0);
   const groups = hasGroups ? store.groups : new Int32Array(n);
   const evalEmb = (e: Float32Array) => groupAccuracy(predict({ shape: [n, d], data: e }, classifier.embeddings), al.labels, groups);
-  const protocol = opts.protocol ?? 'reference';
+  const protocol = opts.protocol ?? (m.family === 'siglip' ? 'heads-only' : 'reference');
   const ablated = (hs: HeadRef[]) => {
     const a = debiasAblation(store, protocol, hs);
     return composeEmbeddings(store, a.spec, { ablateRest: a.ablateRest });

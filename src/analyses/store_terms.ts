@@ -48,8 +48,9 @@ function mlpSum(store: StoreData, mean: boolean): Float32Array {
   return out;
 }
 
-/** Why a store cannot ablate CLS→CLS: made before cliplens kept the term. */
+/** Why a store cannot ablate CLS→CLS: its family has no class token, or it was made before cliplens kept the term. */
 export function noClsToClsMessage(store: StoreData): string {
+  if (store.manifest.family === 'siglip') return `store ${store.dir} is a SigLIP store: its pooling head reads the image through a probe, not a class token, so there is no CLS→CLS term`;
   return `store ${store.dir} has no CLS→CLS terms (cls_attn): it was made before cliplens kept them; decompose the dataset again into a new --store to ablate CLS→CLS`;
 }
 

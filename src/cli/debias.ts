@@ -18,7 +18,7 @@ interface DebiasFlags extends ModelFlags {
   query?: string;
   textspan?: string;
   match: string;
-  protocol: DebiasProtocol;
+  protocol?: DebiasProtocol;
   top: string;
   randomBaseline: string;
   seed: string;
@@ -37,7 +37,7 @@ export function debiasCommand(): Command {
     .option('--query <text>', "pick heads whose TextSpan texts match this (e.g. 'location' or 'forest|water|beach'); needs --textspan")
     .option('--textspan <heads.json>', "TextSpan output of 'cliplens textspan --out'")
     .option('--match <how>', "substring: heads with a text containing a query term ('|' or ',' separate terms); embedding: the --top heads whose texts are closest to the query under the model's text encoder (needs --model, the store's)", 'substring')
-    .option('--protocol <p>', `what is mean-ablated besides the heads: reference = ${DEBIAS_PROTOCOLS.reference}; heads-only = ${DEBIAS_PROTOCOLS['heads-only']}`, 'reference')
+    .option('--protocol <p>', `what is mean-ablated besides the heads: reference = ${DEBIAS_PROTOCOLS.reference}; heads-only = ${DEBIAS_PROTOCOLS['heads-only']} (default: reference; heads-only for SigLIP stores)`)
     .option('--top <n>', 'heads to pick with --match embedding', '3')
     .option('--random-baseline <n>', 'random draws of as many heads to compare with (0 = none)', '10')
     .option('--seed <n>', 'seed for the random heads', '0')
@@ -45,7 +45,7 @@ export function debiasCommand(): Command {
     .option('--export <file>', 'write the edited image representations (+ the mean vectors used) as safetensors')
     .option('--json', 'print the result as JSON on stdout')
     .action(async (o: DebiasFlags) => {
-      if (!(o.protocol in DEBIAS_PROTOCOLS)) throw new UsageError(`--protocol '${o.protocol}': use reference or heads-only`);
+      if (o.protocol !== undefined && !(o.protocol in DEBIAS_PROTOCOLS)) throw new UsageError(`--protocol '${o.protocol}': use reference or heads-only`);
       if (o.match !== 'substring' && o.match !== 'embedding') throw new UsageError(`--match '${o.match}': use substring or embedding`);
       const store = openStore(o.store, o.verify);
       const cls = openTextSet(o.classifier, 'classifier');
@@ -65,7 +65,7 @@ export function debiasCommand(): Command {
       const out = { ...result, ...(selection ? { selection } : {}) };
       process.stderr.write(`heads ${heads.map(headName).join(', ')} (${result.protocol} protocol): worst group ${pct(result.before.worst)}% → ${pct(result.after.worst)}%${result.random ? ` (random heads: ${pct(result.random.meanWorst)}%)` : ''}\n`);
       if (o.export) {
-        exportDebiased(o.export, store, o.store, heads, edited, means, o.protocol);
+        exportDebiased(o.export, store, o.store, heads, edited, means, result.protocol);
         process.stderr.write(`wrote ${o.export}: edited image_features [${store.attn.shape[0]}, ${store.manifest.dims.d}]\n`);
       }
       await finish(o, out, () => debiasReport(result, { model: result.model, store: o.store, classifier: o.classifier, heads: heads.map(headName).join(','), protocol: result.protocol }, selection));

@@ -11,7 +11,7 @@ import { OPENAI_MEAN, OPENAI_STD } from '../src/model/config.ts';
 import { preprocessDecoded, preprocessImages, type PreprocessOptions } from '../src/model/preprocess.ts';
 import { resizeCropGeometry, roundHalfEven } from '../src/io/resample.ts';
 import { preprocessFiles } from '../src/model/preprocess_model.ts';
-import { vitB16Config } from '../src/model/random.ts';
+import { vitB16Config } from './helpers/random_weights.ts';
 import { REF, referencePath as ref } from './helpers/fixtures.ts';
 import { pattern, syntheticPngs } from './helpers/synthetic_png.ts';
 import { ImageDecodeError } from '../src/errors.ts';

@@ -87,10 +87,12 @@ rmSync(dirname(pilOut), { recursive: true, force: true });
 // Streaming preprocess: peak RSS of the command against the number of images.
 const work = mkdtempSync(join(tmpdir(), 'cliplens-preprocess-'));
 try {
-  // a config beside a (never read) checkpoint name: preprocess reads only the config
+  // a config beside a checkpoint that is not one: preprocess reads only the config
   writeFileSync(join(work, 'vit-b-16.json'), JSON.stringify(VIT_B_16));
+  writeFileSync(join(work, 'vit-b-16.safetensors'), '');
   const rssProbe = join(work, 'rss.mjs');
-  writeFileSync(rssProbe, "process.on('exit', () => process.stderr.write(`maxrss ${process.resourceUsage().maxRSS}\\n`));\n");
+  // the process's own high-water mark (VmHWM is per address space; getrusage's maxrss would include the parent's at fork)
+  writeFileSync(rssProbe, "import { readFileSync } from 'node:fs';\nprocess.on('exit', () => process.stderr.write(`maxrss ${/VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]}\\n`));\n");
   const counts = [...new Set([100, 300, paths.length].filter((c) => c <= paths.length))];
   const rows: string[] = [];
   for (const c of counts) {

@@ -3,7 +3,7 @@
 // any order; idle workers do not keep the process alive.
 
 import { availableParallelism } from 'node:os';
-import { Worker, type TransferListItem } from 'node:worker_threads';
+import { Worker, type TransferListItem, type WorkerOptions } from 'node:worker_threads';
 
 /** One worker per core, at most `max` (the forward pass has the cores most of the time). */
 export function defaultPoolSize(max = 4): number {
@@ -22,11 +22,11 @@ export function siblingModule(importMetaUrl: string, name: string): URL {
  * Workers do not inherit tsx's loader from `--import tsx` on Node 20: a module run from source
  * (.ts, in tests and benchmarks) is started through a bootstrap that registers tsx first.
  */
-function startWorker(module: URL): Worker {
-  if (!module.pathname.endsWith('.ts')) return new Worker(module);
+export function startWorker(module: URL, opts: WorkerOptions = {}): Worker {
+  if (!module.pathname.endsWith('.ts')) return new Worker(module, opts);
   const tsx = import.meta.resolve('tsx/esm/api');
   const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(module.href)}); });`;
-  return new Worker(boot, { eval: true });
+  return new Worker(boot, { ...opts, eval: true });
 }
 
 interface Task<In, Out> {

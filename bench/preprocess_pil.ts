@@ -17,7 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SafetensorsFile } from '../src/io/safetensors.ts';
 import { preprocessFiles } from '../src/model/preprocess_model.ts';
-import { VIT_B_16, vitB16Config } from '../test/helpers/random_weights.ts';
+import { vitB16Config } from '../test/helpers/random_weights.ts';
 import { makeJpegs } from '../tools/make_jpegs.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -87,9 +87,8 @@ rmSync(dirname(pilOut), { recursive: true, force: true });
 // Streaming preprocess: peak RSS of the command against the number of images.
 const work = mkdtempSync(join(tmpdir(), 'cliplens-preprocess-'));
 try {
-  // a config beside a checkpoint that is not one: preprocess reads only the config
-  writeFileSync(join(work, 'vit-b-16.json'), JSON.stringify(VIT_B_16));
-  writeFileSync(join(work, 'vit-b-16.safetensors'), '');
+  // the tests' tiny checkpoint: its vision tower takes 224 px images like ViT-B-16 (preprocess reads its header only)
+  const model = join(repo, 'test/fixtures/reference/tiny_a.safetensors');
   const rssProbe = join(work, 'rss.mjs');
   // the process's own high-water mark (VmHWM is per address space; getrusage's maxrss would include the parent's at fork)
   writeFileSync(rssProbe, "import { readFileSync } from 'node:fs';\nprocess.on('exit', () => process.stderr.write(`maxrss ${/VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]}\\n`));\n");
@@ -99,7 +98,7 @@ try {
     const list = join(work, `list-${c}.txt`);
     writeFileSync(list, paths.slice(0, c).join('\n'));
     const t0 = performance.now();
-    const r = spawnSync(process.execPath, ['--import', rssProbe, join(repo, 'bin/cliplens.js'), 'preprocess', '-m', join(work, 'vit-b-16.safetensors'), '--dataset', list, '-o', join(work, 'out.safetensors')], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--import', rssProbe, join(repo, 'bin/cliplens.js'), 'preprocess', '-m', model, '--dataset', list, '-o', join(work, 'out.safetensors')], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`cliplens preprocess failed: ${r.stderr}`);
     const kb = Number(/maxrss (\d+)/.exec(r.stderr)![1]);
     rows.push(`${String(c).padStart(5)} images: peak RSS ${(kb / 1024).toFixed(0)} MB, ${((performance.now() - t0) / 1000).toFixed(1)} s`);

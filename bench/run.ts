@@ -1,6 +1,6 @@
 // npm run bench [-- suite ... [--flag value ...]]
-//   suites: startup, encode (these two by default), decompose, textspan, preprocess, tokenize,
-//           toyworld, hostile, siglip, all. Flags after the suites go to the suites that take them (textspan:
+//   suites: startup, encode (these two by default), decompose, dataset, textspan, preprocess, pil,
+//           tokenize, toyworld, hostile, siglip, all. Flags after the suites go to the suites that take them (textspan:
 //           --n --d --m --k --r --literal-k --seed; startup: --runs; hostile: --model --uploads --cli).
 // Every speed is printed next to a baseline measured in the same run.
 
@@ -12,11 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { batchedMatmul } from '../src/graph/matmul.ts';
 import { writeSafetensors } from '../src/io/safetensors.ts';
 import type { F32 } from '../src/tensor.ts';
+import { makeJpegs } from '../tools/make_jpegs.ts';
 import { randomClipWeights, vitB16Config } from '../test/helpers/random_weights.ts';
 import { randomSiglipWeights, siglipBase224Config } from '../test/helpers/siglip_random.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SUITES = ['startup', 'encode', 'decompose', 'textspan', 'preprocess', 'tokenize', 'toyworld', 'hostile', 'siglip'];
+const SUITES = ['startup', 'encode', 'decompose', 'dataset', 'textspan', 'preprocess', 'pil', 'tokenize', 'toyworld', 'hostile', 'siglip'];
 const args = process.argv.slice(2);
 const named = args.filter((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
 for (const a of named)
@@ -119,5 +120,18 @@ if (suites.has('siglip')) {
   row("through-layers [B,L,H,H',d] (batch 4)", 'through', 2, 4);
 }
 
+if (suites.has('dataset')) {
+  // A folder of JPEGs (decoded and preprocessed on worker threads while the model runs) against
+  // the same images pre-decoded.
+  const ckpt = checkpoint();
+  const jpegs = join(here, '../.cache/imagenet-like');
+  if (!existsSync(jpegs)) await makeJpegs(jpegs, 1000);
+  const out = execFileSync(process.execPath, ['--import', 'tsx', join(here, 'dataset.ts'), ckpt, jpegs, '48', '16', '5'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = JSON.parse(out.trim().split('\n').pop()!);
+  console.log(`decompose, random ViT-B-16, ${r.images} images, batch ${r.batch} (median of ${r.rounds} alternating rounds):`);
+  console.log(`  --pixels (pre-decoded):       ${r.pixelsPerSecond.toFixed(2)} images/s`);
+  console.log(`  --dataset (JPEG folder):      ${r.jpegsPerSecond.toFixed(2)} images/s = ${(r.ofPixels * 100).toFixed(1)}% of --pixels (target ≥ 95%; rounds ${r.ratios.map((x: number) => (x * 100).toFixed(0) + '%').join(' ')})`);
+}
+if (suites.has('pil')) sub('preprocess_pil.ts');
 if (suites.has('textspan')) sub('textspan.ts');
 if (suites.has('hostile')) sub('hostile.ts');

@@ -1,7 +1,7 @@
 import './helpers/env.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { gram, matmul, matmulABt, rightSvd, symEig, topK } from '../src/analyses/linalg.ts';
+import { gram, matmul, matmulABt, rightSvd, symEig, symEigTop, topK } from '../src/analyses/linalg.ts';
 import { accuracy, buildClassifier, groupAccuracy, logits, predict, topkAccuracy, topkClasses } from '../src/analyses/zeroshot.ts';
 import { ablationSummary, accuracy as ablAccuracy, meanAblate, sumTerms } from '../src/analyses/ablation.ts';
 import { headSum, nearestNeighbours, precisionAtK } from '../src/analyses/retrieval.ts';
@@ -24,6 +24,47 @@ function rng(seed: number) {
 }
 const rand = (len: number, g: () => number) => Float32Array.from({ length: len }, g);
 const close = (a: number, b: number, tol = 1e-6, msg = '') => assert.ok(Math.abs(a - b) <= tol, `${msg} ${a} vs ${b}`);
+
+test('linalg: top-k eigenpairs (blocked tridiagonalisation + inverse iteration) equal the full decomposition', async () => {
+  const g = rng(11);
+  // d below, at and above the 32-column panel; a repeated eigenvalue; a matrix already tridiagonal
+  const rankDeficient = (n: number, d: number) => gram(rand(n * d, g), n, d); // rank n < d: zero eigenvalues repeat
+  const cases: [string, Float64Array, number, number][] = [
+    ['d=5', gram(rand(40 * 5, g), 40, 5), 5, 3],
+    ['d=33', gram(rand(90 * 33, g), 90, 33), 33, 10],
+    ['d=150', gram(rand(400 * 150, g), 400, 150), 150, 40],
+    ['rank 20 of d=70', rankDeficient(20, 70), 70, 30],
+    ['diagonal', Float64Array.from({ length: 36 }, (_, i) => (i % 7 === 0 ? [4, 1, 3, 3, 2, 0][i / 7] : 0)), 6, 6],
+  ];
+  for (const [name, S, d, k] of cases) {
+    const full = symEig(S, d);
+    const top = await symEigTop(S, d, k);
+    const scale = Math.max(1, full.values[0]);
+    for (let j = 0; j < k; j++) close(top.values[j], full.values[j], 1e-12 * scale, `${name}: eigenvalue ${j}`);
+    // residual ‖S v − λ v‖ and orthonormality of the computed vectors
+    for (let j = 0; j < k; j++) {
+      for (let i = 0; i < d; i++) {
+        let s = 0;
+        for (let q = 0; q < d; q++) s += S[i * d + q] * top.vectors[j * d + q];
+        close(s, top.values[j] * top.vectors[j * d + i], 1e-11 * scale, `${name}: residual of vector ${j}`);
+      }
+      for (let j2 = 0; j2 <= j; j2++) close(top.vectors.subarray(j * d, j * d + d).reduce((a, v, q) => a + v * top.vectors[j2 * d + q], 0), j === j2 ? 1 : 0, 1e-10, `${name}: ${j}·${j2}`);
+    }
+    // the span of the top k equals the full decomposition's, where the k-th eigenvalue is separated
+    if (k < d && full.values[k - 1] - full.values[k] > 1e-6 * scale) {
+      for (let i = 0; i < d; i++)
+        for (let q = 0; q < d; q += 7) {
+          let a = 0, b = 0;
+          for (let j = 0; j < k; j++) {
+            a += full.vectors[j * d + i] * full.vectors[j * d + q];
+            b += top.vectors[j * d + i] * top.vectors[j * d + q];
+          }
+          close(a, b, 1e-10, `${name}: projector (${i}, ${q})`);
+        }
+    }
+  }
+  await assert.rejects(symEigTop(new Float64Array(9), 3, 4), RangeError);
+});
 
 // ---------------------------------------------------------------------------------------------
 test('linalg: matmul kernels agree with the naive product', () => {

@@ -4,7 +4,7 @@ import './helpers/env.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -61,6 +61,38 @@ test('preprocess + encode from image files reproduce the reference pixels and fe
   const out = join(tmp, 'enc2.safetensors');
   assert.equal(cli('encode', '--model', TINY_A(), ...imgs, '--out', out).code, 0);
   assert.ok(maxAbsDiff(readSafetensors(out).get('image_features')!.data as Float32Array, refOutput('image_features').data) < 1e-4);
+});
+
+test('preprocess streams a dataset in batches and leaves no file on an unreadable image', () => {
+  const model = TINY_A();
+  const names = ['catdog.png', 'rocket.jpg', 'coins.png', 'cell.png'];
+  const list = join(tmp, 'images.txt');
+  writeFileSync(list, [...names, 'rocket.jpg', 'catdog.png'].map((f) => join(REF, 'images', f)).join('\n'));
+  const px = join(tmp, 'stream.safetensors');
+  const r = cli('preprocess', '--model', model, '--dataset', list, '--batch-size', '4', '--out', px);
+  assert.equal(r.code, 0, r.stderr);
+  const got = readSafetensors(px);
+  const ref = readSafetensors(join(REF, 'inputs_tiny_a.safetensors'));
+  assert.deepEqual(got.get('pixel_values')!.shape, [6, 3, 224, 224]);
+  const per = 3 * 224 * 224;
+  const want = [0, 1, 2, 3, 1, 0].map((i) => (ref.get('pixels_u8')!.data as Uint8Array).subarray(i * per, (i + 1) * per));
+  const u8 = got.get('pixels_u8')!.data as Uint8Array;
+  want.forEach((w, b) => assert.ok(Buffer.from(u8.subarray(b * per, (b + 1) * per)).equals(Buffer.from(w)), `image ${b}`));
+  const pv = got.get('pixel_values')!.data as Float32Array;
+  assert.ok(maxAbsDiff(pv.subarray(4 * per, 5 * per), (ref.get('pixel_values')!.data as Float32Array).subarray(per, 2 * per)) === 0);
+  // an unreadable image in the second batch: one line naming it, and no output left behind
+  const bad = join(tmp, 'bad.jpg');
+  writeFileSync(bad, Buffer.from('not a jpeg'));
+  writeFileSync(list, [...names, bad].map((f) => (f === bad ? f : join(REF, 'images', f))).join('\n'));
+  const out2 = join(tmp, 'stream2.safetensors');
+  const r2 = cli('preprocess', '--model', model, '--dataset', list, '--batch-size', '4', '--out', out2);
+  assert.notEqual(r2.code, 0);
+  const errors = r2.stderr.split('\n').filter((l) => l.startsWith('cliplens: error'));
+  assert.equal(errors.length, 1, r2.stderr);
+  assert.match(errors[0], /bad\.jpg: not an image/);
+  assert.doesNotMatch(r2.stderr, /\n\s+at /);
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('stream2')), []);
+  assertOneLineError(cli('preprocess', '--model', model, '--out', out2), /no images/);
 });
 
 test('decompose: spatial and per-head outputs in the reference convention', () => {

@@ -10,6 +10,8 @@ import { readSafetensors } from '../src/io/safetensors.ts';
 import { OPENAI_MEAN, OPENAI_STD } from '../src/model/config.ts';
 import { preprocessDecoded, preprocessImages, type PreprocessOptions } from '../src/model/preprocess.ts';
 import { resizeCropGeometry, roundHalfEven } from '../src/io/resample.ts';
+import { preprocessFiles } from '../src/model/preprocess_model.ts';
+import { vitB16Config } from './helpers/random_weights.ts';
 import { REF, referencePath as ref } from './helpers/fixtures.ts';
 import { pattern, syntheticPngs } from './helpers/synthetic_png.ts';
 import { ImageDecodeError } from '../src/errors.ts';
@@ -165,4 +167,18 @@ test('preprocessImages: batch layout, Buffer inputs, errors name the image', asy
   await assert.rejects(preprocessImages([a, Buffer.from('not an image')], opts), (e: unknown) => e instanceof ImageDecodeError && /^image 1: /.test(e.message));
   await assert.rejects(preprocessImages([a], { ...opts, imageSize: 0 }), RangeError);
   await assert.rejects(preprocessImages([a], { ...opts, std: [1, 0, 1] }), RangeError);
+});
+
+test('preprocessFiles gives the same bytes on worker threads as on the calling thread, unreadable images included', async () => {
+  const cfg = vitB16Config();
+  const files = [...['catdog.png', 'rocket.jpg', 'coins.png', 'cell.png'].map((f) => join(REF, 'images', f)), Buffer.from('not an image'), join(REF, 'no-such.png')];
+  const here = await preprocessFiles(cfg, files, { workers: false });
+  const pool = await preprocessFiles(cfg, files, { workers: true });
+  assert.deepEqual(pool.pixels.shape, [4, 3, 224, 224]);
+  assert.ok(Buffer.from(pool.pixels.data.buffer).equals(Buffer.from(here.pixels.data.buffer)));
+  assert.deepEqual(pool.u8, here.u8);
+  assert.deepEqual(pool.errors, here.errors);
+  assert.deepEqual(pool.errors.slice(0, 4), [undefined, undefined, undefined, undefined]);
+  assert.match(pool.errors[4]!, /^<image buffer>: /);
+  assert.match(pool.errors[5]!, /no-such\.png: file not found/);
 });

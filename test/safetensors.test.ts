@@ -1,10 +1,10 @@
 import './helpers/env.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeSafetensors, readSafetensors, SafetensorsFile, writeSafetensors } from '../src/io/safetensors.ts';
+import { encodeSafetensors, readSafetensors, SafetensorsFile, SafetensorsWriter, writeSafetensors } from '../src/io/safetensors.ts';
 import { f32, f32ToF16, f16ToF32, maxAbsDiff } from '../src/tensor.ts';
 import { TINY_A } from './helpers/fixtures.ts';
 
@@ -78,4 +78,30 @@ test('hostile or broken files give clear errors, never huge allocations', () => 
   assert.throws(() => SafetensorsFile.open(join(dir, 'absent.safetensors')), /cannot open \(ENOENT\)/);
   const f = SafetensorsFile.open(TINY_A());
   assert.throws(() => f.read('visual.nope'), /missing tensor 'visual.nope'/);
+});
+
+test('SafetensorsWriter: rows written in any order give the same file as writing at once', () => {
+  const a = f32([5, 2, 3], Float32Array.from({ length: 30 }, (_, i) => i * 0.5 - 3));
+  const b = { dtype: 'U8' as const, shape: [5, 4], data: Uint8Array.from({ length: 20 }, (_, i) => 250 - i) };
+  const whole = join(dir, 'whole.safetensors');
+  writeSafetensors(whole, { a, b }, { metadata: { model: 'm' } });
+  const pieces = join(dir, 'pieces.safetensors');
+  const w = new SafetensorsWriter(pieces, { a: { dtype: 'F32', shape: [5, 2, 3] }, b: { dtype: 'U8', shape: [5, 4] } }, { model: 'm' });
+  w.write('a', 3, a.data.subarray(18, 30));
+  w.write('b', 0, b.data.subarray(0, 8));
+  w.write('a', 0, a.data.subarray(0, 18));
+  assert.ok(!existsSync(pieces), 'nothing is published before finish()');
+  w.write('b', 2, b.data.subarray(8));
+  w.finish();
+  assert.ok(readFileSync(pieces).equals(readFileSync(whole)));
+  // a slice that does not fit, a missing row, and abort leaving nothing behind
+  const p2 = join(dir, 'partial.safetensors');
+  const w2 = new SafetensorsWriter(p2, { a: { dtype: 'F32', shape: [5, 2, 3] } });
+  assert.throws(() => w2.write('a', 4, a.data.subarray(0, 12)), /do not fit/);
+  assert.throws(() => w2.write('c', 0, a.data), /no tensor 'c'/);
+  w2.write('a', 0, a.data.subarray(0, 24));
+  assert.throws(() => w2.finish(), /96 of its 120 bytes/);
+  w2.abort();
+  assert.ok(!existsSync(p2));
+  assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('partial')), []);
 });

@@ -218,8 +218,8 @@ describe('TextSpan study', () => {
   const t7 = texts[7];
   const cls = classifier(['no', 'yes'], [t7.map((x) => -x), t7]);
 
-  it('recovers the planted texts first, in order of variance', () => {
-    const res = textspanStudy(store, pool, { layers: [1], k: 5, rank: 16 });
+  it('recovers the planted texts first, in order of variance', async () => {
+    const res = await textspanStudy(store, pool, { layers: [1], k: 5, rank: 16 });
     const h = res.heads.find((x) => x.layer === 1 && x.head === 0)!;
     assert.deepEqual(h.indices.slice(0, 3), [3, 7, 11]);
     assert.deepEqual(h.texts.slice(0, 3), ['text 3', 'text 7', 'text 11']);
@@ -229,9 +229,9 @@ describe('TextSpan study', () => {
     assert.equal(res.rank, 16);
   });
 
-  it('accuracy vs m: one text loses the label, three keep it, and matches the reconstruction literally under either protocol', () => {
+  it('accuracy vs m: one text loses the label, three keep it, and matches the reconstruction literally under either protocol', async () => {
     for (const protocol of ['reference', 'ablate-mlps'] as const) {
-      const res = textspanStudy(store, pool, { layers: [1], k: 3, rank: 16, classifier: cls, ms: [1, 3], protocol });
+      const res = await textspanStudy(store, pool, { layers: [1], k: 3, rank: 16, classifier: cls, ms: [1, 3], protocol });
       const a = res.accuracy!;
       assert.equal(a.protocol, protocol);
       assert.deepEqual(a.m, [1, 3]);
@@ -244,7 +244,7 @@ describe('TextSpan study', () => {
         let attn: Float32Array = Float32Array.from(store.attn.data);
         for (let h = 0; h < 2; h++) {
           const C = { shape: [n, d], data: headTerms(store.attn, 1, h) };
-          const rec = textspan(C, pool.embeddings, { k: mm, r: 16, reconstruction: true }).reconstruction!;
+          const rec = (await textspan(C, pool.embeddings, { k: mm, r: 16, reconstruction: true })).reconstruction!;
           attn = replaceWithReconstruction({ shape: store.attn.shape, data: attn }, 1, h, rec);
         }
         const emb = meanAblate({ attn: { shape: store.attn.shape, data: attn }, mlp: store.mlp }, { mlps: protocol === 'ablate-mlps', heads: [[0, 0], [0, 1]] });
@@ -253,10 +253,10 @@ describe('TextSpan study', () => {
     }
   });
 
-  it('rejects a pool of another size and k beyond the pool', () => {
+  it('rejects a pool of another size and k beyond the pool', async () => {
     const bad: TextSet = { ...pool, embeddings: f32([2, 8]) , names: ['a', 'b'] };
-    assert.throws(() => textspanStudy(store, bad, { k: 1 }), /text pool has embedding size 8/);
-    assert.throws(() => textspanStudy(store, pool, { k: 31 }), /more than the 30 texts/);
+    await assert.rejects(textspanStudy(store, bad, { k: 1 }), /text pool has embedding size 8/);
+    await assert.rejects(textspanStudy(store, pool, { k: 31 }), /more than the 30 texts/);
   });
 });
 

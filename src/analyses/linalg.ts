@@ -4,6 +4,7 @@
 // (JS numbers), accumulators never round to float32.
 
 import { ShapeError } from '../errors.ts';
+import { matmulF64 } from '../graph/matmul.ts';
 
 export type Vec = Float32Array | Float64Array;
 
@@ -267,8 +268,11 @@ function tred2(V: Float64Array, dg: Float64Array, e: Float64Array, n: number): v
   e[0] = 0;
 }
 
-/** Implicit QL on the tridiagonal (dg, e); Vt holds the transform with eigenvectors as rows. */
-function tql2(Vt: Float64Array, dg: Float64Array, e: Float64Array, n: number): void {
+/**
+ * Implicit QL on the tridiagonal (dg, e); Vt holds the transform with eigenvectors as rows.
+ * With Vt null, eigenvalues only (EISPACK tql1): O(n²) instead of O(n³).
+ */
+function tql2(Vt: Float64Array | null, dg: Float64Array, e: Float64Array, n: number): void {
   for (let i = 1; i < n; i++) e[i - 1] = e[i];
   e[n - 1] = 0;
   let f = 0;
@@ -311,6 +315,7 @@ function tql2(Vt: Float64Array, dg: Float64Array, e: Float64Array, n: number): v
           c = p / r;
           p = c * dg[i] - s * g;
           dg[i + 1] = h + s * (c * g + s * dg[i]);
+          if (!Vt) continue;
           const ri = i * n, rj = (i + 1) * n;
           for (let k = 0; k < n; k++) {
             const hv = Vt[rj + k];
@@ -327,6 +332,262 @@ function tql2(Vt: Float64Array, dg: Float64Array, e: Float64Array, n: number): v
     dg[l] += f;
     e[l] = 0;
   }
+}
+
+/** Columns per panel of the blocked tridiagonalisation. */
+const PANEL = 32;
+
+/**
+ * The `k` largest eigenpairs of a symmetric S [d, d] (Float64), for when k ≪ d:
+ * Householder reduction to a tridiagonal T = QᵀSQ, blocked as LAPACK's dsytrd/dlatrd do (per
+ * panel of 32 columns, the symmetric matrix-vector products run here on the lower triangle and
+ * the trailing rank-64 update runs as one float64 matrix product on ONNX Runtime); T's
+ * eigenvalues by implicit QL without vectors; T's top-k eigenvectors by inverse iteration
+ * (re-orthogonalised within clusters of close eigenvalues, as LAPACK's dstein does); Q applied
+ * to those k vectors only. About d³/3 multiply-adds in JS against ~5·d³ for symEig, with the
+ * same eigenvalues and eigenvectors to round-off.
+ */
+export async function symEigTop(S: ArrayLike<number>, d: number, k: number): Promise<SymEig> {
+  checkLen('symEigTop', S, d, d);
+  if (!Number.isInteger(k) || k < 0 || k > d) throw new RangeError(`symEigTop: k must be an integer in 0..${d}, got ${k}`);
+  if (d <= 2) {
+    const full = symEig(S, d);
+    return { values: full.values.slice(0, k), vectors: full.vectors.slice(0, k * d) };
+  }
+  const A = Float64Array.from(S as ArrayLike<number>); // lower triangle used; rows contiguous
+  for (let i = 0; i < d; i++)
+    for (let j = 0; j < i; j++) {
+      const a = A[i * d + j], b = A[j * d + i];
+      if (!Number.isFinite(a) || !Number.isFinite(b)) throw new RangeError('symEigTop: matrix has non-finite entries');
+      A[i * d + j] = 0.5 * (a + b);
+    }
+  const { diag, off, V, beta } = await tridiagonalise(A, d);
+  // eigenvalues of T (tql2 without vectors works on copies)
+  const ev = diag.slice();
+  const eo = off.slice();
+  tql2(null, ev, eo, d);
+  const values = Float64Array.from(ev).sort().reverse().slice(0, k);
+  let tnorm = 0;
+  for (let i = 0; i < d; i++) tnorm = Math.max(tnorm, Math.abs(diag[i]) + Math.abs(off[i]) + (i + 1 < d ? Math.abs(off[i + 1]) : 0));
+  const Z = tridiagonalEigenvectors(diag, off, d, values, tnorm);
+  // back-transform: y = H_0 H_1 … H_{d-3} z, applied from the last reflector to the first
+  for (let q = 0; q < k; q++) {
+    const y = Z.subarray(q * d, q * d + d);
+    for (let j = d - 3; j >= 0; j--) {
+      const b = beta[j];
+      if (b === 0) continue;
+      const vo = j * d;
+      let s = 0;
+      for (let i = j + 1; i < d; i++) s += V[vo + i] * y[i];
+      s *= b;
+      for (let i = j + 1; i < d; i++) y[i] -= s * V[vo + i];
+    }
+  }
+  return { values, vectors: Z };
+}
+
+/**
+ * Blocked Householder tridiagonalisation of the symmetric A (lower triangle, overwritten):
+ * A = Q T Qᵀ with Q = H_0 ⋯ H_{d−3}, H_j = I − beta_j v_j v_jᵀ (v_j in row j of V, entries j+1..).
+ * T: diag, off[i] = T[i][i−1].
+ */
+async function tridiagonalise(A: Float64Array, d: number) {
+  const diag = new Float64Array(d);
+  const off = new Float64Array(d);
+  const V = new Float64Array(d * d);
+  const beta = new Float64Array(d);
+  const W = new Float64Array(PANEL * d); // w of each panel column, as rows
+  for (let j0 = 0; j0 < d - 2; j0 += PANEL) {
+    const nb = Math.min(PANEL, d - 2 - j0);
+    W.fill(0);
+    reducePanel(A, d, j0, nb, diag, off, V, beta, W);
+    // trailing block (rows and columns from t on): A −= V Wᵀ + W Vᵀ, one float64 product
+    const t = j0 + nb;
+    const mt = d - t;
+    if (mt <= 0) continue;
+    const L = new Float64Array(mt * 2 * nb); // [mt, 2nb] = [V | W] restricted to rows t..
+    const R = new Float64Array(2 * nb * mt); // [2nb, mt] = [W ; V]ᵀ
+    for (let q = 0; q < nb; q++) {
+      const vq = V.subarray((j0 + q) * d + t, (j0 + q + 1) * d);
+      const wq = W.subarray(q * d + t, (q + 1) * d);
+      R.set(wq, q * mt);
+      R.set(vq, (nb + q) * mt);
+      for (let r = 0; r < mt; r++) {
+        L[r * 2 * nb + q] = vq[r];
+        L[r * 2 * nb + nb + q] = wq[r];
+      }
+    }
+    const X = await matmulF64(L, R, mt, 2 * nb, mt);
+    for (let r = 0; r < mt; r++) {
+      const row = (t + r) * d + t;
+      const xr = r * mt;
+      for (let q = 0; q <= r; q++) A[row + q] -= X[xr + q];
+    }
+  }
+  diag[d - 2] = A[(d - 2) * d + d - 2];
+  diag[d - 1] = A[(d - 1) * d + d - 1];
+  off[d - 1] = A[(d - 1) * d + d - 2];
+  return { diag, off, V, beta };
+}
+
+/**
+ * One panel of the blocked reduction (LAPACK dlatrd, lower): reflectors for columns j0..j0+nb−1
+ * into V and beta, their w vectors into W's rows; A's trailing block is left for the caller's
+ * rank-2nb update. A plain (not async) function, so that its loops are compiled tight.
+ */
+function reducePanel(A: Float64Array, d: number, j0: number, nb: number, diag: Float64Array, off: Float64Array, V: Float64Array, beta: Float64Array, W: Float64Array): void {
+  const tv = new Float64Array(nb);
+  const tw = new Float64Array(nb);
+  for (let i = 0; i < nb; i++) {
+    const c = j0 + i;
+    // bring column c (rows c..) up to date with this panel's earlier columns
+    for (let q = 0; q < i; q++) {
+      const vq = V.subarray((j0 + q) * d, (j0 + q + 1) * d);
+      const wq = W.subarray(q * d, (q + 1) * d);
+      const vc = vq[c], wc = wq[c];
+      for (let r = c; r < d; r++) A[r * d + c] -= vq[r] * wc + wq[r] * vc;
+    }
+    diag[c] = A[c * d + c];
+    let alpha = 0;
+    for (let r = c + 1; r < d; r++) alpha += A[r * d + c] * A[r * d + c];
+    alpha = Math.sqrt(alpha);
+    const x0 = A[(c + 1) * d + c];
+    if (alpha === 0 || alpha === Math.abs(x0)) {
+      off[c + 1] = x0; // already tridiagonal in this column: no reflection (v = w = 0)
+      continue;
+    }
+    const sgn = x0 >= 0 ? 1 : -1;
+    off[c + 1] = -sgn * alpha;
+    const v = V.subarray(c * d, c * d + d);
+    for (let r = c + 1; r < d; r++) v[r] = A[r * d + c];
+    v[c + 1] = x0 + sgn * alpha;
+    const b = 1 / (alpha * Math.abs(v[c + 1]));
+    beta[c] = b;
+    // w = A_trail·v with A_trail as of the panel's start (lower triangle, rows contiguous) …
+    const w = W.subarray(i * d, (i + 1) * d);
+    for (let r = c + 1; r < d; r++) {
+      const row = r * d;
+      const vr = v[r];
+      let acc = 0;
+      for (let q = c + 1; q < r; q++) {
+        const a = A[row + q];
+        acc += a * v[q];
+        w[q] += a * vr;
+      }
+      w[r] += acc + A[row + r] * vr;
+    }
+    // … minus this panel's pending updates: w −= V (Wᵀv) + W (Vᵀv)
+    for (let q = 0; q < i; q++) {
+      const vq = V.subarray((j0 + q) * d, (j0 + q + 1) * d);
+      const wq = W.subarray(q * d, (q + 1) * d);
+      let sv = 0, sw = 0;
+      for (let r = c + 1; r < d; r++) {
+        sw += wq[r] * v[r];
+        sv += vq[r] * v[r];
+      }
+      tw[q] = sw;
+      tv[q] = sv;
+    }
+    for (let q = 0; q < i; q++) {
+      const vq = V.subarray((j0 + q) * d, (j0 + q + 1) * d);
+      const wq = W.subarray(q * d, (q + 1) * d);
+      const a = tw[q], bb = tv[q];
+      for (let r = c + 1; r < d; r++) w[r] -= vq[r] * a + wq[r] * bb;
+    }
+    let wv = 0;
+    for (let r = c + 1; r < d; r++) {
+      w[r] *= b;
+      wv += w[r] * v[r];
+    }
+    const K = 0.5 * b * wv;
+    for (let r = c + 1; r < d; r++) w[r] -= K * v[r];
+  }
+}
+
+/**
+ * Eigenvectors of the symmetric tridiagonal (diag, off[i] = T[i][i−1]) for the given eigenvalues
+ * (descending), by inverse iteration with partial-pivoting LU; vectors of eigenvalues closer
+ * than 1e-3·‖T‖ are orthogonalised against each other (LAPACK dstein's rule). Rows of [k, d].
+ */
+function tridiagonalEigenvectors(diag: Float64Array, off: Float64Array, d: number, values: Float64Array, tnorm: number): Float64Array {
+  const k = values.length;
+  const Z = new Float64Array(k * d);
+  const dd = new Float64Array(d), du = new Float64Array(d), du2 = new Float64Array(d), dl = new Float64Array(d);
+  const piv = new Uint8Array(d);
+  const eps = 2 ** -52;
+  const ortol = 1e-3 * tnorm;
+  const tiny = eps * Math.max(tnorm, Number.MIN_VALUE);
+  let clusterStart = 0;
+  let seed = 1;
+  for (let q = 0; q < k; q++) {
+    let lambda = values[q];
+    if (q > 0 && values[q - 1] - values[q] >= ortol) clusterStart = q;
+    // equal eigenvalues: separate the shifts a little so the LU differs (dstein's pertol)
+    if (q > clusterStart && values[q - 1] - lambda < 10 * eps * Math.abs(lambda)) lambda = values[q - 1] - 10 * eps * Math.abs(lambda);
+    // LU of T − λI with partial pivoting (LAPACK dgttrf)
+    for (let i = 0; i < d; i++) {
+      dd[i] = diag[i] - lambda;
+      du[i] = i + 1 < d ? off[i + 1] : 0;
+      dl[i] = i + 1 < d ? off[i + 1] : 0;
+      du2[i] = 0;
+    }
+    for (let i = 0; i < d - 1; i++) {
+      if (Math.abs(dd[i]) >= Math.abs(dl[i])) {
+        piv[i] = 0;
+        if (dd[i] === 0) dd[i] = tiny;
+        const f = dl[i] / dd[i];
+        dl[i] = f;
+        dd[i + 1] -= f * du[i];
+      } else {
+        piv[i] = 1;
+        const f = dd[i] / dl[i];
+        dd[i] = dl[i];
+        dl[i] = f;
+        const t = du[i];
+        du[i] = dd[i + 1];
+        dd[i + 1] = t - f * dd[i + 1];
+        if (i < d - 2) {
+          du2[i] = du[i + 1];
+          du[i + 1] = -f * du[i + 1];
+        }
+      }
+    }
+    if (dd[d - 1] === 0) dd[d - 1] = tiny;
+    const z = Z.subarray(q * d, q * d + d);
+    for (let i = 0; i < d; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      z[i] = (seed / 4294967296) - 0.5;
+    }
+    for (let it = 0; it < 4; it++) {
+      // solve (T − λI) x = z in place
+      for (let i = 0; i < d - 1; i++) {
+        if (piv[i] === 0) z[i + 1] -= dl[i] * z[i];
+        else {
+          const t = z[i];
+          z[i] = z[i + 1];
+          z[i + 1] = t - dl[i] * z[i];
+        }
+      }
+      z[d - 1] /= dd[d - 1];
+      z[d - 2] = (z[d - 2] - du[d - 2] * z[d - 1]) / dd[d - 2];
+      for (let i = d - 3; i >= 0; i--) z[i] = (z[i] - du[i] * z[i + 1] - du2[i] * z[i + 2]) / dd[i];
+      // orthogonalise against the cluster (twice is enough), then normalise
+      for (let pass = 0; pass < 2; pass++)
+        for (let o = clusterStart; o < q; o++) {
+          const c = dot(z, 0, Z, o * d, d);
+          for (let i = 0; i < d; i++) z[i] -= c * Z[o * d + i];
+        }
+      let nr = Math.sqrt(dot(z, 0, z, 0, d));
+      if (!(nr > 0) || !Number.isFinite(nr)) {
+        // degenerate start: restart from a unit vector
+        z.fill(0);
+        z[(q * 7919) % d] = 1;
+        nr = 1;
+      }
+      for (let i = 0; i < d; i++) z[i] /= nr;
+    }
+  }
+  return Z;
 }
 
 export interface RightSvd {

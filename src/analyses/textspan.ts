@@ -17,7 +17,8 @@
 // Picks beyond the rank of the projected span (k > min(r, n, d)) choose among texts deflated to
 // round-off level, in the reference as here; the two versions may differ there.
 
-import { type Mat, colMeans, dims, dot, gram, matmul, matmulABt, rightSvd } from './linalg.ts';
+import { type Mat, colMeans, dims, dot, matmul, matmulABt, rightSvd, symEigTop, transpose } from './linalg.ts';
+import { centredGram, matmulF64 } from '../graph/matmul.ts';
 import { ShapeError } from '../errors.ts';
 
 export interface TextSpanOptions {
@@ -126,23 +127,49 @@ function sumSq(x: Float64Array): number {
   return s;
 }
 
-/** TextSpan with the same picks as `textspanLiteral`, via the d×d covariance: O(n·d² + m·d·r) + O(m·r) per pick. */
-export function textspan(C: Mat, T: Mat, opts: TextSpanOptions): TextSpanResult {
-  const { n, d, m, k, rank: r } = checkInputs(C, T, opts);
-  const mu = colMeans(C.data, n, d);
-  const S = gram(C.data, n, d, mu); // scatter of the centred C, [d, d]
-  // Uncentred Gram for the reference's SVD: CᵀC = S + n·μμᵀ.
+/** Float64 view of a Mat's data (copied only when it is float32). */
+const f64 = (x: Float32Array | Float64Array): Float64Array => (x instanceof Float64Array ? x : Float64Array.from(x));
+
+export interface HeadSpan {
+  /** Column means of C [d]. */
+  mu: Float64Array;
+  /** Scatter of the centred C, (C − μ)ᵀ(C − μ) [d, d]. */
+  S: Float64Array;
+  /** Top-`rank` right singular vectors of the uncentred C, as rows [rank, d]. */
+  Vr: Float64Array;
+  rank: number;
+}
+
+/**
+ * The head's statistics TextSpan needs, in float64: mean, scatter, and the reference's SVD
+ * span (the uncentred C's top right singular vectors = eigenvectors of CᵀC = S + n·μμᵀ).
+ * The n·d² product runs on ONNX Runtime; only the top `rank` eigenvectors are computed.
+ */
+export async function headSpan(C: Float32Array | Float64Array, n: number, d: number, rank: number): Promise<HeadSpan> {
+  const { mu, S } = await centredGram(C, n, d);
   const G = new Float64Array(d * d);
   for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) G[i * d + j] = S[i * d + j] + n * mu[i] * mu[j];
-  const Vr = rightSvd(null, n, d, G).vt.subarray(0, r * d); // [r, d]
-  const A = matmulABt(T.data, m, d, Vr, r) as Float64Array; // [m, r] text coordinates in the span
+  const r = Math.min(rank, n, d);
+  return { mu, S, Vr: (await symEigTop(G, d, r)).vectors, rank: r };
+}
+
+/**
+ * TextSpan with the same picks as `textspanLiteral`, via the d×d covariance:
+ * O(n·d² + d³ + m·d·r) once (the large products on ONNX Runtime, float64), then O(m·r) per pick.
+ * `span`: the head's `headSpan`, when the caller has it already.
+ */
+export async function textspan(C: Mat, T: Mat, opts: TextSpanOptions, span?: HeadSpan): Promise<TextSpanResult> {
+  const { n, d, m, k, rank } = checkInputs(C, T, opts);
+  if (span && (span.rank !== rank || span.Vr.length !== rank * d)) throw new RangeError(`TextSpan: the given head span has rank ${span.rank}, expected ${rank}`);
+  const { mu, S, Vr, rank: r } = span ?? (await headSpan(C.data, n, d, rank));
+  const VrT = transpose(Vr, r, d); // [d, r]
+  const A = await matmulF64(f64(T.data), VrT, m, d, r); // [m, r] text coordinates in the span
   // Σ_r = V_r Σ V_rᵀ, Σ = S/(n−1).
-  const W = matmulABt(Vr, r, d, S, d); // [r, d] = V_r S (S symmetric)
-  const M = matmulABt(W, r, d, Vr, r) as Float64Array; // [r, r]
+  const M = await matmulF64(await matmulF64(Vr, S, r, d, d), VrT, r, d, r); // [r, r]
   for (let i = 0; i < M.length; i++) M[i] /= n - 1;
   for (let i = 0; i < r; i++) for (let j = 0; j < i; j++) M[i * r + j] = M[j * r + i] = 0.5 * (M[i * r + j] + M[j * r + i]);
   // q_s = sᵀΣs for every text, from A·Σ_r.
-  const AM = matmulABt(A, m, r, M, r); // [m, r]
+  const AM = await matmulF64(A, M, m, r, r); // [m, r] (M symmetric)
   const q = new Float64Array(m);
   for (let s = 0; s < m; s++) q[s] = dot(AM, s * r, A, s * r, r);
   let total = 0;
@@ -186,12 +213,12 @@ export function textspan(C: Mat, T: Mat, opts: TextSpanOptions): TextSpanResult 
     varianceExplained.push(total > 0 ? explained / total : 0);
   }
   const out: TextSpanResult = { indices, scores, varianceExplained };
-  if (opts.reconstruction) out.reconstruction = reconstruct(C.data, n, d, mu, picked, Vr, r);
+  if (opts.reconstruction) out.reconstruction = await reconstruct(C.data, n, d, mu, picked, Vr, r);
   return out;
 }
 
 /** mean + (C − mean)·U·Uᵀ with U the picked unit directions (orthonormal), as [n, d]. */
-function reconstruct(
+async function reconstruct(
   C: Float32Array | Float64Array,
   n: number,
   d: number,
@@ -199,27 +226,19 @@ function reconstruct(
   picked: Float64Array[],
   Vr: Float64Array,
   r: number,
-): Float32Array {
+): Promise<Float32Array> {
   const k = picked.length;
-  const U = new Float64Array(k * d); // [k, d]
-  picked.forEach((u, j) => {
-    for (let i = 0; i < r; i++) {
-      const c = u[i];
-      for (let p = 0; p < d; p++) U[j * d + p] += c * Vr[i * d + p];
-    }
-  });
   const out = new Float32Array(n * d);
-  const row = new Float64Array(d);
-  const coef = new Float64Array(k);
-  for (let i = 0; i < n; i++) {
-    for (let p = 0; p < d; p++) row[p] = C[i * d + p] - mu[p];
-    for (let j = 0; j < k; j++) coef[j] = dot(row, 0, U, j * d, d);
-    for (let p = 0; p < d; p++) {
-      let v = mu[p];
-      for (let j = 0; j < k; j++) v += coef[j] * U[j * d + p];
-      out[i * d + p] = v;
-    }
-  }
+  const Xc = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) for (let p = 0; p < d; p++) Xc[i * d + p] = C[i * d + p] - mu[p];
+  if (k > 0) {
+    const P = new Float64Array(k * r);
+    picked.forEach((u, j) => P.set(u, j * r));
+    const U = await matmulF64(P, Vr, k, r, d); // [k, d]
+    const coef = await matmulF64(Xc, transpose(U, k, d), n, d, k); // [n, k]
+    Xc.set(await matmulF64(coef, U, n, k, d)); // the projection onto the picked directions
+  } else Xc.fill(0);
+  for (let i = 0; i < n; i++) for (let p = 0; p < d; p++) out[i * d + p] = mu[p] + Xc[i * d + p];
   return out;
 }
 
@@ -276,26 +295,44 @@ export interface HeadTextSpan extends TextSpanResult {
  * returns attn with each of those heads replaced by its reconstruction (the reference's
  * completeness experiment; mean-ablate the earlier layers separately).
  */
-export function textspanHeads(
+export async function textspanHeads(
   attn: Mat,
   T: Mat,
   opts: TextSpanOptions & { layers?: number[]; replace?: boolean; onHead?: (r: HeadTextSpan) => void },
-): { heads: HeadTextSpan[]; replaced?: Float32Array } {
+): Promise<{ heads: HeadTextSpan[]; replaced?: Float32Array }> {
   const [n, L, H, d] = dims('attention terms', attn, ['n', 'L', 'H', 'd']);
   const layers = opts.layers ?? Array.from({ length: L }, (_, i) => i);
+  for (const l of layers) checkHead(l, 0, L, H);
   const replaced = opts.replace ? Float32Array.from(attn.data) : undefined;
-  const heads: HeadTextSpan[] = [];
-  for (const l of layers) {
-    for (let h = 0; h < H; h++) {
-      checkHead(l, h, L, H);
-      const C = { shape: [n, d], data: headTerms(attn, l, h) };
-      const res = textspan(C, T, { ...opts, reconstruction: opts.replace || opts.reconstruction });
-      if (replaced && res.reconstruction) replaceWithReconstruction({ shape: [n, L, H, d], data: replaced }, l, h, res.reconstruction, true);
-      if (!opts.reconstruction) delete res.reconstruction;
-      const hr = { layer: l, head: h, ...res };
-      opts.onHead?.(hr);
-      heads.push(hr);
-    }
-  }
+  const jobs = layers.flatMap((l) => Array.from({ length: H }, (_, h) => [l, h] as const));
+  const heads = await pipelined(jobs, async ([l, h]) => {
+    const res = await textspan({ shape: [n, d], data: headTerms(attn, l, h) }, T, { ...opts, reconstruction: opts.replace || opts.reconstruction });
+    return { layer: l, head: h, ...res };
+  }, (hr) => {
+    if (replaced && hr.reconstruction) replaceWithReconstruction({ shape: [n, L, H, d], data: replaced }, hr.layer, hr.head, hr.reconstruction, true);
+    if (!opts.reconstruction) delete hr.reconstruction;
+    opts.onHead?.(hr);
+  });
   return { heads, ...(replaced ? { replaced } : {}) };
+}
+
+/**
+ * `run` over the jobs with the next one started before the current one is handled, results in
+ * order: one head's products on ONNX Runtime overlap another's eigendecomposition in JS.
+ */
+export async function pipelined<J, R>(jobs: readonly J[], run: (job: J) => Promise<R>, handle?: (r: R, i: number) => void): Promise<R[]> {
+  const out: R[] = [];
+  let next = jobs.length ? run(jobs[0]) : undefined;
+  try {
+    for (let i = 0; i < jobs.length; i++) {
+      const r = await next!;
+      next = i + 1 < jobs.length ? run(jobs[i + 1]) : undefined;
+      handle?.(r, i);
+      out.push(r);
+    }
+  } catch (e) {
+    await next?.catch(() => undefined);
+    throw e;
+  }
+  return out;
 }

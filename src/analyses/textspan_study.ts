@@ -10,10 +10,10 @@ import type { StoreData } from '../io/store.ts';
 import type { F32 } from '../tensor.ts';
 import { COMPLETENESS_PROTOCOLS, type CompletenessProtocol } from './ablation.ts';
 import { keptIndex } from './heads.ts';
-import { colMeans, dot, gram, rightSvd } from './linalg.ts';
+import { dot } from './linalg.ts';
 import { alignLabels, checkPool, composeEmbeddings, storeRows } from './store_terms.ts';
 import type { TextSet } from './text_sets.ts';
-import { headTerms, textspan } from './textspan.ts';
+import { type HeadSpan, headSpan, headTerms, pipelined, textspan } from './textspan.ts';
 import { topkAccuracy } from './zeroshot.ts';
 import { AnalysisError } from '../errors.ts';
 
@@ -70,13 +70,8 @@ export interface TextSpanStudyOptions {
 }
 
 /** Picked texts as orthonormal directions (Gram–Schmidt in pick order = TextSpan's deflation), [K, d]. */
-function pickedDirections(C: Float32Array, n: number, d: number, T: Float32Array, indices: number[], rank: number): { U: Float64Array; K: number; mu: Float64Array } {
-  const mu = colMeans(C, n, d);
-  const S = gram(C, n, d, mu);
-  const G = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) G[i * d + j] = S[i * d + j] + n * mu[i] * mu[j];
-  const r = Math.min(rank, n, d);
-  const Vr = rightSvd(null, n, d, G).vt.subarray(0, r * d);
+function pickedDirections(d: number, T: Float32Array, indices: number[], span: HeadSpan): { U: Float64Array; K: number; mu: Float64Array } {
+  const { Vr, rank: r, mu } = span;
   const U = new Float64Array(indices.length * d);
   let K = 0;
   const a = new Float64Array(r);
@@ -104,7 +99,7 @@ function pickedDirections(C: Float32Array, n: number, d: number, T: Float32Array
  * other terms mean-ablated or kept as `protocol` says (default: the reference's, where the
  * attention layers not chosen are mean-ablated and the MLP terms kept).
  */
-export function textspanStudy(store: StoreData, pool: TextSet, opts: TextSpanStudyOptions): TextSpanStudyResult {
+export async function textspanStudy(store: StoreData, pool: TextSet, opts: TextSpanStudyOptions): Promise<TextSpanStudyResult> {
   const m = store.manifest;
   checkPool(store, pool);
   const { H, d } = m.dims;
@@ -122,10 +117,16 @@ export function textspanStudy(store: StoreData, pool: TextSet, opts: TextSpanStu
   const heads: TextSpanHeadJson[] = [];
   const deltas = ms.map(() => new Float64Array(n * d)); // Σ_h (reconstruction_m − C_h)
   const total = kept.length * H;
-  kept.forEach((j, li) => {
-    for (let h = 0; h < H; h++) {
+  // two heads in flight: one's products on ONNX Runtime overlap the other's eigensolve
+  const jobs = kept.flatMap((j, li) => Array.from({ length: H }, (_, h) => ({ li, j, h })));
+  await pipelined(
+    jobs,
+    async ({ li, j, h }) => {
       const C = headTerms(store.attn, j, h);
-      const ts = textspan({ shape: [n, d], data: C }, T, { k: K, r: rank });
+      const span = await headSpan(C, n, d, rank);
+      return { li, h, C, span, ts: await textspan({ shape: [n, d], data: C }, T, { k: K, r: rank }, span) };
+    },
+    ({ li, h, C, span, ts }) => {
       heads.push({
         layer: layers[li],
         head: h,
@@ -133,10 +134,10 @@ export function textspanStudy(store: StoreData, pool: TextSet, opts: TextSpanStu
         indices: ts.indices.slice(0, opts.k),
         varianceExplained: ts.varianceExplained.slice(0, opts.k),
       });
-      if (ms.length) addReconstructionDeltas(C, n, d, pickedDirections(C, n, d, T.data, ts.indices, rank), ms, deltas);
+      if (ms.length) addReconstructionDeltas(C, n, d, pickedDirections(d, T.data, ts.indices, span), ms, deltas);
       opts.onHead?.(heads.length, total);
-    }
-  });
+    },
+  );
   const out: TextSpanStudyResult = { ...provenanceFields(m.model), store: opts.storePath ?? m.dataset.root, rank, k: opts.k, layers, heads };
   if (al && opts.classifier) out.accuracy = reconstructionAccuracy(store, opts.classifier.embeddings, al.labels, kept, ms, deltas, opts.protocol ?? 'reference');
   return out;

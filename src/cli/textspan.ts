@@ -54,7 +54,7 @@ export function textspanCommand(): Command {
       const cls = o.classifier ? openTextSet(o.classifier, 'classifier') : undefined;
       if (!o.out && !o.report && !o.json) throw new UsageError('give --out FILE, --report DIR and/or --json');
       const bar = progressBar('heads', layers.length * m.dims.H);
-      const r = textspanStudy(store, pool, { layers, k, rank, classifier: cls, ms, protocol: o.protocol, storePath: o.store, onHead: (d) => bar.update(d) });
+      const r = await textspanStudy(store, pool, { layers, k, rank, classifier: cls, ms, protocol: o.protocol, storePath: o.store, onHead: (d) => bar.update(d) });
       bar.stop();
       if (o.out) {
         const j: TextSpanJson = { model: r.model, ...(r.modelFingerprint ? { modelFingerprint: r.modelFingerprint } : {}), store: r.store, rank: r.rank, heads: r.heads };

@@ -9,8 +9,8 @@ import onnxProto from 'onnx-proto';
 const { onnx } = onnxProto;
 type AttrValue = number | number[] | string | { floats: number[] } | { tensor: onnxProto.onnx.ITensorProto };
 
-export type ElemType = 'float' | 'int64' | 'int32';
-const ELEM: Record<ElemType, number> = { float: 1, int64: 7, int32: 6 };
+export type ElemType = 'float' | 'double' | 'int64' | 'int32';
+const ELEM: Record<ElemType, number> = { float: 1, double: 11, int64: 7, int32: 6 };
 
 /** Opset 17 has LayerNormalization; nothing newer is needed. */
 export const OPSET = 17;

@@ -15,7 +15,7 @@
 
 import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
-import { resampleI32, resampleU8, resampleU8Premultiplied, resizeNearest, type Filter } from './resample.ts';
+import { resampleI32, resampleU8, resampleU8Premultiplied, type CropBox, type Filter } from './resample.ts';
 import { ImageDecodeError } from '../errors.ts';
 import { fsProblem } from './files.ts';
 
@@ -252,8 +252,10 @@ export async function decodeImage(input: string | Buffer, name?: string, opts: D
     const pick: number[] =
       mode === '1' || mode === 'L' ? [0] : mode === 'LA' ? [0, alphaIdx] : mode === 'RGBA' ? [0, 1, 2, alphaIdx] : mode === 'CMYK' ? [0, 1, 2, 3] : [0, 1, 2];
     if (srcCh < 3 && pick.some((p) => p >= srcCh && p !== alphaIdx)) throw new ImageDecodeError(label, `decoder returned ${srcCh} channels for mode ${mode}`);
-    const data = new Uint8Array(n * channels);
-    for (let c = 0; c < channels; c++) {
+    const direct = shift === 0 && srcCh === channels && pick.every((p, c) => p === c);
+    // the decoder's buffer already is the image (8-bit RGB, L, RGBA, CMYK): no copy
+    const data = direct ? new Uint8Array((src as Buffer).buffer, (src as Buffer).byteOffset, n * channels) : new Uint8Array(n * channels);
+    for (let c = 0; c < channels && !direct; c++) {
       const p = pick[c];
       if (p < 0) {
         for (let i = c; i < data.length; i += channels) data[i] = 255;
@@ -303,25 +305,31 @@ function pngTruncation(buf: Buffer): string | undefined {
 /**
  * PIL's Image.resize((outW, outH), filter) with its mode rules: '1' and 'P' always NEAREST;
  * LA/RGBA resized premultiplied; 'I' in int32 with double weights; the rest 8-bit fixed point.
+ * With `crop`, the result is that region of the resized image (= resize then cropImage), and
+ * 8-bit images compute only its pixels.
  */
-export function resizeImage(img: DecodedImage, outW: number, outH: number, filter: Filter): DecodedImage {
+export function resizeImage(img: DecodedImage, outW: number, outH: number, filter: Filter, crop?: CropBox): DecodedImage {
   const { width: w, height: h, channels: c, mode } = img;
-  if (outW === w && outH === h) return { ...img, data: img.data.slice(), samples: img.samples?.slice() };
+  const box = crop ?? { left: 0, top: 0, width: outW, height: outH };
   const f: Filter = mode === '1' || mode === 'P' ? 'nearest' : filter;
   if (mode === 'I') {
-    const samples = resampleI32(img.samples ?? Int32Array.from(img.data), w, h, 1, outW, outH, f);
-    const data = new Uint8Array(samples.length);
-    for (let i = 0; i < samples.length; i++) {
-      const v = samples[i];
-      data[i] = v <= 0 ? 0 : v >= 255 ? 255 : v;
+    let resized = img;
+    if (outW !== w || outH !== h) {
+      const samples = resampleI32(img.samples ?? Int32Array.from(img.data), w, h, 1, outW, outH, f);
+      const data = new Uint8Array(samples.length);
+      for (let i = 0; i < samples.length; i++) {
+        const v = samples[i];
+        data[i] = v <= 0 ? 0 : v >= 255 ? 255 : v;
+      }
+      resized = { ...img, width: outW, height: outH, data, samples };
     }
-    return { ...img, width: outW, height: outH, data, samples };
+    return cropImage(resized, box.left, box.top, box.width, box.height);
   }
   let data: Uint8Array;
-  if (f === 'nearest') data = resizeNearest(img.data, w, h, c, outW, outH);
-  else if (mode === 'LA' || mode === 'RGBA') data = resampleU8Premultiplied(img.data, w, h, c as 2 | 4, outW, outH, f);
-  else data = resampleU8(img.data, w, h, c, outW, outH, f);
-  return { ...img, width: outW, height: outH, data };
+  if (f === 'nearest') data = resampleU8(img.data, w, h, c, outW, outH, 'nearest', box);
+  else if (mode === 'LA' || mode === 'RGBA') data = resampleU8Premultiplied(img.data, w, h, c as 2 | 4, outW, outH, f, box);
+  else data = resampleU8(img.data, w, h, c, outW, outH, f, box);
+  return { ...img, width: box.width, height: box.height, data };
 }
 
 /** PIL's Image.crop for a box inside the image. */

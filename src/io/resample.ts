@@ -4,6 +4,7 @@
 // images through 22-bit fixed point with clip8, a uint8 intermediate after the horizontal pass.
 
 import { ResampleError, ShapeError } from '../errors.ts';
+import { RESAMPLE_WASM_BASE64 } from './resample_wasm.ts';
 
 export type Filter = 'nearest' | 'box' | 'bilinear' | 'hamming' | 'bicubic' | 'lanczos';
 
@@ -114,6 +115,30 @@ function fixedCoeffs(kk: Float64Array): Int32Array {
   return out;
 }
 
+interface AxisCoeffs extends Coeffs {
+  /** kk in 22-bit fixed point */
+  fixed: Int32Array;
+}
+
+// Coefficients depend only on (input size, output size, filter): a dataset has few distinct
+// sizes, so they are computed once per size pair and kept (a small most-recently-used cache).
+const COEFF_CACHE = new Map<string, AxisCoeffs>();
+const COEFF_CACHE_SIZE = 64;
+
+function axisCoeffs(inSize: number, outSize: number, filter: Exclude<Filter, 'nearest'>): AxisCoeffs {
+  const key = `${inSize}:${outSize}:${filter}`;
+  let c = COEFF_CACHE.get(key);
+  if (c) {
+    COEFF_CACHE.delete(key); // re-insert: Map order is the recency order
+  } else {
+    const kk = precomputeCoeffs(inSize, 0, inSize, outSize, filter);
+    c = { ...kk, fixed: fixedCoeffs(kk.kk) };
+    if (COEFF_CACHE.size >= COEFF_CACHE_SIZE) COEFF_CACHE.delete(COEFF_CACHE.keys().next().value!);
+  }
+  COEFF_CACHE.set(key, c);
+  return c;
+}
+
 function clip8(ss: number): number {
   const v = ss >> PRECISION_BITS;
   return v < 0 ? 0 : v > 255 ? 255 : v;
@@ -126,14 +151,28 @@ function checkArgs(len: number, w: number, h: number, c: number, outW: number, o
   if (len !== w * h * c) throw new ResampleError(`resample: buffer has ${len} values, expected ${w}x${h}x${c} = ${w * h * c}`);
 }
 
+/** A region of the resized image: only its pixels are computed. */
+export interface CropBox {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+function checkCrop(crop: CropBox, outW: number, outH: number): void {
+  const { left, top, width, height } = crop;
+  const ok = [left, top, width, height].every(Number.isInteger) && left >= 0 && top >= 0 && width >= 1 && height >= 1 && left + width <= outW && top + height <= outH;
+  if (!ok) throw new ResampleError(`resample: crop ${width}x${height}+${left}+${top} is outside the ${outW}x${outH} output`);
+}
+
 /** Which passes Pillow runs, and the input rows the horizontal pass must cover. */
 function plan(w: number, h: number, outW: number, outH: number, filter: Exclude<Filter, 'nearest'>) {
   const needH = outW !== w;
   const needV = outH !== h;
-  const vert = precomputeCoeffs(h, 0, h, outH, filter);
+  const vert = axisCoeffs(h, outH, filter);
   const yFirst = vert.bounds[0];
   const yLast = vert.bounds[outH * 2 - 2] + vert.bounds[outH * 2 - 1];
-  const horiz = needH ? precomputeCoeffs(w, 0, w, outW, filter) : undefined;
+  const horiz = needH ? axisCoeffs(w, outW, filter) : undefined;
   return { needH, needV, vert, horiz, yFirst, yLast };
 }
 
@@ -142,29 +181,150 @@ function plan(w: number, h: number, outW: number, outH: number, filter: Exclude<
  * RGBX, CMYK, La, RGBa ...): each channel independently, no premultiplication here.
  * Pillow runs the horizontal pass first (on only the rows the vertical pass reads), storing a
  * clipped uint8 intermediate, then the vertical pass.
+ *
+ * With `crop`, returns only that region of the resized image, computing only the pixels in it:
+ * every output pixel depends on its own coefficients alone, so this equals resize-then-crop
+ * byte for byte (torchvision's Resize + CenterCrop, without the discarded quarter of the work).
  */
-export function resampleU8(src: Uint8Array, w: number, h: number, c: number, outW: number, outH: number, filter: Filter): Uint8Array {
+export function resampleU8(src: Uint8Array, w: number, h: number, c: number, outW: number, outH: number, filter: Filter, crop?: CropBox): Uint8Array {
   checkArgs(src.length, w, h, c, outW, outH);
-  if (filter === 'nearest') return resizeNearest(src, w, h, c, outW, outH);
-  if (outW === w && outH === h) return src.slice();
-  const p = plan(w, h, outW, outH, filter);
-  let img = src;
-  let rowOffset = 0;
-  if (p.needH) {
-    const rows = p.yLast - p.yFirst;
-    img = horizontalU8(src, w, c, p.yFirst, rows, outW, p.horiz!.ksize, p.horiz!.bounds, fixedCoeffs(p.horiz!.kk));
-    rowOffset = p.yFirst;
+  const box = crop ?? { left: 0, top: 0, width: outW, height: outH };
+  checkCrop(box, outW, outH);
+  if (filter === 'nearest') {
+    const full = resizeNearest(src, w, h, c, outW, outH);
+    return crop ? cropU8(full, outW, c, box) : full;
   }
-  if (!p.needV) return img === src ? src.slice() : img;
-  return verticalU8(img, outW * c, rowOffset, outH, p.vert.ksize, p.vert.bounds, fixedCoeffs(p.vert.kk));
+  if (outW === w && outH === h) return cropU8(src, w, c, box);
+  const p = plan(w, h, outW, outH, filter);
+  const { left, top, width, height } = box;
+  const vb = p.vert.bounds;
+  const simd = useSimd ? simdKernels() : null;
+  if (simd) return resampleSimd(simd, src, w, c, p, box);
+  if (!p.needV) {
+    // rows pass through: the horizontal pass on the cropped rows is the answer
+    return horizontalU8(src, w, c, top, height, left, width, p.horiz!.ksize, p.horiz!.bounds, p.horiz!.fixed);
+  }
+  // input rows the cropped output rows read
+  const r0 = vb[top * 2];
+  const r1 = vb[(top + height - 1) * 2] + vb[(top + height - 1) * 2 + 1];
+  let img: Uint8Array;
+  let rowLen: number;
+  let colOffset: number;
+  let rowOffset: number;
+  if (p.needH) {
+    img = horizontalU8(src, w, c, r0, r1 - r0, left, width, p.horiz!.ksize, p.horiz!.bounds, p.horiz!.fixed);
+    rowLen = width * c;
+    colOffset = 0;
+    rowOffset = r0;
+  } else {
+    img = src;
+    rowLen = w * c;
+    colOffset = left * c;
+    rowOffset = 0;
+  }
+  return verticalU8(img, rowLen, colOffset, width * c, rowOffset, top, height, p.vert.ksize, vb, p.vert.fixed);
 }
 
-function horizontalU8(src: Uint8Array, w: number, c: number, y0: number, rows: number, outW: number, ksize: number, bounds: Int32Array, k: Int32Array): Uint8Array {
-  const tmp = new Uint8Array(rows * outW * c);
+// ---------------------------------------------------------------------------------------------
+// The same passes as WebAssembly SIMD kernels (resample.wat): 16 bytes a step, identical integer
+// arithmetic. The horizontal pass runs as a vertical one on the transposed image, so both passes
+// stream whole rows. Used wherever WebAssembly SIMD is available (Node ≥ 16); else the JS above.
+
+interface SimdKernels {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  pass(img: number, rowLen: number, colOffset: number, outRowLen: number, rowOffset: number, y0: number, ny: number, ksize: number, bounds: number, k: number, out: number): void;
+  transpose(src: number, rows: number, cols: number, c: number, dst: number): void;
+}
+
+let simdCache: SimdKernels | null | undefined;
+let useSimd = true;
+
+function simdKernels(): SimdKernels | null {
+  if (simdCache === undefined) {
+    try {
+      // (the package's type library has no DOM, where WebAssembly's types live)
+      const wasm = (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => object; Instance: new (m: object) => { exports: unknown } } }).WebAssembly;
+      simdCache = new wasm.Instance(new wasm.Module(Buffer.from(RESAMPLE_WASM_BASE64, 'base64'))).exports as SimdKernels;
+    } catch {
+      simdCache = null;
+    }
+  }
+  return simdCache;
+}
+
+/** Which kernels resampleU8 runs: 'simd' (the default where available) or 'js' (tests compare the two). */
+export function setResampleKernels(kind: 'simd' | 'js'): void {
+  useSimd = kind === 'simd';
+}
+
+/** Both passes in WebAssembly memory (laid out once per call, each buffer padded for the 16-byte steps). */
+function resampleSimd(K: SimdKernels, src: Uint8Array, w: number, c: number, p: ReturnType<typeof plan>, box: CropBox): Uint8Array {
+  const { left, top, width, height } = box;
+  const vb = p.vert.bounds;
+  // input rows needed: those the kept output rows read (all rows of the box when no vertical pass)
+  const r0 = p.needV ? vb[top * 2] : top;
+  const r1 = p.needV ? vb[(top + height - 1) * 2] + vb[(top + height - 1) * 2 + 1] : top + height;
+  const rows = r1 - r0;
+  let end = 0;
+  const at = (bytes: number) => {
+    const o = end;
+    end = (o + bytes + 16 + 15) & ~15;
+    return o;
+  };
+  const S = at(rows * w * c);
+  const hz = p.horiz;
+  const hb = hz ? at(hz.bounds.byteLength) : 0;
+  const hk = hz ? at(hz.fixed.byteLength) : 0;
+  const vbo = at(vb.byteLength);
+  const vk = at(p.vert.fixed.byteLength);
+  const T = hz ? at(rows * w * c) : 0;
+  const T2 = hz ? at(rows * width * c) : 0;
+  const TMP = hz ? at(rows * width * c) : 0;
+  const OUT = at(height * width * c);
+  const need = Math.ceil(end / 65536) - K.memory.buffer.byteLength / 65536;
+  if (need > 0) K.memory.grow(need);
+  const mem = new Uint8Array(K.memory.buffer);
+  mem.set(src.subarray(r0 * w * c, r1 * w * c), S);
+  const put = (a: Int32Array, o: number) => mem.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), o);
+  put(vb, vbo);
+  put(p.vert.fixed, vk);
+  let img = S;
+  let rowLen = w * c;
+  let colOffset = left * c;
+  if (hz) {
+    put(hz.bounds, hb);
+    put(hz.fixed, hk);
+    // horizontal pass = a row pass over the transpose, then transposed back: [rows, width, c]
+    K.transpose(S, rows, w, c, T);
+    K.pass(T, rows * c, 0, rows * c, 0, left, width, hz.ksize, hb, hk, T2);
+    K.transpose(T2, width, rows, c, TMP);
+    if (!p.needV) return mem.slice(TMP, TMP + height * width * c);
+    img = TMP;
+    rowLen = width * c;
+    colOffset = 0;
+  }
+  K.pass(img, rowLen, colOffset, width * c, r0, top, height, p.vert.ksize, vbo, vk, OUT);
+  return mem.slice(OUT, OUT + height * width * c);
+}
+
+function cropU8(src: Uint8Array, w: number, c: number, box: CropBox): Uint8Array {
+  const { left, top, width, height } = box;
+  if (left === 0 && top === 0 && width === w && src.length === w * height * c) return src.slice();
+  const out = new Uint8Array(width * height * c);
+  for (let y = 0; y < height; y++) {
+    const from = ((top + y) * w + left) * c;
+    out.set(src.subarray(from, from + width * c), y * width * c);
+  }
+  return out;
+}
+
+/** Output columns [x0, x0 + nx) of input rows [y0, y0 + rows), as a [rows, nx, c] uint8 image. */
+function horizontalU8(src: Uint8Array, w: number, c: number, y0: number, rows: number, x0: number, nx: number, ksize: number, bounds: Int32Array, k: Int32Array): Uint8Array {
+  const tmp = new Uint8Array(rows * nx * c);
   let o = 0;
   for (let yy = 0; yy < rows; yy++) {
     const inRow = (yy + y0) * w * c;
-    for (let xx = 0; xx < outW; xx++) {
+    for (let xx = x0; xx < x0 + nx; xx++) {
       const xmin = bounds[xx * 2];
       const xmax = bounds[xx * 2 + 1];
       const kb = xx * ksize;
@@ -198,20 +358,33 @@ function horizontalU8(src: Uint8Array, w: number, c: number, y0: number, rows: n
   return tmp;
 }
 
-// Sums are int32 as in C (`| 0`); Pillow's two spare bits keep them from overflowing.
-function verticalU8(img: Uint8Array, rowLen: number, rowOffset: number, outH: number, ksize: number, bounds: Int32Array, k: Int32Array): Uint8Array {
-  const out = new Uint8Array(outH * rowLen);
-  for (let yy = 0; yy < outH; yy++) {
+/**
+ * Output rows [y0, y0 + ny) of the vertical pass over `img` (rows of `rowLen` values, the first
+ * being input row `rowOffset`), columns [colOffset, colOffset + outRowLen) of each row.
+ * Row-wise accumulation, four taps at a time, keeps the inner loop sequential in memory.
+ * Sums are exact in doubles and stay in int32 range, as in C (Pillow's two spare bits).
+ */
+function verticalU8(img: Uint8Array, rowLen: number, colOffset: number, outRowLen: number, rowOffset: number, y0: number, ny: number, ksize: number, bounds: Int32Array, k: Int32Array): Uint8Array {
+  const out = new Uint8Array(ny * outRowLen);
+  const acc = new Int32Array(outRowLen);
+  for (let yy = y0; yy < y0 + ny; yy++) {
     const ymin = bounds[yy * 2] - rowOffset;
     const ymax = bounds[yy * 2 + 1];
     const kb = yy * ksize;
-    const ob = yy * rowLen;
-    for (let i = 0; i < rowLen; i++) {
-      let ss = ROUND_HALF;
-      let pi = ymin * rowLen + i;
-      for (let y = 0; y < ymax; y++, pi += rowLen) ss = (ss + img[pi] * k[kb + y]) | 0;
-      out[ob + i] = clip8(ss);
+    acc.fill(ROUND_HALF);
+    let y = 0;
+    for (; y + 4 <= ymax; y += 4) {
+      const k0 = k[kb + y], k1 = k[kb + y + 1], k2 = k[kb + y + 2], k3 = k[kb + y + 3];
+      const b0 = (ymin + y) * rowLen + colOffset, b1 = b0 + rowLen, b2 = b1 + rowLen, b3 = b2 + rowLen;
+      for (let i = 0; i < outRowLen; i++) acc[i] = (acc[i] + img[b0 + i] * k0 + img[b1 + i] * k1 + img[b2 + i] * k2 + img[b3 + i] * k3) | 0;
     }
+    for (; y < ymax; y++) {
+      const kv = k[kb + y];
+      const b = (ymin + y) * rowLen + colOffset;
+      for (let i = 0; i < outRowLen; i++) acc[i] = (acc[i] + img[b + i] * kv) | 0;
+    }
+    const ob = (yy - y0) * outRowLen;
+    for (let i = 0; i < outRowLen; i++) out[ob + i] = clip8(acc[i]);
   }
   return out;
 }
@@ -338,11 +511,11 @@ const muldiv255 = (a: number, b: number) => {
 /**
  * Pillow's Image.resize for images with a trailing alpha channel (LA, RGBA): convert to
  * premultiplied (La/RGBa, MULDIV255), resample every channel, then un-premultiply with
- * truncating integer division; alpha 0 and 255 pass through unchanged.
+ * truncating integer division; alpha 0 and 255 pass through unchanged. `crop` as for resampleU8.
  */
-export function resampleU8Premultiplied(src: Uint8Array, w: number, h: number, c: 2 | 4, outW: number, outH: number, filter: Exclude<Filter, 'nearest'>): Uint8Array {
+export function resampleU8Premultiplied(src: Uint8Array, w: number, h: number, c: 2 | 4, outW: number, outH: number, filter: Exclude<Filter, 'nearest'>, crop?: CropBox): Uint8Array {
   checkArgs(src.length, w, h, c, outW, outH);
-  if (outW === w && outH === h) return src.slice();
+  if (outW === w && outH === h) return resampleU8(src, w, h, c, outW, outH, filter, crop);
   const pre = new Uint8Array(src.length);
   const nc = c - 1;
   for (let i = 0; i < src.length; i += c) {
@@ -350,7 +523,7 @@ export function resampleU8Premultiplied(src: Uint8Array, w: number, h: number, c
     for (let k = 0; k < nc; k++) pre[i + k] = muldiv255(src[i + k], alpha);
     pre[i + nc] = alpha;
   }
-  const res = resampleU8(pre, w, h, c, outW, outH, filter);
+  const res = resampleU8(pre, w, h, c, outW, outH, filter, crop);
   for (let i = 0; i < res.length; i += c) {
     const alpha = res[i + nc];
     if (alpha === 255 || alpha === 0) continue;

@@ -3,7 +3,7 @@
 // Everything in the header is checked against the file before any tensor is allocated,
 // so a hostile header cannot make us allocate more than the file holds.
 
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { atomicWrite, fsProblem } from './files.ts';
 import { bf16ToF32, f16ToF32, f32ToF16, numel, type DType, type Tensor, type TypedData } from '../tensor.ts';
 import { SafetensorsError } from '../errors.ts';
@@ -225,29 +225,44 @@ export interface WriteOptions {
   half?: boolean;
 }
 
+/** Header bytes and data offsets for tensors in this order (callers order them for alignment). */
+function layoutHeader(entries: readonly (readonly [string, { dtype: DType; shape: readonly number[] }])[], metadata?: Record<string, string>): { header: Buffer; offsets: number[]; dataBytes: number } {
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  let offset = 0;
+  const offsets: number[] = [];
+  for (const [name, t] of entries) {
+    const bytes = numel([...t.shape]) * ELEMENT_SIZE[t.dtype];
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offsets.push(offset);
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const hb = Buffer.from(json, 'utf8');
+  const out = Buffer.alloc(8 + hb.length);
+  out.writeBigUInt64LE(BigInt(hb.length), 0);
+  hb.copy(out, 8);
+  return { header: out, offsets, dataBytes: offset };
+}
+
+const bySizeDesc = (a: readonly [string, { dtype: DType }], b: readonly [string, { dtype: DType }]) => ELEMENT_SIZE[b[1].dtype] - ELEMENT_SIZE[a[1].dtype];
+
 /** Serialise tensors to safetensors bytes: largest element size first so each tensor is aligned. */
 export function encodeSafetensors(tensors: Record<string, Tensor> | Map<string, Tensor>, opts: WriteOptions = {}): Buffer {
   const entries = (tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors)).map(([name, t]) => {
     if (opts.half && t.dtype === 'F32') return [name, { dtype: 'F16' as DType, shape: t.shape, data: f32ToF16(t.data as Float32Array) }] as const;
     return [name, t] as const;
   });
-  entries.sort((a, b) => ELEMENT_SIZE[b[1].dtype] - ELEMENT_SIZE[a[1].dtype]);
-  const header: Record<string, unknown> = {};
-  if (opts.metadata) header.__metadata__ = opts.metadata;
-  let offset = 0;
+  entries.sort(bySizeDesc);
   for (const [name, t] of entries) {
     const bytes = numel(t.shape) * ELEMENT_SIZE[t.dtype];
     if (t.data.byteLength !== bytes) throw new Error(`tensor '${name}': ${t.data.byteLength} bytes for dtype ${t.dtype} shape [${t.shape}]`);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
-  const hb = Buffer.from(json, 'utf8');
-  const out = Buffer.alloc(8 + hb.length + offset);
-  out.writeBigUInt64LE(BigInt(hb.length), 0);
-  hb.copy(out, 8);
-  let pos = 8 + hb.length;
+  const { header, dataBytes } = layoutHeader(entries, opts.metadata);
+  const out = Buffer.alloc(header.length + dataBytes);
+  header.copy(out, 0);
+  let pos = header.length;
   for (const [, t] of entries) {
     const src = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     out.set(src, pos);
@@ -256,7 +271,65 @@ export function encodeSafetensors(tensors: Record<string, Tensor> | Map<string, 
   return out;
 }
 
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < bytes.length) done += writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30), position + done);
+}
+
 /** Write atomically (temp file + fsync + rename) so an interrupted write never leaves a half file. */
 export function writeSafetensors(path: string, tensors: Record<string, Tensor> | Map<string, Tensor>, opts: WriteOptions = {}): void {
   atomicWrite(path, encodeSafetensors(tensors, opts), 'safetensors file');
+}
+
+/**
+ * A safetensors file written piece by piece, for tensors too large to hold at once: the shapes
+ * are fixed up front (so the header is final), slices along the first axis arrive in any order,
+ * and `finish()` publishes the file atomically once every byte has been written. `abort()`
+ * removes the partial file.
+ */
+export class SafetensorsWriter {
+  private readonly tmp: string;
+  private fd: number;
+  private readonly layout: Map<string, { dtype: DType; shape: number[]; begin: number; written: number; bytes: number }>;
+
+  constructor(readonly path: string, specs: Record<string, { dtype: DType; shape: number[] }>, metadata?: Record<string, string>) {
+    const entries = Object.entries(specs).sort(bySizeDesc);
+    const { header, offsets } = layoutHeader(entries, metadata);
+    this.layout = new Map(
+      entries.map(([name, t], i) => [name, { ...t, begin: header.length + offsets[i], written: 0, bytes: numel(t.shape) * ELEMENT_SIZE[t.dtype] }]),
+    );
+    this.tmp = `${path}.tmp-${process.pid}`;
+    this.fd = openSync(this.tmp, 'w');
+    writeAll(this.fd, header, 0);
+  }
+
+  /** Write `data` as rows [row, row + n) of tensor `name` (n = data's length / the size of a row). */
+  write(name: string, row: number, data: TypedData): void {
+    const t = this.layout.get(name);
+    if (!t) throw new Error(`SafetensorsWriter: no tensor '${name}' in ${this.path}`);
+    const rowBytes = t.shape.length ? (numel(t.shape.slice(1)) * ELEMENT_SIZE[t.dtype]) : t.bytes;
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes.length % rowBytes !== 0 || row * rowBytes + bytes.length > t.bytes) {
+      throw new Error(`SafetensorsWriter: ${bytes.length} bytes at row ${row} do not fit tensor '${name}' [${t.shape}] ${t.dtype}`);
+    }
+    writeAll(this.fd, bytes, t.begin + row * rowBytes);
+    t.written += bytes.length;
+  }
+
+  finish(): void {
+    for (const [name, t] of this.layout) {
+      if (t.written !== t.bytes) throw new Error(`SafetensorsWriter: tensor '${name}' has ${t.written} of its ${t.bytes} bytes written`);
+    }
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    this.fd = -1;
+    renameSync(this.tmp, this.path);
+  }
+
+  abort(): void {
+    if (this.fd < 0) return;
+    closeSync(this.fd);
+    this.fd = -1;
+    rmSync(this.tmp, { force: true });
+  }
 }

@@ -4,7 +4,7 @@
 // transformers' slow image processors (pipeline 'hf', SigLIP's SiglipImageProcessor):
 // convert('RGB') -> PIL resize((S, S), resample) -> float32(float64(u8) * rescale_factor) -> (x - mean) / std in float32.
 
-import { convertToRGB, cropImage, decodeImage, resizeImage, type DecodeOptions, type DecodedImage } from '../io/image.ts';
+import { convertToRGB, decodeImage, resizeImage, type DecodeOptions, type DecodedImage } from '../io/image.ts';
 import { resizeCropGeometry } from '../io/resample.ts';
 import type { Interpolation } from './config.ts';
 
@@ -82,7 +82,8 @@ export function preprocessDecoded(img: DecodedImage, opts: PreprocessOptions): {
 /** Shorter side to S (torchvision's size rule), then the centre S×S crop. */
 function squareCrop(img: DecodedImage, S: number, filter: Interpolation): DecodedImage {
   const g = resizeCropGeometry(img.source?.width ?? img.width, img.source?.height ?? img.height, S);
-  return cropImage(resizeImage(img, g.resizedW, g.resizedH, filter), g.left, g.top, S, S);
+  // Resize + CenterCrop in one pass that computes only the kept pixels (same bytes).
+  return resizeImage(img, g.resizedW, g.resizedH, filter, { left: g.left, top: g.top, width: S, height: S });
 }
 
 /** Decode and preprocess a batch; any unreadable image throws ImageDecodeError naming it. */

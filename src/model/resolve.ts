@@ -373,3 +373,21 @@ export async function resolveModel(spec: string | undefined, opts: ResolveOption
   const list = builtins.length ? `builtin models are ${builtins.join(', ')}` : `no builtin models found in ${modelsDir(opts.modelsDir)}`;
   throw new ModelNotFoundError(`unknown model '${s}': ${list}; ${FORMS}`);
 }
+
+/** A model's name and config, without its weights. */
+export interface ResolvedConfig {
+  name: string;
+  config: ClipConfig;
+  files: string[];
+}
+
+/**
+ * Resolve a model spec for its config alone (preprocessing): a local checkpoint is opened for its
+ * header only and closed, no tensor is read. (A hub id that is not cached yet is still downloaded
+ * whole, as resolveModel does.)
+ */
+export async function resolveModelConfig(spec: string | undefined, opts: ResolveOptions = {}): Promise<ResolvedConfig> {
+  const m = await resolveModel(spec, opts);
+  m.weights.close();
+  return { name: m.name, config: m.config, files: m.files };
+}

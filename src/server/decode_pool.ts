@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { DEFAULT_MAX_PIXELS } from '../io/image.ts';
 import type { PreprocessOptions } from '../model/preprocess.ts';
 import { HttpError } from '../errors.ts';
+import { siblingModule, startWorker } from '../worker_pool.ts';
 
 export interface DecodeJob {
   id: number;
@@ -53,17 +54,8 @@ interface Slot {
   timedOut?: boolean;
 }
 
-// Beside this module: decode_worker.js in dist/; decode_worker.ts when running from source under tsx
-// (tests), where a worker must register tsx itself before importing TypeScript (Node 20).
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(`./decode_worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
-
-function startWorker(opts: ConstructorParameters<typeof Worker>[1]): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL, opts);
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
-  return new Worker(boot, { ...opts, eval: true });
-}
+// Beside this module: decode_worker.js in dist/, decode_worker.ts when running from source.
+const WORKER_URL = siblingModule(import.meta.url, 'decode_worker');
 
 export class DecodePool {
   readonly workers: number;
@@ -125,7 +117,7 @@ export class DecodePool {
   }
 
   private spawn(): Slot {
-    const worker = startWorker({ resourceLimits: { maxOldGenerationSizeMb: this.heapMb, maxYoungGenerationSizeMb: 32 } });
+    const worker = startWorker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: this.heapMb, maxYoungGenerationSizeMb: 32 } });
     worker.unref();
     const slot: Slot = { worker };
     worker.on('message', (r: DecodeReply) => {

@@ -164,7 +164,7 @@ export async function runDemo(model: ClipModel, opts: DemoOptions = {}): Promise
   const zs: Record<string, number> = {};
   for (const f of FAMILIES) zs[f] = zeroShot(terms.imageFeatures.data, d, classifiers[f], set.labels[f]);
   log('TextSpan');
-  const heads = labelHeads(terms.attn, poolEmb, pool, { layers, m });
+  const heads = await labelHeads(terms.attn, poolEmb, pool, { layers, m });
 
   const heatmaps = await demoHeatmaps(dec, set, Math.min(opts.heatmapScenes ?? 3, n));
 

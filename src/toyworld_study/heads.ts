@@ -54,7 +54,7 @@ export function labelHead(texts: string[], families: string[], varianceExplained
 }
 
 /** TextSpan (m texts, rank ≤ d) on every head of the layers; attn [n, L, H, d], pool [T, d]. */
-export function labelHeads(attn: F32, poolEmb: F32, pool: AttributePool, opts: HeadLabelOptions = {}): HeadLabel[] {
+export async function labelHeads(attn: F32, poolEmb: F32, pool: AttributePool, opts: HeadLabelOptions = {}): Promise<HeadLabel[]> {
   const [n, L, H, d] = attn.shape;
   const m = opts.m ?? 5;
   const minPurity = opts.minPurity ?? 0.6;
@@ -63,7 +63,7 @@ export function labelHeads(attn: F32, poolEmb: F32, pool: AttributePool, opts: H
   for (const l of layers)
     for (let h = 0; h < H; h++) {
       const C = { shape: [n, d], data: headTerms(attn, l, h) };
-      const r = textspan(C, poolEmb, { k: m, r: Math.min(80, d) });
+      const r = await textspan(C, poolEmb, { k: m, r: Math.min(80, d) });
       out.push(labelHead(r.indices.map((i) => pool.texts[i]), r.indices.map((i) => pool.family[i]), r.varianceExplained, l, h, minPurity));
       opts.onHead?.(out.length, layers.length * H);
     }

@@ -111,7 +111,7 @@ export async function runToyworldStudy(model: ClipModel, opts: ToyworldStudyOpti
   const zeroShot = Object.fromEntries(ablation.map((a) => [a.family, a.baseline]));
 
   log('(b) TextSpan');
-  const heads = labelHeads(terms.attn, poolEmb, pool, { m, minPurity });
+  const heads = await labelHeads(terms.attn, poolEmb, pool, { m, minPurity });
 
   log('(c) property retrieval');
   const retrieval = propertyRetrieval(terms.attn, terms.imageFeatures, main.labels, heads, { k, queries: [0, 1, 2, 3, 4, 5] });
@@ -125,7 +125,7 @@ export async function runToyworldStudy(model: ClipModel, opts: ToyworldStudyOpti
   const cdec = corr === model ? dec : new Decomposer(corr);
   const cterms = await cdec.decompose(balanced.pixels, { batchSize: 32 });
   const cClassifiers = corr === model ? classifiers : await familyClassifiers(corr);
-  const cHeads = corr === model ? heads : labelHeads(cterms.attn, await embedTexts(corr, pool.texts), pool, { m, minPurity });
+  const cHeads = corr === model ? heads : await labelHeads(cterms.attn, await embedTexts(corr, pool.texts), pool, { m, minPurity });
   const chosen = backgroundHeads(cHeads);
   const spurious = spuriousStudy(cterms, cClassifiers.shape, cClassifiers.background, balanced.labels, chosen, { model: corr.name, standIn: corr === model, draws, allHeads: cHeads });
   if (corr === model) notes.push(opts.correlatedNote ?? `Part (e) ran on the main model ${model.name} as a stand-in for a model trained on correlated data.`);

@@ -9,6 +9,10 @@
 //   cls_probs      [B, L, H, N]  per layer, the CLS query's attention weights
 //   values         [B, L, H, N, d_h]  per layer, every token's per-head value (for per-token terms)
 //   cls_self       [B, L, H, d_h]     per layer, a_{0,0}·v_0: the CLS token's attention to itself (CLS→CLS)
+// and, in the 'neurons:<l,…>' variant only (second-order effects of neurons; kept out of the plain
+// graph so that plain encoding never pays for them):
+//   ln1_mean, ln1_std [B, L, N]  per layer, ln_1's statistics of every token (E[x], √(E[x²]−E[x]²+ε))
+//   mlp_post_<l>   [B, N, hidden]   post-activation of every neuron of MLP l at every token
 // All come from one forward pass; ONNX Runtime computes only the outputs a run asks for.
 
 import type { ClipConfig } from '../model/config.ts';
@@ -19,13 +23,28 @@ import { GraphBuilder } from './builder.ts';
 import { clsRow, layerNorm, residualBlock, type BlockTaps } from './transformer.ts';
 
 export const VISION_TAPS = ['ln_pre_cls', 'resid_cls', 'heads_cls', 'mlp_cls', 'cls_probs', 'values', 'cls_self'] as const;
-export type VisionOutput = 'image_features' | (typeof VISION_TAPS)[number];
+export type VisionOutput = 'image_features' | (typeof VISION_TAPS)[number] | 'ln1_mean' | 'ln1_std' | `mlp_post_${number}`;
 
 function stackLayers(g: GraphBuilder, values: string[], axis = 1): string {
   return g.op('Concat', values.map((v) => g.op('Unsqueeze', [v, g.constI64([axis])])), { axis });
 }
 
-export function buildVisionGraph(cfg: ClipConfig, w: WeightSource): GraphBuilder {
+export interface ClipVisionVariant {
+  /** Also output ln_1's statistics of every block and the post-activations of these MLPs. */
+  neuronLayers?: number[];
+  /** Inputs that overwrite MLP l's post-activations, a' = a ⊙ keep + value (keep [hidden], value [N, hidden]): the reference's SwitchLogger for indirect effects. */
+  setNeurons?: number;
+}
+
+/** A variant name ('neurons:3,4') → its options; undefined → the plain graph. */
+export function clipVisionVariant(variant?: string): ClipVisionVariant {
+  if (!variant) return {};
+  const m = /^neurons:(\d+(?:,\d+)*)$/.exec(variant);
+  if (!m) throw new Error(`unknown CLIP vision graph variant '${variant}'`);
+  return { neuronLayers: m[1].split(',').map(Number) };
+}
+
+export function buildVisionGraph(cfg: ClipConfig, w: WeightSource, opts: ClipVisionVariant = {}): GraphBuilder {
   const v = cfg.vision;
   const { grid, tokens: N, headWidth: dh, hidden } = visionDims(v);
   const D = v.width;
@@ -49,8 +68,21 @@ export function buildVisionGraph(cfg: ClipConfig, w: WeightSource): GraphBuilder
   const lnPreCls = clsRow(g, x);
 
   const taps: BlockTaps[] = [];
+  const ln1Mean: string[] = [];
+  const ln1Std: string[] = [];
   for (let l = 0; l < v.layers; l++) {
-    const r = residualBlock(g, x, w, `visual.transformer.resblocks.${l}`, { width: D, heads: v.heads, hidden, tokens: N, eps: v.lnEps }, cfg.activation, { taps: true });
+    if (opts.neuronLayers) {
+      // ln_1's per-token statistics as the reference hooks them: var = E[x²] − E[x]².
+      const mean = g.op('ReduceMean', [x], { axes: [-1], keepdims: 0 }); // [B, N]
+      const var_ = g.op('Sub', [g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 0 }), g.op('Mul', [mean, mean])]);
+      ln1Mean.push(mean);
+      ln1Std.push(g.op('Sqrt', [g.op('Add', [var_, g.constF([v.lnEps], [])])]));
+    }
+    const editMlpPost =
+      opts.setNeurons === l
+        ? (a: string) => g.op('Add', [g.op('Mul', [a, g.input('neuron_keep', 'float', [hidden])]), g.input('neuron_value', 'float', [N, hidden])])
+        : undefined;
+    const r = residualBlock(g, x, w, `visual.transformer.resblocks.${l}`, { width: D, heads: v.heads, hidden, tokens: N, eps: v.lnEps }, cfg.activation, { taps: true, editMlpPost });
     x = r.out;
     taps.push(r.taps);
   }
@@ -69,6 +101,14 @@ export function buildVisionGraph(cfg: ClipConfig, w: WeightSource): GraphBuilder
   g.output(stackLayers(g, taps.map((t) => t.clsProbs!)), 'cls_probs', 'float', ['B', L, H, N]);
   g.output(stackLayers(g, taps.map((t) => t.values!)), 'values', 'float', ['B', L, H, N, dh]);
   g.output(stackLayers(g, taps.map((t) => t.clsSelf!)), 'cls_self', 'float', ['B', L, H, dh]);
+  if (opts.neuronLayers) {
+    g.output(stackLayers(g, ln1Mean), 'ln1_mean', 'float', ['B', L, N]);
+    g.output(stackLayers(g, ln1Std), 'ln1_std', 'float', ['B', L, N]);
+    for (const l of opts.neuronLayers) {
+      if (!(l >= 0 && l < L)) throw new Error(`neuron taps of MLP ${l}: the model has blocks 0..${L - 1}`);
+      g.output(taps[l].mlpPost!, `mlp_post_${l}`, 'float', ['B', N, hidden]);
+    }
+  }
   return g;
 }
 

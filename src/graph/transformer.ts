@@ -26,6 +26,8 @@ export interface BlockTaps {
   mlpCls?: string;
   /** [B, H, d_h]: a_{0,0} · v_0 per head, the CLS query's attention to itself times its value (CLS→CLS). */
   clsSelf?: string;
+  /** [B, N, hidden]: post-activation of every MLP neuron at every token (second-order effects). */
+  mlpPost?: string;
 }
 
 /** Transpose a [rows, cols] checkpoint matrix into [cols, rows] so x·Wᵀ becomes one MatMul. */
@@ -102,7 +104,7 @@ export function residualBlock(
   prefix: string,
   dims: BlockDims,
   act: Activation,
-  opts: { causalMask?: string; taps?: boolean; names?: BlockNames } = {},
+  opts: { causalMask?: string; taps?: boolean; names?: BlockNames; editMlpPost?: (hidden: string) => string } = {},
 ): { out: string; taps: BlockTaps; /** [B, N, D] per-head attention outputs before W_O, heads concatenated */ heads: string; /** [B, N, D] */ mlpOut: string } {
   const { width: D, heads: H, hidden, eps } = dims;
   const dh = D / H;
@@ -132,7 +134,8 @@ export function residualBlock(
   const x1 = g.op('Add', [x, attnOut]);
 
   const h2 = layerNorm(g, x1, w, names.ln2, D, eps);
-  const mlpHidden = activation(g, linear(g, h2, w, names.fc1, D, hidden), act);
+  const post = activation(g, linear(g, h2, w, names.fc1, D, hidden), act);
+  const mlpHidden = opts.editMlpPost ? opts.editMlpPost(post) : post;
   const mlpOut = linear(g, mlpHidden, w, names.fc2, hidden, D);
   const out = g.op('Add', [x1, mlpOut]);
 
@@ -144,6 +147,7 @@ export function residualBlock(
     const selfWeight = g.op('Gather', [taps.clsProbs, g.constI64([0], [])], { axis: 2 }); // [B, H]
     const clsValue = g.op('Gather', [v, g.constI64([0], [])], { axis: 2 }); // [B, H, dh]
     taps.clsSelf = g.op('Mul', [g.op('Unsqueeze', [selfWeight, g.constI64([2])]), clsValue]); // [B, H, dh]
+    taps.mlpPost = mlpHidden; // [B, N, hidden]
   }
   return { out, taps, heads: merged, mlpOut };
 }

@@ -32,7 +32,7 @@ export class ClipModel {
   readonly tokenizer?: Tokenizer;
   private weights: WeightSource;
   private vision?: Promise<ort.InferenceSession>;
-  /** Vision graphs with extra outputs that would weigh on plain encoding (SigLIP's through-layers split). */
+  /** Vision graphs with extra outputs that would weigh on plain encoding (CLIP's neuron taps, SigLIP's through-layers split). */
   private variants = new Map<string, Promise<ort.InferenceSession>>();
   private text?: Promise<ort.InferenceSession>;
 

@@ -6,7 +6,7 @@
 
 import ort from 'onnxruntime-node';
 import type { GraphBuilder } from '../graph/builder.ts';
-import { buildTextGraph, buildVisionGraph } from '../graph/clip_graphs.ts';
+import { buildTextGraph, buildVisionGraph, clipVisionVariant } from '../graph/clip_graphs.ts';
 import { buildSiglipTextGraph, buildSiglipVisionGraph } from '../graph/siglip_graphs.ts';
 import type { ClipConfig } from '../model/config.ts';
 import { CLIP_INFO, SIGLIP_INFO, type FamilyInfo } from '../model/family_info.ts';
@@ -14,7 +14,7 @@ import type { WeightSource } from '../model/weights.ts';
 import { ShapeError } from '../errors.ts';
 
 export interface ModelFamily extends FamilyInfo {
-  /** The vision graph; `variant` names a graph with extra outputs (SigLIP: 'through', 'through_spatial'). */
+  /** The vision graph; `variant` names a graph with extra outputs (CLIP: 'neurons:<l,…>'; SigLIP: 'through', 'through_spatial'). */
   buildVisionGraph(cfg: ClipConfig, w: WeightSource, variant?: string): GraphBuilder;
   buildTextGraph(cfg: ClipConfig, w: WeightSource): GraphBuilder;
   /** Token ids per text the text graph accepts; throws naming the allowed lengths otherwise. */
@@ -31,7 +31,7 @@ const scalar = (w: WeightSource, name: string, dflt: number) => (w.has(name) ? w
 
 export const CLIP_FAMILY: ModelFamily = {
   ...CLIP_INFO,
-  buildVisionGraph: (cfg, w) => buildVisionGraph(cfg, w),
+  buildVisionGraph: (cfg, w, variant) => buildVisionGraph(cfg, w, clipVisionVariant(variant)),
   buildTextGraph,
   checkTokenLength(cfg, S) {
     if (S !== cfg.text.contextLength) throw new ShapeError(`token ids have length ${S}; this model's text tower takes exactly ${cfg.text.contextLength}`);

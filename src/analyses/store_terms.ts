@@ -116,12 +116,12 @@ export interface AlignedLabels {
 const norm = (s: string) => s.toLowerCase().replace(/[_\-]+/g, ' ').replace(/\s+/g, ' ').trim();
 
 /** The store and a text set it is combined with must come from one model (src/io/provenance.ts). */
-export function requireStoreModel(store: StoreData, set: TextSet, what: string): void {
+export function requireStoreModel(store: Pick<StoreData, 'dir' | 'manifest'>, set: TextSet, what: string): void {
   requireSameModel({ what: `store ${store.dir}`, model: store.manifest.model }, { what: set.path ? `${what} ${set.path}` : what, model: set.model });
 }
 
 /** Check a classifier fits the store (same model, same size) and map the store's labels onto its classes. */
-export function alignLabels(store: StoreData, classifier: TextSet, what = 'classifier'): AlignedLabels {
+export function alignLabels(store: Pick<StoreData, 'dir' | 'manifest' | 'labels'>, classifier: TextSet, what = 'classifier'): AlignedLabels {
   const m = store.manifest;
   requireStoreModel(store, classifier, what);
   const [C, dc] = classifier.embeddings.shape;

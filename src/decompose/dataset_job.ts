@@ -1,12 +1,13 @@
 // Decompose a whole dataset into a store, batch by batch, resumable, with progress.
-// Decoding of the next batch overlaps the forward pass of the current one.
+// Decoding of the next batch overlaps the forward pass of the current one (fillStore, which any
+// store of per-image results shares).
 
 import type { Dataset } from '../io/datasets.ts';
 import { StoreWriter, type FailedEntry, type ShardProblem } from '../io/store.ts';
 import { modelProvenance } from '../io/provenance.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { preprocessFiles } from '../model/preprocess_model.ts';
-import { f32, type F32 } from '../tensor.ts';
+import { f32, type F32, type Tensor } from '../tensor.ts';
 import { decomposerFor } from './decomposers.ts';
 import { UsageError } from '../errors.ts';
 
@@ -53,6 +54,31 @@ export async function decomposeDataset(model: ClipModel, ds: Dataset, opts: Data
     dataset: { root: ds.root, kind: ds.kind, labels: ds.labels, groups: ds.groups },
     items: ds.items.map((i) => ({ id: i.id, label: i.label, group: i.group })),
   });
+  return fillStore(model, ds, store, { ...opts, batchSize }, async (pixels) => {
+    const res = await dec.decompose(pixels, { normalise });
+    return {
+      attn: selectLayers(res.attn, layers),
+      ...(store.keepsClsAttn ? { cls_attn: selectLayers(res.clsAttn!, layers) } : {}),
+      mlp: res.mlp,
+      image_features: res.imageFeatures,
+      norm: res.norm,
+    };
+  });
+}
+
+/**
+ * Compute every batch the store does not hold yet, in order, and record each as it is done:
+ * decoding of the next batch overlaps the computation of the current one; unreadable images are
+ * recorded as failed. `compute` maps pixel_values [b, 3, S, S] to the batch's tensors (b rows each).
+ */
+export async function fillStore(
+  model: ClipModel,
+  ds: Dataset,
+  store: StoreWriter,
+  opts: Pick<DatasetJobOptions, 'onProgress' | 'maxBatches' | 'storeDir'> & { batchSize: number },
+  compute: (pixels: F32) => Promise<Record<string, Tensor>>,
+): Promise<DatasetJobResult> {
+  const { batchSize } = opts;
   const pending = store.pendingBatches();
   const total = ds.items.length;
   const skipped = store.batches - pending.length;
@@ -74,17 +100,7 @@ export async function decomposeDataset(model: ClipModel, ds: Dataset, opts: Data
     next = k + 1 < todo.length ? prepare(todo[k + 1]) : undefined;
     const ok = idx.filter((_, j) => r.errors[j] === undefined);
     const failed = idx.flatMap((i, j) => (r.errors[j] !== undefined ? [{ index: i, id: ds.items[i].id, error: r.errors[j]! }] : []));
-    let tensors = {};
-    if (ok.length) {
-      const res = await dec.decompose(r.pixels, { normalise });
-      tensors = {
-        attn: selectLayers(res.attn, layers),
-        ...(store.keepsClsAttn ? { cls_attn: selectLayers(res.clsAttn!, layers) } : {}),
-        mlp: res.mlp,
-        image_features: res.imageFeatures,
-        norm: res.norm,
-      };
-    }
+    const tensors = ok.length ? await compute(r.pixels) : {};
     store.writeBatch(batch, ok, tensors, failed);
     newlyFailed.push(...failed);
     processed += idx.length;

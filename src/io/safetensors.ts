@@ -158,6 +158,28 @@ export class SafetensorsFile {
     return this.size;
   }
 
+  /** Rows [start, start+count) along the first axis, converted to float32: reads only those bytes. */
+  readRowsF32(name: string, start: number, count: number): Tensor<Float32Array> {
+    const info = this.tensors.get(name);
+    if (!info) throw new SafetensorsError(this.path, `missing tensor '${name}'`);
+    if (!isFloatDType(info.dtype)) throw new SafetensorsError(this.path, `tensor '${name}' has dtype ${info.dtype} where a float (${FLOAT_DTYPES.join(', ')}) is expected`);
+    const rows = info.shape[0] ?? 0;
+    if (!(Number.isInteger(start) && Number.isInteger(count) && start >= 0 && count >= 0 && start + count <= rows)) {
+      throw new SafetensorsError(this.path, `rows ${start}..${start + count} of '${name}' are outside its ${rows} rows`);
+    }
+    const rowBytes = rows ? (info.end - info.begin) / rows : 0;
+    const bytes = rowBytes * count;
+    const buf = new ArrayBuffer(bytes);
+    const view = new Uint8Array(buf);
+    for (let done = 0; done < bytes; ) {
+      const got = readSync(this.fd, view, done, Math.min(bytes - done, 1 << 30), this.dataStart + info.begin + start * rowBytes + done);
+      if (got <= 0) throw new SafetensorsError(this.path, `unexpected end of file reading '${name}'`);
+      done += got;
+    }
+    const shape = [count, ...info.shape.slice(1)];
+    return { dtype: 'F32', shape, data: toF32({ dtype: info.dtype, shape, data: typedView(info.dtype, buf) }) };
+  }
+
   /**
    * Read a float tensor as float32 (F16/BF16/F64 converted). An integer or bool dtype is refused
    * naming the tensor: bytes relabelled I32 would otherwise be read as integers.

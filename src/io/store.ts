@@ -62,6 +62,11 @@ export interface StoreManifest {
   failed: FailedEntry[];
   complete: boolean;
   tensors: Record<string, string>;
+  /** What the shards hold when not a decomposition (e.g. 'neurons'), with the parameters that made them. */
+  kind?: string;
+  params?: Record<string, unknown>;
+  /** Shape of one row of each shard tensor, for stores of another kind (a decomposition's are implied by dims and layers). */
+  rowShapes?: Record<string, number[]>;
 }
 
 /** Model families a store may come from (see src/model/family_info.ts). */
@@ -210,6 +215,11 @@ export function validateManifest(raw: unknown, p: string): StoreManifest {
     complete: shards.length === batches,
     tensors: m.tensors && typeof m.tensors === 'object' ? (m.tensors as Record<string, string>) : {},
     ...storeFamily(m, bad),
+    ...(m.kind !== undefined ? { kind: str(m.kind, 'kind') } : {}),
+    ...(m.params !== undefined ? { params: obj(m.params, 'params') } : {}),
+    ...(m.rowShapes !== undefined
+      ? { rowShapes: Object.fromEntries(Object.entries(obj(m.rowShapes, 'rowShapes')).map(([k, v]) => [k, arr(v, `rowShapes.${k}`).map((x, i) => int(x, `rowShapes.${k}[${i}]`, 0, BIG))])) }
+      : {}),
   };
 }
 
@@ -272,8 +282,10 @@ export function checkShard(dir: string, m: StoreManifest, s: ShardEntry, full: b
   try {
     const b = s.indices.length;
     const { L, H, d } = m.dims;
-    const want: Record<string, number[]> = { attn: [b, m.layers.length, H, d], mlp: [b, L + 1, d], image_features: [b, d], norm: [b], index: [b] };
-    if ('cls_attn' in m.tensors) want.cls_attn = [b, m.layers.length, H, d];
+    const want: Record<string, number[]> = m.rowShapes
+      ? { ...Object.fromEntries(Object.entries(m.rowShapes).map(([name, row]) => [name, [b, ...row]])), index: [b] }
+      : { attn: [b, m.layers.length, H, d], mlp: [b, L + 1, d], image_features: [b, d], norm: [b], index: [b] };
+    if (!m.rowShapes && 'cls_attn' in m.tensors) want.cls_attn = [b, m.layers.length, H, d];
     for (const [name, shape] of Object.entries(want)) {
       const t = f.tensors.get(name);
       if (!t) return `has no '${name}' tensor`;
@@ -309,6 +321,8 @@ export interface StoreWriterInit {
   batchSize: number;
   dataset: StoreManifest['dataset'];
   items: StoreItem[];
+  /** Another kind of store than a decomposition: its kind, parameters, tensor descriptions and row shapes. */
+  content?: { kind: string; params: Record<string, unknown>; tensors: Record<string, string>; rowShapes: Record<string, number[]> };
 }
 
 /** Opens a new store or resumes an existing one made with the same model, options and inputs. */
@@ -336,6 +350,10 @@ export class StoreWriter {
         }
       };
       requireSameModel({ what: `store ${init.dir}`, model: m.model }, { what: 'this run', model: init.model });
+      if ((m.kind ?? 'decomposition') !== (init.content?.kind ?? 'decomposition')) {
+        throw new StoreError(`store ${init.dir} is a ${m.kind ?? 'decomposition'} store, not a ${init.content?.kind ?? 'decomposition'} store; use a new --store directory`);
+      }
+      clash('parameters', m.params, init.content?.params);
       clash('layer selection', m.layers, init.layers);
       clash('dtype', m.dtype, init.dtype);
       clash('normalisation', m.normalised, init.normalised);
@@ -381,7 +399,7 @@ export class StoreWriter {
       shards: [],
       failed: [],
       complete: false,
-      tensors: {
+      tensors: init.content?.tensors ?? {
         attn: init.family === 'siglip' ? '[b, 1, H, d] the attention-pooling head\'s term per pooling head (compute_siglip attention records)' : '[b, layers.length, H, d] per-head direct contributions of the kept layers (PRS, see normalised)',
         ...(init.family === 'siglip' ? {} : { cls_attn: '[b, layers.length, H, d] the CLS→CLS part of attn: source token 0 of each head, as attn[:, :, 0] of the per-token decomposition' }),
         mlp: init.family === 'siglip' ? '[b, 2, d] index 0 = the pooling head\'s out_proj bias, 1 = its MLP (fc2 bias inside)' : '[b, L+1, d] index 0 = ln_pre term (the CLS embedding after ln_pre), l+1 = MLP of layer l',
@@ -389,6 +407,7 @@ export class StoreWriter {
         norm: '[b] ||z||',
         index: '[b] int32 index into items (equal to the shard entry\'s indices)',
       },
+      ...(init.content ? { kind: init.content.kind, params: init.content.params, rowShapes: init.content.rowShapes } : {}),
     };
     const w = new StoreWriter(init.dir, manifest);
     w.flush();
@@ -481,7 +500,7 @@ export function verifyStore(dir: string, m: StoreManifest, full: boolean): void 
     if (s.file === null) continue;
     const problem = checkShard(dir, m, s, full);
     if (problem) {
-      throw new StoreError(`store ${dir}: shard ${s.file} (batch ${s.batch}) ${problem}; run 'cliplens decompose' again with the same --dataset and --store to recompute it`);
+      throw new StoreError(`store ${dir}: shard ${s.file} (batch ${s.batch}) ${problem}; run '${m.kind === undefined ? 'cliplens decompose' : 'the command that made it'}' again with the same --dataset and --store to recompute it`);
     }
   }
 }
@@ -489,6 +508,7 @@ export function verifyStore(dir: string, m: StoreManifest, full: boolean): void 
 /** Load every stored row (in item order) as float32, after checking every shard against the manifest. */
 export function loadStore(dir: string, opts: LoadStoreOptions = {}): StoreData {
   const m = readManifest(dir);
+  if (m.kind !== undefined && m.kind !== 'decomposition') throw new StoreError(`${dir} is a ${m.kind} store, not a decomposition store (cliplens decompose --dataset makes those)`);
   if (opts.requireComplete && !m.complete) throw new StoreError(`store ${dir} is incomplete (${m.shards.length} of ${Math.ceil(m.items.length / m.batchSize)} batches); run cliplens decompose again to finish it`);
   // Shapes are checked against the manifest before anything is allocated, so the sizes below are bounded by the files.
   verifyStore(dir, m, opts.verify ?? false);

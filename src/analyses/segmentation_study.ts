@@ -9,7 +9,7 @@ import { ProgressLog } from '../io/progress_log.ts';
 import { modelProvenance, provenanceFields, requireSameModel } from '../io/provenance.ts';
 import { resizeNearest } from '../io/resample.ts';
 import type { SegmentationMat } from '../io/segmentation_mat.ts';
-import { preprocessDecodedBatch } from '../model/preprocess_model.ts';
+import { preprocessDecodedBatch, type PreprocessedBatch } from '../model/preprocess_model.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import type { ImageDecomposer } from '../decompose/decomposer.ts';
 import { decomposerFor } from '../decompose/decomposers.ts';
@@ -162,17 +162,41 @@ export async function segmentImages(model: ClipModel, items: SegItem[], target: 
   return { ...provenanceFields(modelProvenance(model)), images: all.map((x) => x.row), metrics: scored.length ? segmentationSummary(scored) : undefined, scoredEarlier: done.size, segmentedNow: fresh.size };
 }
 
+/** A batch of items loaded and preprocessed: pixels of the readable ones, each with its mask on the input (when it has one that fits). */
+export interface LoadedSegBatch {
+  pre: PreprocessedBatch;
+  /** The readable items, in order; `pre.pixels` row j is ok[j]. */
+  ok: { item: SegItem; gt?: Uint8Array }[];
+}
+
+/** Load and preprocess a batch of items; unreadable images and masks that do not fit are reported and left out (the mask) or skipped (the image). */
+export async function loadSegBatch(model: ClipModel, chunk: SegItem[], geometry: MaskGeometry, onWarning?: (message: string) => void): Promise<LoadedSegBatch> {
+  const S = model.config.vision.imageSize;
+  const loaded = await Promise.all(chunk.map((it) => it.load().catch((e: Error) => e.message.split('\n')[0])));
+  const pre = preprocessDecodedBatch(model.config, loaded.map((l) => (typeof l === 'string' ? l : l.image)));
+  const ok: LoadedSegBatch['ok'] = [];
+  chunk.forEach((item, j) => {
+    if (pre.errors[j] !== undefined) return onWarning?.(`skipped ${item.name}: ${pre.errors[j]}`);
+    const { image, mask } = loaded[j] as { image: DecodedImage; mask?: BinaryMask };
+    let gt: Uint8Array | undefined;
+    if (mask) {
+      try {
+        gt = maskOnInput(mask, image, S, geometry);
+      } catch (e) {
+        onWarning?.(`${item.name} not scored: ${(e as Error).message}`);
+      }
+    }
+    ok.push({ item, gt });
+  });
+  return { pre, ok };
+}
+
 /** One batch: load, preprocess, find each image's direction, map, post-process and score. */
 async function segmentBatch(dec: ImageDecomposer, chunk: SegItem[], target: SegmentTarget, fixed: Float32Array | undefined, opts: SegmentationOptions): Promise<ScoredImage[]> {
   const model = dec.model;
   const { grid } = model.dims();
   const S = model.config.vision.imageSize;
-  const loaded = await Promise.all(chunk.map((it) => it.load().catch((e: Error) => e.message.split('\n')[0])));
-  const pre = preprocessDecodedBatch(model.config, loaded.map((l) => (typeof l === 'string' ? l : l.image)));
-  chunk.forEach((it, j) => {
-    if (pre.errors[j] !== undefined) opts.onWarning?.(`skipped ${it.name}: ${pre.errors[j]}`);
-  });
-  const ok = chunk.flatMap((item, j) => (pre.errors[j] === undefined ? [{ item, ...(loaded[j] as { image: DecodedImage; mask?: BinaryMask }) }] : []));
+  const { pre, ok } = await loadSegBatch(model, chunk, opts.geometry, opts.onWarning);
   if (!ok.length) return [];
   let dirs: Float32Array[];
   let names: string[];
@@ -188,15 +212,7 @@ async function segmentBatch(dec: ImageDecomposer, chunk: SegItem[], target: Segm
   const maps = await spatialMaps(dec, pre.pixels, dirs, opts.batchSize ?? 8);
   const out: ScoredImage[] = [];
   for (let j = 0; j < ok.length; j++) {
-    const { item, image, mask } = ok[j];
-    let gt: Uint8Array | undefined;
-    if (mask) {
-      try {
-        gt = maskOnInput(mask, image, S, opts.geometry);
-      } catch (e) {
-        opts.onWarning?.(`${item.name} not scored: ${(e as Error).message}`);
-      }
-    }
+    const { item, gt } = ok[j];
     const seg = segmentSpatial(maps[j], grid, S, gt);
     const row: SegmentRow = { name: item.name, target: names[j] };
     if (seg.scores) {

@@ -24,6 +24,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'retrieve', summary: "nearest neighbours by chosen heads' terms vs the whole embedding", load: async () => (await import('./retrieve.ts')).retrieveCommand() },
   { name: 'segment', summary: 'zero-shot segmentation from the per-patch decomposition, with metrics', load: async () => (await import('./segment.ts')).segmentCommand() },
   { name: 'joint', summary: "a text's map restricted to each of its top heads", load: async () => (await import('./joint.ts')).jointCommand() },
+  { name: 'neurons', summary: 'second-order effects of MLP neurons: effects, first PCs, text descriptions, ablation, segmentation, concepts', load: async () => (await import('./neurons.ts')).neuronsCommand() },
   { name: 'serve', summary: 'the explorer in the browser', load: async () => (await import('./serve.ts')).serveCommand() },
   { name: 'demo', summary: 'the main job on the embedded toy-world CLIP, offline; writes a report', load: async () => (await import('./demo.ts')).demoCommand() },
   { name: 'study', summary: 'end-to-end studies that write a report (study toyworld)', load: async () => (await import('./study.ts')).studyCommand() },

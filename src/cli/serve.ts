@@ -12,6 +12,9 @@ interface ServeFlags extends ModelFlags {
   store?: string;
   textspan?: string;
   classes?: string;
+  neurons?: string;
+  neuronDescriptions?: string;
+  neuronStore?: string;
   port: string;
   host: string;
   maxUpload: string;
@@ -26,6 +29,9 @@ export function serveCommand(): Command {
     .option('--store <dir>', 'a store made by `cliplens decompose --dataset` (retrieval, ablation, head top images)')
     .option('--textspan <file>', 'TextSpan result JSON: { "heads": [{ "layer", "head", "texts": [...], "varianceExplained": [...] }] }')
     .option('--classes <file>', 'class names for zero-shot, one a line, in the order of the store labels (default: the labels)')
+    .option('--neurons <file>', 'neuron view: PCs of one MLP block (cliplens neurons pca)')
+    .option('--neuron-descriptions <file>', 'their text descriptions (cliplens neurons describe --out)')
+    .option('--neuron-store <dir>', 'a neuron store whose images are shown as the neurons’ top images')
     .option('--port <n>', 'port; 0 = any free port', '8765')
     .option('--host <host>', 'address to bind; anything but loopback exposes the server to your network', '127.0.0.1')
     .option('--max-upload <size>', 'largest image upload', '20MB')
@@ -41,8 +47,10 @@ export function serveCommand(): Command {
         throw new UsageError(`--max-upload: ${(e as Error).message}`);
       }
       const cacheSize = parseIntFlag(o.cache, 'cache')!;
+      if (!o.neurons && (o.neuronDescriptions || o.neuronStore)) throw new UsageError('--neuron-descriptions and --neuron-store need --neurons PCS');
+      const neurons = o.neurons ? { pcs: o.neurons, descriptions: o.neuronDescriptions, store: o.neuronStore } : undefined;
       const model = await modelFromFlags(o);
-      const srv = await startServer({ model, store: o.store, textspan: o.textspan, classes: o.classes, port, host: o.host, maxUpload, cacheSize, allowHosts: o.allowHost, verifyStore: o.verify });
+      const srv = await startServer({ model, store: o.store, textspan: o.textspan, classes: o.classes, neurons, port, host: o.host, maxUpload, cacheSize, allowHosts: o.allowHost, verifyStore: o.verify });
       process.stdout.write(`cliplens serve: model ${model.name}${o.store ? `, store ${o.store}` : ''}; uploads up to ${formatBytes(maxUpload)}\n`);
       process.stdout.write(`listening on ${srv.url}  (Ctrl-C to stop)\n`);
       await new Promise<void>((resolve) => {

@@ -22,10 +22,11 @@ import { loadStore, type StoreData } from '../io/store.ts';
 import { headName, parseHeadList } from '../notation.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { preprocessOptions } from '../model/preprocess_model.ts';
-import { f32 } from '../tensor.ts';
+import { f32, type F32 } from '../tensor.ts';
 import { DecodePool, uploadBudget, type DecodePoolOptions } from './decode_pool.ts';
 import { safeResolve } from './http_util.ts';
 import { Gate, Lru } from './lru.ts';
+import { NeuronExplorer, type NeuronViewOptions } from './neurons.ts';
 import { AnalysisError, HttpError, UsageError } from '../errors.ts';
 
 export const MAX_TEXTS = 16;
@@ -46,11 +47,15 @@ export interface ExplorerOptions {
   verifyStore?: boolean;
   /** The bounded decode queue for uploads (worker threads). */
   decode?: DecodePoolOptions;
+  /** The neuron view (second-order effects of one MLP block's neurons). */
+  neurons?: NeuronViewOptions;
 }
 
 interface Upload {
   id: string;
   u8: Uint8Array;
+  /** pixel_values [1, 3, S, S] as the model's preprocessing made them. */
+  pixels: Float32Array;
   source: { width: number; height: number };
   decodedAs?: { width: number; height: number };
   taps: unknown;
@@ -108,14 +113,16 @@ export class Explorer {
   private classifier?: Promise<Float32Array>;
   private baselinePreds?: Promise<Int32Array>;
   readonly heads: TextSpanHead[];
+  private neurons?: NeuronExplorer;
 
-  private constructor(opts: ExplorerOptions, store: StoreState | undefined, heads: TextSpanHead[]) {
+  private constructor(opts: ExplorerOptions, store: StoreState | undefined, heads: TextSpanHead[], neurons?: NeuronExplorer) {
     this.model = opts.model;
     this.dec = decomposerFor(opts.model);
     this.uploads = new Lru(opts.cacheSize ?? 64);
     this.decoder = new DecodePool(opts.decode);
     this.store = store;
     this.heads = heads;
+    this.neurons = neurons;
   }
 
   static async create(opts: ExplorerOptions): Promise<Explorer> {
@@ -129,7 +136,7 @@ export class Explorer {
     }
     const store = opts.store ? await openStore(opts.model, opts.store, opts.classes, opts.verifyStore) : undefined;
     if (!opts.store && opts.classes) throw new UsageError('--classes needs --store (the classes name the store labels)');
-    return new Explorer(opts, store, heads);
+    return new Explorer(opts, store, heads, opts.neurons ? NeuronExplorer.create(opts.model, opts.neurons) : undefined);
   }
 
   /** The decomposition's shape (SigLIP: one block, the pooling head) and names for the page. */
@@ -146,6 +153,7 @@ export class Explorer {
         ? { dir: s.dir, n: s.n, layers: s.layers, labels: s.data.manifest.dataset.labels, groups: s.data.manifest.dataset.groups, classes: s.classNames, hasImages: s.hasImages, normalised: s.data.manifest.normalised, template: ZEROSHOT_TEMPLATE }
         : null,
       textspan: this.heads.length ? { heads: this.heads.length } : null,
+      neurons: this.neurons?.info() ?? null,
       maxTexts: MAX_TEXTS,
       decode: { ...this.decoder.stats(), budgetPixels: uploadBudget(this.model.config.vision.imageSize).pixels },
     };
@@ -172,7 +180,7 @@ export class Explorer {
       p = (async () => {
         const r = await this.decoder.decode(bytes, preprocessOptions(this.model.config));
         const taps = await this.gate.run(() => this.dec.taps(f32([1, 3, size, size], r.pixels), true));
-        return { id, u8: r.u8, taps, source: { width: r.width, height: r.height }, decodedAs: r.decodedAs };
+        return { id, u8: r.u8, pixels: r.pixels, taps, source: { width: r.width, height: r.height }, decodedAs: r.decodedAs };
       })();
       this.pendingUploads.set(id, p);
       p.finally(() => this.pendingUploads.delete(id)).catch(() => undefined);
@@ -187,6 +195,17 @@ export class Explorer {
     const u = this.uploads.get(id);
     if (!u) throw new HttpError(404, `image ${id} is not in the cache any more (it keeps the ${this.uploads.capacity} most recent); upload it again`);
     return u;
+  }
+
+  /** pixel_values [1, 3, S, S] of an upload (from the preprocessed image it keeps). */
+  uploadPixels(id: unknown): F32 {
+    const S = this.model.config.vision.imageSize;
+    return f32([1, 3, S, S], this.upload(id).pixels);
+  }
+
+  neuronView(): NeuronExplorer {
+    if (!this.neurons) throw new HttpError(404, 'no neurons loaded: start the server with --neurons PCS (cliplens neurons pca)');
+    return this.neurons;
   }
 
   /** The preprocessed (resized, centre-cropped) image the model saw, as PNG. */
@@ -329,20 +348,19 @@ export class Explorer {
   }
 
   thumbnail(rowArg: unknown, sizeArg: unknown): Promise<Buffer> {
-    const path = this.itemPath(rowArg);
+    return this.thumbnailFile(this.itemPath(rowArg), sizeArg);
+  }
+
+  /** A cached thumbnail of an image file already checked to lie inside its dataset root. */
+  thumbnailFile(path: string, sizeArg: unknown): Promise<Buffer> {
     const size = sizeArg === undefined ? 160 : checkInt(sizeArg, 'size', 16, 512);
     const key = `${path}|${size}`;
     let t = this.thumbs.get(key);
     if (!t) {
-      t = sharp(path, { limitInputPixels: 1 << 28 })
-        .rotate()
-        .resize(size, size, { fit: 'cover' })
-        .jpeg({ quality: 85 })
-        .toBuffer()
-        .catch((e: Error) => {
-          this.thumbs.delete(key);
-          throw new HttpError(422, `image could not be read: ${e.message.split('\n')[0]}`);
-        });
+      t = jpegThumbnail(path, size).catch((e: Error) => {
+        this.thumbs.delete(key);
+        throw e;
+      });
       this.thumbs.set(key, t);
     }
     return t;
@@ -491,6 +509,18 @@ export class Explorer {
       examples: changed,
     };
   }
+}
+
+/** A square JPEG thumbnail of an image file (422 when it cannot be read). */
+export function jpegThumbnail(path: string, size: number): Promise<Buffer> {
+  return sharp(path, { limitInputPixels: 1 << 28 })
+    .rotate()
+    .resize(size, size, { fit: 'cover' })
+    .jpeg({ quality: 85 })
+    .toBuffer()
+    .catch((e: Error) => {
+      throw new HttpError(422, `image could not be read: ${e.message.split('\n')[0]}`);
+    });
 }
 
 async function openStore(model: ClipModel, dir: string, classesFile?: string, verify = false): Promise<StoreState> {

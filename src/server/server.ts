@@ -10,7 +10,7 @@ import { assetPath } from '../assets.ts';
 import { IMAGE_EXTENSIONS } from '../io/datasets.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { loadClip, type LoadOptions } from '../runtime/load.ts';
-import { Explorer, type ExplorerOptions } from './explorer.ts';
+import { checkInt, checkTexts, Explorer, type ExplorerOptions } from './explorer.ts';
 import { allowedHostNames, checkHost, checkSameOrigin, CONTENT_TYPES, readBody, readJson, requireType, safeResolve, sendError, sendJson, sniffImage } from './http_util.ts';
 import { HttpError, UsageError } from '../errors.ts';
 
@@ -185,6 +185,34 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       want('POST');
       const b = await readJson(req);
       return sendJson(res, 200, await limited(explorer.retrieval(b.row, b.layer, b.head, b.k, b.id), 'the retrieval'));
+    }
+    if (path === '/api/neurons/search') {
+      want('POST');
+      const b = await readJson(req);
+      const k = b.k === undefined ? 12 : checkInt(b.k, 'k', 1, 100);
+      const nv = explorer.neuronView();
+      return sendJson(res, 200, await limited(nv.search(typeof b.q === 'string' ? b.q : '', k, (t) => explorer.textEmbeddings(checkTexts(t, 'q'))), 'the neuron search'));
+    }
+    if ((m = /^\/api\/neurons\/thumb\/(\d+)$/.exec(path))) {
+      want('GET');
+      return sendImage(res, await explorer.thumbnailFile(explorer.neuronView().thumbPath(m[1]), q.get('size') ?? undefined), 'image/jpeg', head);
+    }
+    if ((m = /^\/api\/neurons\/(\d+)$/.exec(path))) {
+      want('GET');
+      const k = q.get('k') === null ? 12 : checkInt(q.get('k'), 'k', 1, 100);
+      return sendJson(res, 200, await limited(explorer.neuronView().card(m[1], k), 'the neuron card'));
+    }
+    if ((m = /^\/api\/neurons\/(\d+)\/map$/.exec(path))) {
+      want('POST');
+      const b = await readJson(req);
+      const nv = explorer.neuronView();
+      return sendJson(res, 200, await limited(nv.map(m[1], String(b.id), () => explorer.uploadPixels(b.id)), 'the neuron map'));
+    }
+    if (path === '/api/neurons/concepts') {
+      want('POST');
+      const b = await readJson(req);
+      const nv = explorer.neuronView();
+      return sendJson(res, 200, await limited(nv.concepts(String(b.id), () => explorer.uploadPixels(b.id)), 'the concepts'));
     }
     if (path === '/api/ablation') {
       want('POST');

@@ -1,12 +1,13 @@
-// Entry point: read /api/info, build the four views, switch tabs by the URL hash.
+// Entry point: read /api/info, build the views, switch tabs by the URL hash.
 
 import { ablationView } from './ablation_view.ts';
 import { headsView } from './heads_view.ts';
 import { imageView } from './image_view.ts';
+import { neuronView } from './neuron_view.ts';
 import { retrievalView } from './retrieval_view.ts';
 import { api, toast, type Info } from './ui.ts';
 
-const TABS = ['image', 'heads', 'retrieval', 'ablation'] as const;
+const TABS = ['image', 'heads', 'retrieval', 'ablation', 'neurons'] as const;
 type Tab = (typeof TABS)[number];
 
 async function main(): Promise<void> {
@@ -20,12 +21,13 @@ async function main(): Promise<void> {
   }
   const m = info.model;
   document.getElementById('model-info')!.textContent =
-    `model ${m.name} (${m.familyLabel}) · ${m.L === 1 ? m.blockNames[0] : `${m.L} layers`} × ${m.H} heads · ${m.grid}×${m.grid} patches` + (info.store ? ` · store: ${info.store.n} images` : '') + (info.textspan ? ` · ${info.textspan.heads} TextSpan heads` : '');
+    `model ${m.name} (${m.familyLabel}) · ${m.L === 1 ? m.blockNames[0] : `${m.L} layers`} × ${m.H} heads · ${m.grid}×${m.grid} patches` + (info.store ? ` · store: ${info.store.n} images` : '') + (info.textspan ? ` · ${info.textspan.heads} TextSpan heads` : '') + (info.neurons ? ` · neurons of MLP ${info.neurons.layer}` : '');
   const views: Record<Tab, { show(): void }> = {
     image: imageView(document.getElementById('tab-image')!, info),
     heads: headsView(document.getElementById('tab-heads')!, info),
     retrieval: retrievalView(document.getElementById('tab-retrieval')!, info),
     ablation: ablationView(document.getElementById('tab-ablation')!, info),
+    neurons: neuronView(document.getElementById('tab-neurons')!, info),
   };
   const select = (tab: Tab) => {
     for (const t of TABS) {

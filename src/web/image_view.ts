@@ -1,7 +1,7 @@
 // Image view: upload an image, see its embedding's decomposition per layer / head, and where in
 // the image each text (or the difference of two texts) is read.
 
-import { api, barChart, busy, css, divColor, el, fmt, latest, legend, options, seqColor, toast, type Info } from './ui.ts';
+import { api, barChart, busy, css, divColor, drawMapOverlay, el, fmt, latest, legend, options, seqColor, toast, type Info } from './ui.ts';
 
 interface Upload {
   id: string;
@@ -161,35 +161,13 @@ export function imageView(root: HTMLElement, info: Info) {
     const ctx = canvas.getContext('2d')!;
     ctx.clearRect(0, 0, CANVAS, CANVAS);
     if (!img) return;
-    ctx.globalAlpha = 1;
     ctx.drawImage(img, 0, 0, CANVAS, CANVAS);
     const m = currentMap();
     if (!m || !heat) {
       colorbar.hidden = true;
       return;
     }
-    const g = heat.grid;
-    let lo = Math.min(...m.values);
-    let hi = Math.max(...m.values);
-    if (m.diverging) {
-      hi = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
-      lo = -hi;
-    }
-    const span = hi - lo || 1;
-    const small = document.createElement('canvas');
-    small.width = small.height = g;
-    const sctx = small.getContext('2d')!;
-    const px = sctx.createImageData(g, g);
-    m.values.forEach((v, i) => {
-      const c = m.diverging ? divColor(v / hi) : seqColor((v - lo) / span);
-      px.data.set([c[0], c[1], c[2], 255], i * 4);
-    });
-    sctx.putImageData(px, 0, 0);
-    ctx.globalAlpha = Number(opacity.value) / 100;
-    ctx.imageSmoothingEnabled = true;
-    ctx.imageSmoothingQuality = 'high';
-    ctx.drawImage(small, 0, 0, CANVAS, CANVAS);
-    ctx.globalAlpha = 1;
+    const { lo, hi } = drawMapOverlay(canvas, img, m.values, heat.grid, { diverging: m.diverging, alpha: Number(opacity.value) / 100 });
     // Colour bar.
     const bctx = barCanvas.getContext('2d')!;
     for (let x = 0; x < 200; x++) {

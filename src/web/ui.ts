@@ -10,6 +10,7 @@ export interface Info {
   };
   store: null | { n: number; layers: number[]; labels: string[]; groups: string[]; classes: string[]; hasImages: boolean; template: string };
   textspan: null | { heads: number };
+  neurons: null | { layer: number; neurons: number; descriptions: boolean; store: null | { images: number; hasImages: boolean } };
   maxUpload: number;
   maxTexts: number;
 }
@@ -149,6 +150,38 @@ export function divColor(t: number): [number, number, number] {
 }
 
 export const css = ([r, g, b]: [number, number, number]) => `rgb(${r | 0},${g | 0},${b | 0})`;
+
+/**
+ * The image on the canvas with a grid×grid map (row-major) blended over it, smoothly upsampled;
+ * sequential colours over min..max, or diverging around 0. Returns the colour range.
+ */
+export function drawMapOverlay(canvas: HTMLCanvasElement, img: CanvasImageSource, values: number[], grid: number, o: { diverging?: boolean; alpha: number }): { lo: number; hi: number } {
+  const ctx = canvas.getContext('2d')!;
+  ctx.globalAlpha = 1;
+  ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+  let lo = Math.min(...values);
+  let hi = Math.max(...values);
+  if (o.diverging) {
+    hi = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
+    lo = -hi;
+  }
+  const span = hi - lo || 1;
+  const small = document.createElement('canvas');
+  small.width = small.height = grid;
+  const sctx = small.getContext('2d')!;
+  const px = sctx.createImageData(grid, grid);
+  values.forEach((v, i) => {
+    const c = o.diverging ? divColor(v / hi) : seqColor((v - lo) / span);
+    px.data.set([c[0], c[1], c[2], 255], i * 4);
+  });
+  sctx.putImageData(px, 0, 0);
+  ctx.globalAlpha = o.alpha;
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
+  ctx.globalAlpha = 1;
+  return { lo, hi };
+}
 
 // ---------------------------------------------------------------- SVG charts
 

@@ -1,7 +1,8 @@
 // npm run bench [-- suite ... [--flag value ...]]
 //   suites: startup, encode (these two by default), decompose, dataset, textspan, preprocess, pil,
-//           tokenize, toyworld, hostile, siglip, all. Flags after the suites go to the suites that take them (textspan:
-//           --n --d --m --k --r --literal-k --seed; startup: --runs; hostile: --model --uploads --cli).
+//           tokenize, toyworld, hostile, siglip, neurons, all. Flags after the suites go to the suites that take them (textspan:
+//           --n --d --m --k --r --literal-k --seed; startup: --runs; hostile: --model --uploads --cli;
+//           neurons: --images --ref-images --layer).
 // Every speed is printed next to a baseline measured in the same run.
 
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -17,7 +18,7 @@ import { randomClipWeights, vitB16Config } from '../test/helpers/random_weights.
 import { randomSiglipWeights, siglipBase224Config } from '../test/helpers/siglip_random.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SUITES = ['startup', 'encode', 'decompose', 'dataset', 'textspan', 'preprocess', 'pil', 'tokenize', 'toyworld', 'hostile', 'siglip'];
+const SUITES = ['startup', 'encode', 'decompose', 'dataset', 'textspan', 'preprocess', 'pil', 'tokenize', 'toyworld', 'hostile', 'siglip', 'neurons'];
 const args = process.argv.slice(2);
 const named = args.filter((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
 for (const a of named)
@@ -135,3 +136,5 @@ if (suites.has('dataset')) {
 if (suites.has('pil')) sub('preprocess_pil.ts');
 if (suites.has('textspan')) sub('textspan.ts');
 if (suites.has('hostile')) sub('hostile.ts');
+// Second-order effects of neurons, against the reference's own code when CLIPLENS_SECOND_ORDER_REF names a checkout.
+if (suites.has('neurons')) sub('neurons.ts');

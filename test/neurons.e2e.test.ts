@@ -1,11 +1,10 @@
 // The explorer's neuron view: its API (search by text, a neuron's card with top store images and
 // norm distribution, its map on an upload, the upload's concepts, errors) and the page driven in
-// headless Chromium (Debian's /usr/bin/chromium; CLIPLENS_CHROMIUM overrides the path,
-// CLIPLENS_SKIP_BROWSER=1 skips the browser part, CLIPLENS_SCREENSHOTS=DIR keeps screenshots).
+// headless Chromium (see helpers/browser.ts; CLIPLENS_SCREENSHOTS=DIR keeps the screenshot).
 
 import './helpers/env.ts';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -22,9 +21,8 @@ import { neuronPca } from '../src/neurons/pca.ts';
 import { NeuronStore } from '../src/neurons/store.ts';
 import { startServer, type RunningServer } from '../src/server/server.ts';
 import { makeServeFixture, type ServeFixture } from './helpers/serve_fixture.ts';
+import { launchBrowser, SKIP_BROWSER } from './helpers/browser.ts';
 
-const CHROMIUM = process.env.CLIPLENS_CHROMIUM ?? '/usr/bin/chromium';
-const SKIP = process.env.CLIPLENS_SKIP_BROWSER === '1';
 const LAYER = 3;
 const TEXTS = ['a red circle', 'a blue square', 'a striped background', 'a plain wall', 'something on the left', 'a bright colour', 'a dark image', 'a round shape'];
 
@@ -122,16 +120,8 @@ test('neuron API: search by text, cards from the store, maps and concepts of an 
   }
 });
 
-test('the neuron view works in Chromium: search, card, top images, map on an upload, concepts', { skip: SKIP ? 'CLIPLENS_SKIP_BROWSER=1' : false, timeout: 240_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: the browser test needs Debian's chromium; set CLIPLENS_SKIP_BROWSER=1 to skip it`);
-  const { chromium } = await import('playwright-core');
-  ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1360, height: 900 },
-    timeout: 60_000,
-  });
+test('the neuron view works in Chromium: search, card, top images, map on an upload, concepts', { skip: SKIP_BROWSER ? 'CLIPLENS_SKIP_BROWSER=1' : false, timeout: 240_000 }, async (t) => {
+  ctx = await launchBrowser(join(tmp, 'profile'));
   const page = await ctx.newPage();
   page.setDefaultTimeout(30_000);
   const errors: string[] = [];

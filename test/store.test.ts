@@ -4,11 +4,9 @@
 import './helpers/env.ts';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { decomposeDataset } from '../src/decompose/dataset_job.ts';
 import { Decomposer } from '../src/decompose/decomposer.ts';
@@ -20,6 +18,7 @@ import { preprocessFiles } from '../src/model/preprocess_model.ts';
 import { randomClipWeights } from './helpers/random_weights.ts';
 import { maxAbsDiff } from '../src/tensor.ts';
 import { REPO, TINY_A, sumInvariant, tinyConfig, tinyModel } from './helpers/fixtures.ts';
+import { killAfterShards, runToEnd } from './helpers/processes.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cliplens-store-'));
 const data = join(root, 'data');
@@ -98,18 +97,11 @@ test('kill -9 in the middle of a CLI run, then resume: identical store', { timeo
   const dir = join(root, 'killed');
   const args = [join(REPO, 'bin/cliplens.js'), 'decompose', '--model', TINY_A(), '--dataset', data, '--store', dir, '--batch-size', '1', '--threads', '1'];
   // The child stops itself right after recording its 2nd shard (of 10); then it is killed.
-  const stopper = pathToFileURL(join(REPO, 'test/helpers/stop_after_shards.mjs')).href;
-  const child = spawn(process.execPath, ['--import', stopper, ...args], { stdio: 'ignore', env: { ...process.env, STOP_AFTER_SHARDS: '2' } });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await Promise.race([untilStopped(child.pid!), exited.then(() => assert.fail('the CLI finished before it could be stopped mid-run'))]);
-  child.kill('SIGKILL');
-  await exited;
+  await killAfterShards(args, 2);
   const partial = readManifest(dir);
   assert.equal(partial.shards.length, 2);
   assert.equal(partial.complete, false);
-  const rerun = spawn(process.execPath, args, { stdio: 'ignore' });
-  const code = await new Promise((r) => rerun.once('exit', r));
-  assert.equal(code, 0);
+  assert.equal(await runToEnd(args), 0);
   const reference = join(root, 'killed-ref');
   await decomposeDataset(tinyModel(), loadDataset(data), { storeDir: reference, batchSize: 1 });
   assert.deepEqual(storeFiles(dir), storeFiles(reference));
@@ -135,12 +127,6 @@ test('a store made before cliplens kept the CLS→CLS term resumes without it an
   assert.ok(maxAbsDiff(s.attn.data, loadStore(join(root, 'full')).attn.data) < 1e-6);
   for (const f of Object.keys(storeFiles(dir))) assert.equal(readSafetensors(join(dir, f)).has('cls_attn'), false);
 });
-
-/** Resolves once the process is stopped (state T in /proc/<pid>/stat). */
-async function untilStopped(pid: number): Promise<void> {
-  const state = () => /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
-  while (state() !== 'T') await new Promise((r) => setTimeout(r, 10));
-}
 
 test('float16 stores and a layer selection', async () => {
   const ds = loadDataset(data);

@@ -4,7 +4,7 @@
 
 import './helpers/env.ts';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -12,9 +12,9 @@ import type { BrowserContext, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { startServer, type RunningServer } from '../src/server/server.ts';
 import { makeServeFixture, type ServeFixture } from './helpers/serve_fixture.ts';
+import { launchBrowser, SKIP_BROWSER } from './helpers/browser.ts';
 
-const CHROMIUM = process.env.CLIPLENS_CHROMIUM ?? '/usr/bin/chromium';
-const SKIP = process.env.CLIPLENS_SKIP_BROWSER === '1';
+const SKIP = SKIP_BROWSER;
 
 let fx: ServeFixture;
 let srv: RunningServer;
@@ -24,21 +24,11 @@ let ctx: BrowserContext | undefined;
 
 before(async () => {
   if (SKIP) return;
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} not found: the browser test needs Debian's chromium (.ci/run installs it: apt-get install -y chromium); set CLIPLENS_SKIP_BROWSER=1 to skip it`);
-  }
   tmp = mkdtempSync(join(tmpdir(), 'cliplens-e2e-'));
   shots = process.env.CLIPLENS_SCREENSHOTS ?? join(tmp, 'screenshots');
   fx = await makeServeFixture(tmp);
   srv = await startServer({ model: fx.model, store: fx.storeDir, textspan: fx.textspanFile, port: 0, log: () => {} });
-  const { chromium } = await import('playwright-core');
-  ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1360, height: 900 },
-    timeout: 60_000,
-  });
+  ctx = await launchBrowser(join(tmp, 'profile'));
 });
 
 after(async () => {

@@ -57,6 +57,15 @@ export { debiasStudy, type DebiasOptions, type DebiasStudyResult } from './analy
 export { retrievalStudy, decomposeQueryImage, type QueryImage, type RetrievalScore, type RetrievalStudyResult } from './analyses/retrieval_study.ts';
 export { parseHeadSpec } from './analyses/heads.ts';
 
+// Second-order effects of neurons (Gandelsman et al., ICLR 2025): model.neuronEffects, or a store
+export { NeuronEffects } from './neurons/effects.ts';
+export { NeuronStore, openEffectsFile, exportEffects, memoryEffects, type EffectsSource } from './neurons/store.ts';
+export { neuronPca, type NeuronPca } from './neurons/pca.ts';
+export { neuronAblation, type NeuronAblationResult, type NeuronStats } from './neurons/ablation.ts';
+export { describeNeurons, textDictionary, type DescribeResult, type Description } from './neurons/describe.ts';
+export { discoverConcepts, type ImageConcepts } from './neurons/concepts.ts';
+export type { NeuronJobOptions } from './neurons/job.ts';
+
 // Notation and errors
 export { headName, parseHeadList, LN_PRE_SLOT, mlpSlot, type HeadRef } from './notation.ts';
 export * from './errors.ts';

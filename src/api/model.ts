@@ -13,6 +13,8 @@ import { loadDataset, type Dataset } from '../io/datasets.ts';
 import { decodeImage } from '../io/image.ts';
 import type { ClipConfig } from '../model/config.ts';
 import { preprocessDecodedBatch } from '../model/preprocess_model.ts';
+import { NeuronEffects } from '../neurons/effects.ts';
+import { neuronEffectsDataset, type NeuronJobOptions } from '../neurons/job.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { loadClip, type LoadOptions } from '../runtime/load.ts';
 import type { F32, Tensor } from '../tensor.ts';
@@ -61,6 +63,7 @@ export class Model {
   readonly config: ClipConfig;
   /** The family's decomposer (CLIP: PRS terms per layer; SigLIP: the pooling head's terms). */
   readonly decomposer: ImageDecomposer;
+  private readonly neurons = new Map<number, NeuronEffects>();
 
   /** Wrap a runtime model (loadModel does this for you). */
   constructor(
@@ -146,6 +149,25 @@ export class Model {
    */
   decomposeDataset(dataset: string | Dataset, opts: DatasetJobOptions): Promise<DatasetJobResult> {
     return decomposeDataset(this.clip, typeof dataset === 'string' ? loadDataset(dataset) : dataset, opts);
+  }
+
+  /**
+   * Second-order effects of every neuron of MLP block `layer` (0-based), as the reference
+   * (second_order_lens) saves them: [B, M, d], M the MLP width.
+   */
+  async neuronEffects(images: Images, layer: number, opts: { batchSize?: number } = {}): Promise<F32> {
+    let ne = this.neurons.get(layer);
+    if (!ne) this.neurons.set(layer, (ne = new NeuronEffects(this.clip, layer)));
+    return ne.effects(await this.pixels(images), opts.batchSize);
+  }
+
+  /**
+   * The second-order effects of a dataset's images into a neuron store on disk (factored: one
+   * scalar per neuron and later head per image); an interrupted run resumes. Open it with
+   * NeuronStore.open.
+   */
+  neuronEffectsDataset(dataset: string | Dataset, opts: NeuronJobOptions): Promise<DatasetJobResult> {
+    return neuronEffectsDataset(this.clip, typeof dataset === 'string' ? loadDataset(dataset) : dataset, opts);
   }
 
   /** Free the ONNX Runtime sessions (the model can still be used: they are rebuilt on demand). */

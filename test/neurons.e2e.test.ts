@@ -1,6 +1,6 @@
 // The explorer's neuron view: its API (search by text, a neuron's card with top store images and
 // norm distribution, its map on an upload, the upload's concepts, errors) and the page driven in
-// headless Chromium (see helpers/browser.ts; CLIPLENS_SCREENSHOTS=DIR keeps the screenshot).
+// headless Chromium (see helpers/browser.ts; CLIPLENS_TEST_SCREENSHOTS=DIR keeps the screenshot).
 
 import './helpers/env.ts';
 import assert from 'node:assert/strict';
@@ -120,7 +120,7 @@ test('neuron API: search by text, cards from the store, maps and concepts of an 
   }
 });
 
-test('the neuron view works in Chromium: search, card, top images, map on an upload, concepts', { skip: SKIP_BROWSER ? 'CLIPLENS_SKIP_BROWSER=1' : false, timeout: 240_000 }, async (t) => {
+test('the neuron view works in Chromium: search, card, top images, map on an upload, concepts', { skip: SKIP_BROWSER ? 'CLIPLENS_TEST_SKIP_BROWSER=1' : false, timeout: 240_000 }, async (t) => {
   ctx = await launchBrowser(join(tmp, 'profile'));
   const page = await ctx.newPage();
   page.setDefaultTimeout(30_000);
@@ -164,7 +164,7 @@ test('the neuron view works in Chromium: search, card, top images, map on an upl
   // By number.
   await page.fill('#neuron-query', '#42');
   await page.waitForSelector('#neuron-results .neuron-card[data-neuron="42"]');
-  const shots = process.env.CLIPLENS_SCREENSHOTS ?? join(tmp, 'screenshots');
+  const shots = process.env.CLIPLENS_TEST_SCREENSHOTS ?? join(tmp, 'screenshots');
   const path = join(shots, 'neurons.png');
   await page.screenshot({ path, fullPage: true });
   const st = await sharp(path).stats();

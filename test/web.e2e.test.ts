@@ -1,6 +1,6 @@
 // The explorer page driven in headless Chromium (Debian's /usr/bin/chromium, which .ci/run
-// installs; CLIPLENS_CHROMIUM overrides the path): upload, heatmap, head catalogue, retrieval,
-// ablation; screenshots must not be blank (CLIPLENS_SCREENSHOTS=DIR keeps them).
+// installs; CLIPLENS_TEST_CHROMIUM overrides the path): upload, heatmap, head catalogue, retrieval,
+// ablation; screenshots must not be blank (CLIPLENS_TEST_SCREENSHOTS=DIR keeps them).
 
 import './helpers/env.ts';
 import assert from 'node:assert/strict';
@@ -25,7 +25,7 @@ let ctx: BrowserContext | undefined;
 before(async () => {
   if (SKIP) return;
   tmp = mkdtempSync(join(tmpdir(), 'cliplens-e2e-'));
-  shots = process.env.CLIPLENS_SCREENSHOTS ?? join(tmp, 'screenshots');
+  shots = process.env.CLIPLENS_TEST_SCREENSHOTS ?? join(tmp, 'screenshots');
   fx = await makeServeFixture(tmp);
   srv = await startServer({ model: fx.model, store: fx.storeDir, textspan: fx.textspanFile, port: 0, log: () => {} });
   ctx = await launchBrowser(join(tmp, 'profile'));
@@ -72,7 +72,7 @@ async function screenshot(page: Page, name: string): Promise<void> {
   assert.ok((width ?? 0) >= 1000 && (height ?? 0) >= 400, `${name} screenshot is ${width}×${height}`);
 }
 
-test('the explorer page works end to end in Chromium', { skip: SKIP ? 'CLIPLENS_SKIP_BROWSER=1' : false, timeout: 240_000 }, async (t) => {
+test('the explorer page works end to end in Chromium', { skip: SKIP ? 'CLIPLENS_TEST_SKIP_BROWSER=1' : false, timeout: 240_000 }, async (t) => {
   const page = await ctx!.newPage();
   page.setDefaultTimeout(30_000);
   const errors: string[] = [];

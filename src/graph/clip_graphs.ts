@@ -9,6 +9,8 @@
 //   cls_probs      [B, L, H, N]  per layer, the CLS query's attention weights
 //   values         [B, L, H, N, d_h]  per layer, every token's per-head value (for per-token terms)
 //   cls_self       [B, L, H, d_h]     per layer, a_{0,0}·v_0: the CLS token's attention to itself (CLS→CLS)
+//   attn_mean      [B, L, N, N]  per layer, every query's attention weights averaged over heads
+//                                (the full maps the attention baselines need: rollout, raw attention)
 // and, in the 'neurons:<l,…>' variant only (second-order effects of neurons; kept out of the plain
 // graph so that plain encoding never pays for them):
 //   ln1_mean, ln1_std [B, L, N]  per layer, ln_1's statistics of every token (E[x], √(E[x²]−E[x]²+ε))
@@ -22,7 +24,7 @@ import { expectTensor } from '../model/weights.ts';
 import { GraphBuilder } from './builder.ts';
 import { clsRow, layerNorm, residualBlock, type BlockTaps } from './transformer.ts';
 
-export const VISION_TAPS = ['ln_pre_cls', 'resid_cls', 'heads_cls', 'mlp_cls', 'cls_probs', 'values', 'cls_self'] as const;
+export const VISION_TAPS = ['ln_pre_cls', 'resid_cls', 'heads_cls', 'mlp_cls', 'cls_probs', 'values', 'cls_self', 'attn_mean'] as const;
 export type VisionOutput = 'image_features' | (typeof VISION_TAPS)[number] | 'ln1_mean' | 'ln1_std' | `mlp_post_${number}`;
 
 function stackLayers(g: GraphBuilder, values: string[], axis = 1): string {
@@ -101,6 +103,7 @@ export function buildVisionGraph(cfg: ClipConfig, w: WeightSource, opts: ClipVis
   g.output(stackLayers(g, taps.map((t) => t.clsProbs!)), 'cls_probs', 'float', ['B', L, H, N]);
   g.output(stackLayers(g, taps.map((t) => t.values!)), 'values', 'float', ['B', L, H, N, dh]);
   g.output(stackLayers(g, taps.map((t) => t.clsSelf!)), 'cls_self', 'float', ['B', L, H, dh]);
+  g.output(stackLayers(g, taps.map((t) => t.probsMean!)), 'attn_mean', 'float', ['B', L, N, N]);
   if (opts.neuronLayers) {
     g.output(stackLayers(g, ln1Mean), 'ln1_mean', 'float', ['B', L, N]);
     g.output(stackLayers(g, ln1Std), 'ln1_std', 'float', ['B', L, N]);

@@ -20,6 +20,8 @@ export interface BlockTaps {
   clsProbs?: string;
   /** [B, H, N, d_h]: per-head values LN1(x)·W_V + b_V of every token. */
   values?: string;
+  /** [B, N, N]: every query's attention weights, averaged over heads (attention rollout, raw attention). */
+  probsMean?: string;
   /** [B, D]: attention output at CLS with heads concatenated, before W_O (Σ_i a_i v_i per head). */
   headsCls?: string;
   /** [B, D]: MLP output at CLS (c_proj incl. bias). */
@@ -142,6 +144,7 @@ export function residualBlock(
   if (opts.taps) {
     taps.clsProbs = g.op('Gather', [probs, g.constI64([0], [])], { axis: 2 }); // [B, H, N]
     taps.values = v;
+    taps.probsMean = g.op('ReduceMean', [probs], { axes: [1], keepdims: 0 }); // [B, N, N] (opset 17: axes is an attribute)
     taps.headsCls = clsRow(g, merged); // [B, D]
     taps.mlpCls = clsRow(g, mlpOut); // [B, D]
     const selfWeight = g.op('Gather', [taps.clsProbs, g.constI64([0], [])], { axis: 2 }); // [B, H]

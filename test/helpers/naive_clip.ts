@@ -61,6 +61,7 @@ function block(x: M, w: WeightSource, p: string, H: number, act_: ClipConfig['ac
   const qkv = linear(h1, W(w, `${p}.attn.in_proj_weight`), W(w, `${p}.attn.in_proj_bias`), 3 * D);
   const merged: M = Array.from({ length: N }, () => new Float64Array(D));
   const clsProbs: number[][] = [];
+  const meanProbs: number[][] = Array.from({ length: N }, () => new Array<number>(N).fill(0));
   for (let h = 0; h < H; h++) {
     for (let i = 0; i < N; i++) {
       const sc = new Float64Array(N);
@@ -74,6 +75,7 @@ function block(x: M, w: WeightSource, p: string, H: number, act_: ClipConfig['ac
       const Z = ex.reduce((a, v) => a + v, 0);
       const pr = ex.map((v) => v / Z);
       if (i === 0) clsProbs.push([...pr]);
+      for (let j = 0; j < N; j++) meanProbs[i][j] += pr[j] / H;
       for (let j = 0; j < N; j++) for (let e = 0; e < dh; e++) merged[i][h * dh + e] += pr[j] * qkv[j][2 * D + h * dh + e];
     }
   }
@@ -83,11 +85,11 @@ function block(x: M, w: WeightSource, p: string, H: number, act_: ClipConfig['ac
   const hid = W(w, `${p}.mlp.c_fc.bias`).length;
   const f = linear(h2, W(w, `${p}.mlp.c_fc.weight`), W(w, `${p}.mlp.c_fc.bias`), hid).map((r) => r.map((v) => act(v, act_)));
   const mo = linear(f, W(w, `${p}.mlp.c_proj.weight`), W(w, `${p}.mlp.c_proj.bias`), D);
-  return { out: x1.map((r, i) => r.map((v, j) => v + mo[i][j])), clsProbs };
+  return { out: x1.map((r, i) => r.map((v, j) => v + mo[i][j])), clsProbs, meanProbs };
 }
 
 /** z for one image pixels [3, S, S]. */
-export function naiveImageFeatures(cfg: ClipConfig, w: WeightSource, px: Float32Array): { z: Float64Array; clsProbs: number[][][] } {
+export function naiveImageFeatures(cfg: ClipConfig, w: WeightSource, px: Float32Array): { z: Float64Array; clsProbs: number[][][]; meanProbs: number[][][] } {
   const v = cfg.vision;
   const { grid } = visionDims(v);
   const D = v.width, p = v.patchSize, S = v.imageSize;
@@ -108,16 +110,18 @@ export function naiveImageFeatures(cfg: ClipConfig, w: WeightSource, px: Float32
   }
   let h = layerNorm(x, W(w, 'visual.ln_pre.weight'), W(w, 'visual.ln_pre.bias'), v.lnEps);
   const clsProbs: number[][][] = [];
+  const meanProbs: number[][][] = [];
   for (let l = 0; l < v.layers; l++) {
     const r = block(h, w, `visual.transformer.resblocks.${l}`, v.heads, cfg.activation, v.lnEps, false);
     h = r.out;
     clsProbs.push(r.clsProbs);
+    meanProbs.push(r.meanProbs);
   }
   const post = layerNorm([h[0]], W(w, 'visual.ln_post.weight'), W(w, 'visual.ln_post.bias'), v.lnEps)[0];
   const P = W(w, 'visual.proj');
   const z = new Float64Array(cfg.embedDim);
   for (let k = 0; k < cfg.embedDim; k++) for (let j = 0; j < D; j++) z[k] += post[j] * P[j * cfg.embedDim + k];
-  return { z, clsProbs };
+  return { z, clsProbs, meanProbs };
 }
 
 /** Text features for one row of token ids. */

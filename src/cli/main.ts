@@ -27,6 +27,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'neurons', summary: 'second-order effects of MLP neurons: effects, first PCs, text descriptions, ablation, segmentation, concepts', load: async () => (await import('./neurons.ts')).neuronsCommand() },
   { name: 'serve', summary: 'the explorer in the browser', load: async () => (await import('./serve.ts')).serveCommand() },
   { name: 'demo', summary: 'the main job on the embedded toy-world CLIP, offline; writes a report', load: async () => (await import('./demo.ts')).demoCommand() },
+  { name: 'paper', summary: "the paper's experiments on one model from the data given (resumable), with its published numbers beside", load: async () => (await import('./paper.ts')).paperCommand() },
   { name: 'study', summary: 'end-to-end studies that write a report (study toyworld)', load: async () => (await import('./study.ts')).studyCommand() },
 ];
 

@@ -4,6 +4,7 @@
 // dims are reversed) and /value/gt[i,0] references a 1×1 cell whose entry references mask i as
 // [W, H]. Read with h5wasm (libhdf5 compiled to WebAssembly), one image at a time.
 
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Dataset as H5Dataset, File as H5File, Reference as H5Reference, ready as h5ready } from 'h5wasm/node';
 import type { DecodedImage } from './image.ts';
 import { DEFAULT_MAX_PIXELS } from './image.ts';
@@ -152,4 +153,50 @@ export async function openSegmentationMat(path: string, opts: { maxPixels?: numb
     file.close();
     throw e;
   }
+}
+
+export interface MatScene {
+  width: number;
+  height: number;
+  /** [H, W, 3] */
+  rgb: Uint8Array;
+  /** [H, W] 0/1 */
+  mask: Uint8Array;
+}
+
+/**
+ * Write (image, mask) pairs in gtsegs_ijcv.mat's layout (what openSegmentationMat reads): the
+ * toy world's stand-in for ImageNet-segmentation, and test files. `grayIndex` stores that image
+ * as one channel (the real file has such images).
+ */
+export async function writeSegmentationMat(path: string, scenes: MatScene[], opts: { grayIndex?: number } = {}): Promise<void> {
+  await h5();
+  const tmp = `${path}.h5-tmp`;
+  const f = new H5File(tmp, 'w');
+  const refs = f.create_group('#refs#');
+  const img: H5Reference[] = [];
+  const gt: H5Reference[] = [];
+  scenes.forEach((s, i) => {
+    const { width: W, height: H } = s;
+    const gray = opts.grayIndex === i;
+    // MATLAB column-major img(H, W, 3) appears in HDF5 as [3, W, H].
+    const data = new Uint8Array((gray ? 1 : 3) * W * H);
+    for (let c = 0; c < (gray ? 1 : 3); c++) for (let x = 0; x < W; x++) for (let y = 0; y < H; y++) data[c * W * H + x * H + y] = s.rgb[(y * W + x) * 3 + c];
+    img.push(refs.create_dataset({ name: `img${i}`, data, shape: gray ? [W, H] : [3, W, H], dtype: '<B' }).create_reference());
+    const m = new Uint8Array(W * H);
+    for (let x = 0; x < W; x++) for (let y = 0; y < H; y++) m[x * H + y] = s.mask[y * W + x];
+    const mask = refs.create_dataset({ name: `gt${i}`, data: m, shape: [W, H], dtype: '<B' });
+    // gt{i} is a cell holding the mask.
+    gt.push(refs.create_dataset({ name: `gtcell${i}`, data: [mask.create_reference()], shape: [1, 1] }).create_reference());
+  });
+  const value = f.create_group('value');
+  value.create_dataset({ name: 'img', data: img, shape: [scenes.length, 1] });
+  value.create_dataset({ name: 'gt', data: gt, shape: [scenes.length, 1] });
+  f.close();
+  const header = Buffer.alloc(512);
+  header.write('MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Fri Nov 27 00:00:00 2026 HDF5 schema 1.00 .', 'latin1');
+  header.writeUInt16LE(0x0200, 124);
+  header.write('IM', 126, 'latin1');
+  writeFileSync(path, Buffer.concat([header, readFileSync(tmp)]));
+  rmSync(tmp, { force: true });
 }

@@ -47,7 +47,7 @@ export interface Step<T = unknown> {
   model?: ModelId;
   estimate: StepEstimate;
   /** Files (relative to the work folder) the result refers to; a record whose files are gone is recomputed. */
-  files?: (result: T) => string[];
+  files?(result: T): string[];
   run(ctx: StepContext, inputs: Record<string, unknown>): Promise<T>;
 }
 

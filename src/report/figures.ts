@@ -585,9 +585,11 @@ export interface ImageGridOptions {
   cellHeight?: number;
   gap?: number;
   title?: string;
+  /** A line of text above each row, across its width (rows in order). */
+  rowTitles?: string[];
 }
 
-/** Images in rows of `cols`, each fitted into a cell (small ones upscaled), captions wrapped underneath → SVG. */
+/** Images in rows of `cols`, each fitted into a cell (small ones upscaled), captions wrapped underneath and row titles above → SVG. */
 export async function imageGridSvg(images: RGBImage[], cols: number, opts: ImageGridOptions = {}): Promise<string> {
   if (images.length === 0) throw new FigureError('imageGrid: no images');
   if (!Number.isInteger(cols) || cols < 1) throw new FigureError(`imageGrid: cols must be a positive integer, got ${cols}`);
@@ -601,12 +603,15 @@ export async function imageGridSvg(images: RGBImage[], cols: number, opts: Image
   const capH = Math.max(...captions.map((c) => c.length)) * 15 + (captions.some((c) => c.length) ? 4 : 0);
   const c = Math.min(cols, images.length), rows = Math.ceil(images.length / cols);
   const W = gap + c * (cw + gap);
+  const rowTitles = Array.from({ length: rows }, (_, r) => (opts.rowTitles?.[r] ? wrapText(opts.rowTitles[r], W - 2 * gap, 12, true) : []));
+  const rowH = Math.max(0, ...rowTitles.map((t) => t.length)) * 15 + (rowTitles.some((t) => t.length) ? 4 : 0);
   const title = titleBlock(opts.title, W);
   const top = title.height;
-  const H = top + gap + rows * (ch + capH + gap);
+  const H = top + gap + rows * (rowH + ch + capH + gap);
   let s = svgOpen(W, H) + title.svg;
+  rowTitles.forEach((t, r) => (s += svgLines(t, gap, top + gap + r * (rowH + ch + capH + gap) + 12, 12, 15, { bold: true })));
   for (const [i, im] of images.entries()) {
-    const x = gap + (i % cols) * (cw + gap), y = top + gap + Math.floor(i / cols) * (ch + capH + gap);
+    const x = gap + (i % cols) * (cw + gap), y = top + gap + Math.floor(i / cols) * (rowH + ch + capH + gap) + rowH;
     const sc = Math.min(cw / im.width, ch / im.height);
     const w = im.width * sc, h = im.height * sc;
     const png = await encodePng(upscaleNearest(im, Math.floor(sc)));

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { rawAttentionMap, rolloutMap } from '../src/analyses/attention_maps.ts';
-import { ClipModel } from '../src/model/clip.ts';
+import { ClipModel } from '../src/runtime/clip.ts';
 import { normalRng } from '../src/rng.ts';
 import { f32 } from '../src/tensor.ts';
 import { tinyModel } from './helpers/fixtures.ts';

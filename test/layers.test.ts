@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'src');
 
 /** Layers from the bottom up; a file in src/ itself (errors, tensor, rng, assets, notation) is the base. */
-const LAYERS = ['.', 'web', 'toyworld', 'io', 'model', 'graph', 'runtime', 'decompose', 'analyses', 'neurons', 'report', 'toyworld_study', 'api', 'server', 'cli', 'index.ts'];
+const LAYERS = ['.', 'web', 'toyworld', 'io', 'model', 'graph', 'runtime', 'decompose', 'analyses', 'neurons', 'report', 'toyworld_study', 'paper', 'api', 'server', 'cli', 'index.ts'];
 const HEAVY = ['onnxruntime-node', 'sharp', 'h5wasm'];
 
 function walk(dir: string): string[] {

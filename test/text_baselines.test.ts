@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { textspanStudy } from '../src/analyses/studies.ts';
+import { textspanStudy } from '../src/analyses/textspan_study.ts';
 import {
   accuracyCurve,
   baselineSpecs,
@@ -100,7 +100,7 @@ describe('TextSpan baselines on planted heads', () => {
   const embed = async (texts: string[]): Promise<TextSet> => {
     const e = f32([texts.length, d]);
     texts.forEach((t, i) => e.data.set(embedOne(t), i * d));
-    return { kind: 'pool', names: texts, embeddings: e, model: 'memory' };
+    return { kind: 'pool', names: texts, embeddings: e, model: { name: 'memory' } };
   };
   const poolTexts = ['dog', 'cat', 'red car', 'blue sky', 'big tree', 'small house', 'sea', 'road', 'a dog', 'red house', 'big sea', 'blue car'];
   const n = 60;
@@ -127,7 +127,7 @@ describe('TextSpan baselines on planted heads', () => {
   }
   const store = memoryStore({ attn, mlp, labels: ['no', 'yes'], rowLabels });
   const neg = dog.map((x) => -x);
-  const classifier: TextSet = { kind: 'classifier', names: ['no', 'yes'], embeddings: f32([2, d], Float32Array.from([...neg, ...dog])), model: 'memory' };
+  const classifier: TextSet = { kind: 'classifier', names: ['no', 'yes'], embeddings: f32([2, d], Float32Array.from([...neg, ...dog])), model: { name: 'memory' } };
   const ms = [1, 2, 4];
   const opts = { layers: [1], rank: d, ms, draws: 3, seed: 7, embed, commonWords: vocab.slice().reverse() };
 

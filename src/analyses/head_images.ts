@@ -2,7 +2,7 @@
 // head"): stored rows ranked by the head's term projected on the text direction.
 
 import type { StoreData } from '../io/store.ts';
-import { keptIndex } from './studies.ts';
+import { keptIndex } from './heads.ts';
 import { AnalysisError } from '../errors.ts';
 
 export interface HeadImage {

@@ -8,7 +8,8 @@
 import type { StoreData } from '../io/store.ts';
 import { f32, type F32 } from '../tensor.ts';
 import { mulberry32, normalRng } from '../rng.ts';
-import { textspanStudy } from './studies.ts';
+import type { CompletenessProtocol } from './ablation.ts';
+import { textspanStudy } from './textspan_study.ts';
 import type { TextSet } from './text_sets.ts';
 import { AnalysisError } from '../errors.ts';
 
@@ -93,13 +94,15 @@ export interface CurveOptions {
   /** Absolute layers whose heads are replaced (default: the last 4 kept). */
   layers?: number[];
   rank?: number;
+  /** What else is mean-ablated (textspanStudy's protocol; default its own). */
+  protocol?: CompletenessProtocol;
   /** Texts per head (default 10, 20, …, 60). */
   ms: number[];
 }
 
 /** TextSpan's accuracy curve on one candidate set: accuracy with every chosen head replaced by its m-text reconstruction. */
 export function accuracyCurve(store: StoreData, pool: TextSet, classifier: TextSet, opts: CurveOptions): { m: number[]; accuracy: number[] } {
-  const r = textspanStudy(store, pool, { layers: opts.layers, rank: opts.rank, k: 1, classifier, ms: opts.ms });
+  const r = textspanStudy(store, pool, { layers: opts.layers, rank: opts.rank, k: 1, classifier, ms: opts.ms, protocol: opts.protocol });
   if (!r.accuracy) throw new AnalysisError('TextSpan accuracy needs a classifier');
   return { m: r.accuracy.m, accuracy: r.accuracy.replaced };
 }
@@ -118,6 +121,8 @@ export interface BaselineOptions extends CurveOptions {
   embed?: (texts: string[]) => Promise<TextSet>;
   /** The common-words pool (e.g. the bundled 3498 most common English words); its first `size` words are used. */
   commonWords?: string[];
+  /** Also the main pool's own curve, first (default true; false when the caller has it from its TextSpan run). */
+  includePool?: boolean;
 }
 
 /** One curve to compute: the main pool, a fixed pool, or a random pool with its draws' seeds. */
@@ -188,7 +193,7 @@ export async function poolCurve(store: StoreData, pool: TextSet, classifier: Tex
  * classifier whose classes match the store's labels.
  */
 export async function textspanBaselines(store: StoreData, pool: TextSet, classifier: TextSet, opts: BaselineOptions, onCurve?: (c: PoolCurve) => void): Promise<PoolCurve[]> {
-  const specs = baselineSpecs(pool.names.length, { ...opts, texts: !!opts.embed, commonWords: !!opts.commonWords?.length });
+  const specs = baselineSpecs(pool.names.length, { ...opts, texts: !!opts.embed, commonWords: !!opts.commonWords?.length }).filter((s) => opts.includePool !== false || s.kind !== 'pool');
   const out: PoolCurve[] = [];
   for (const spec of specs) {
     out.push(await poolCurve(store, pool, classifier, spec, opts));

@@ -17,9 +17,10 @@ export interface ModelFlags {
   checkWeights?: boolean;
 }
 
-export function withModelOptions(cmd: Command): Command {
+/** The model flags; `short: false` leaves out -m (for commands where -m means something else). */
+export function withModelOptions(cmd: Command, opts: { short?: boolean } = {}): Command {
   return cmd
-    .option('-m, --model <spec>', 'builtin name, .safetensors file (open_clip layout, config beside it), model directory, or hub id (hf-hub:org/name, org/name); default: the embedded toyworld model')
+    .option(`${opts.short === false ? '' : '-m, '}--model <spec>`, 'builtin name, .safetensors file (open_clip layout, config beside it), model directory, or hub id (hf-hub:org/name, org/name); default: the embedded toyworld model')
     .option('--pretrained <tag>', 'with an open_clip architecture name as --model (ViT-B-16, ViT-L-14, ViT-H-14, ViT-bigG-14, ViT-B-32, ViT-L-14-336): its pretrained tag, e.g. laion2b_s34b_b88k or openai')
     .option('--threads <n>', 'compute threads (default: all cores)')
     .addOption(new Option('--ep <provider>', 'onnxruntime execution provider').default('cpu'))

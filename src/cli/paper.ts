@@ -19,6 +19,7 @@ interface PaperFlags extends ModelFlags {
   classes?: string;
   templates?: string;
   planOnly?: boolean;
+  standIns: boolean;
 }
 
 const human = (s: number) => (s < 90 ? `${s.toFixed(s < 10 ? 1 : 0)} s` : s < 5400 ? `${(s / 60).toFixed(1)} min` : `${(s / 3600).toFixed(1)} h`);
@@ -81,6 +82,7 @@ export function paperCommand(): Command {
     .option('--batch-size <n>', 'images per forward pass', '16')
     .option('--classes <file>', 'ImageNet class names, one a line in class-index order (default: bundled)')
     .option('--templates <file>', 'zero-shot prompt templates with {} (default: the bundled 80 OpenAI templates)')
+    .option('--no-stand-ins', 'toy-world models: skip the sections whose data is not given instead of generating toy-world stand-ins')
     .option('--plan-only', 'print the plan with its estimates and exit')
     .action(async (o: PaperFlags) => {
       const model = await modelFromFlags(o);
@@ -93,6 +95,7 @@ export function paperCommand(): Command {
         batchSize: parseIntFlag(o.batchSize, 'batch-size')!,
         classes: o.classes,
         templates: o.templates,
+        standIns: o.standIns,
         loadModel: (spec) => modelFromFlags({ ...o, model: spec }),
       });
       try {

@@ -2,7 +2,7 @@
 // machine (a few images decomposed, a few texts embedded) and the sizes of the data.
 
 import { Decomposer } from '../decompose/decomposer.ts';
-import type { ClipModel } from '../model/clip.ts';
+import type { ClipModel } from '../runtime/clip.ts';
 import { normalRng } from '../rng.ts';
 import { f32 } from '../tensor.ts';
 

@@ -1,23 +1,19 @@
-// Heads chosen by text: from a TextSpan result, the heads whose texts mention a query (substring,
-// with the share of a head's texts that must match) or are closest to it in the model's text
-// space, through the selection functions `debias --query` uses.
+// Heads chosen by text for the paper's sections: `debias --query`'s selection (substring of the
+// heads' TextSpan texts, or closeness to the query in the model's text space), with a share of a
+// head's texts that must match for substring queries.
 
-import { normalizeRows } from '../analyses/linalg.ts';
-import { selectHeadsBySimilarity, selectHeadsBySubstring, type HeadMatch, type TextSpanJson } from '../analyses/studies.ts';
-import type { ClipModel } from '../model/clip.ts';
+import { selectHeads, type HeadMatch } from '../analyses/debias.ts';
+import type { TextSpanHead } from '../analyses/textspan_study.ts';
+import type { ClipModel } from '../runtime/clip.ts';
 import type { HeadQuery } from './profile.ts';
 
-export async function headsForQuery(ts: TextSpanJson, q: HeadQuery, model: ClipModel): Promise<HeadMatch[]> {
+export async function headsForQuery(heads: readonly TextSpanHead[], q: HeadQuery, model: ClipModel): Promise<HeadMatch[]> {
   if (q.match === 'substring') {
-    const k = Math.max(...ts.heads.map((h) => h.texts.length), 1);
+    const k = Math.max(...heads.map((h) => h.texts.length), 1);
     const need = Math.max(1, Math.ceil(q.minShare * k - 1e-9));
-    return selectHeadsBySubstring(ts, q.query).filter((h) => h.score >= need);
+    return (await selectHeads(heads, q.query, 'substring')).heads.filter((h) => h.score >= need);
   }
-  const texts = [...new Set([q.query, ...ts.heads.flatMap((h) => h.texts)])];
-  const d = model.config.embedDim;
-  const emb = normalizeRows((await model.encodeTexts(texts)).features.data, texts.length, d);
-  const row = new Map(texts.map((t, i) => [t, emb.subarray(i * d, (i + 1) * d)]));
-  return selectHeadsBySimilarity(ts, row.get(q.query)!, (t) => row.get(t)!, q.top);
+  return (await selectHeads(heads, q.query, 'embedding', { model, top: q.top })).heads;
 }
 
 /** How a query chooses heads, in words (for the report). */

@@ -18,28 +18,24 @@ import { extname, join, relative, resolve } from 'node:path';
 import { topImagesForHead } from '../analyses/head_images.ts';
 import { normalizeRows } from '../analyses/linalg.ts';
 import { jointHeads, spatialMaps } from '../analyses/spatial_studies.ts';
-import {
-  ablationStudy,
-  debiasStudy,
-  retrievalStudy,
-  textspanStudy,
-  type AblationStudyResult,
-  type TextSpanJson,
-  type TextSpanStudyResult,
-} from '../analyses/studies.ts';
+import { ablationStudy, type AblationStudyResult } from '../analyses/ablation_study.ts';
+import { debiasStudy } from '../analyses/debias.ts';
+import { retrievalStudy } from '../analyses/retrieval_study.ts';
+import { textspanStudy, type TextSpanJson, type TextSpanStudyResult } from '../analyses/textspan_study.ts';
 import { baselineSpecs, poolCurve, type PoolCurve } from '../analyses/text_baselines.ts';
 import { embedPool, readTextSet, writeTextSet, type TextSet } from '../analyses/text_sets.ts';
 import { decomposeDataset } from '../decompose/dataset_job.ts';
 import { Decomposer } from '../decompose/decomposer.ts';
 import { IMAGE_EXTENSIONS, loadDataset, type CsvColumns, type Dataset } from '../io/datasets.ts';
 import { openSegmentationMat } from '../io/segmentation_mat.ts';
-import { loadStore, modelFingerprint, type StoreData } from '../io/store.ts';
-import type { ClipModel } from '../model/clip.ts';
+import { modelFingerprint } from '../io/provenance.ts';
+import { loadStore, type StoreData } from '../io/store.ts';
+import type { ClipModel } from '../runtime/clip.ts';
 import { preprocessFiles } from '../model/preprocess_model.ts';
 import { builtinModels } from '../model/resolve.ts';
 import { writeToyStandIns } from '../toyworld_study/paper_data.ts';
 import { UsageError } from '../errors.ts';
-import { calibrate, storeBytes, textSetBytes, textspanFlops } from './estimate.ts';
+import { calibrate, storeBytes, textSetBytes, textspanFlops, type Calibration } from './estimate.ts';
 import { describeQuery, headsForQuery } from './heads.ts';
 import { referenceWaterbirdsHeads } from './numbers.ts';
 import { Plan, type ModelId, type PlanEvent, type Step } from './plan.ts';
@@ -62,6 +58,8 @@ export interface PaperOptions {
   /** ImageNet class names / templates files (default: bundled). */
   classes?: string;
   templates?: string;
+  /** Toy-world models: generate stand-ins for the data not given (default true). */
+  standIns?: boolean;
   /** Loads another model by spec (the toy world's spurious-cue model). */
   loadModel(spec: string): Promise<ClipModel>;
 }
@@ -145,7 +143,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
   const spuriousId = modelId(spurious);
 
   // Data: the user's, or (toy world) the stand-ins the first step writes.
-  const standIn = toy ? { imagenet: 'data/imagenet', waterbirds: 'data/waterbirds', imagenetSeg: 'data/imagenet_seg/gtsegs_ijcv.mat', images: 'data/images' } : undefined;
+  const standIn = toy && opts.standIns !== false ? { imagenet: 'data/imagenet', waterbirds: 'data/waterbirds', imagenetSeg: 'data/imagenet_seg/gtsegs_ijcv.mat', images: 'data/images' } : undefined;
   const data: PaperContext['data'] = {};
   for (const k of ['imagenet', 'waterbirds', 'imagenetSeg', 'images'] as const) {
     const given = opts.data[k];
@@ -183,8 +181,9 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
     }
   }
 
-  const cal = await calibrate(model);
-  const spCal = spurious === model ? cal : await calibrate(spurious);
+  // Calibrated below, only when some step is still to run (estimates are read lazily).
+  let cal: Calibration = { heads: 0, spatial: 0, forward: 0, text: 0, flops: 1e9 };
+  let spCal = cal;
   const js = (flops: number) => flops / cal.flops;
   const K = Math.max(profile.textspan.k, ...profile.textspan.ms);
   const nPool = profile.descriptions.texts.length;
@@ -207,7 +206,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
       title: 'toy-world stand-ins for ImageNet, Waterbirds, ImageNet-segmentation and the joint pictures',
       section: 'data',
       params: { size: S, ...STANDIN },
-      estimate: { seconds: 0.004 * (STANDIN.imagenet + 6 * STANDIN.waterbirdsPerGroup + STANDIN.segmentation + 40 * STANDIN.pairs), bytes: 2500 * (STANDIN.imagenet + 6 * STANDIN.waterbirdsPerGroup + STANDIN.segmentation) },
+      estimate: () => ({ seconds: 0.004 * (STANDIN.imagenet + 6 * STANDIN.waterbirdsPerGroup + STANDIN.segmentation + 40 * STANDIN.pairs), bytes: 2500 * (STANDIN.imagenet + 6 * STANDIN.waterbirdsPerGroup + STANDIN.segmentation) }),
       files: (r) => (r as StandInResult).files.map((f) => join('data', f)),
       run: async (ctx) => {
         ctx.progress(0, 1);
@@ -224,7 +223,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
     section,
     params: { texts: sha(texts) },
     model: modelId(m),
-    estimate: { seconds: texts.length * calOf(m).text, bytes: textSetBytes(texts.length, d) },
+    estimate: () => ({ seconds: texts.length * calOf(m).text, bytes: textSetBytes(texts.length, d) }),
     files: (r) => [r.file],
     run: async (ctx) => {
       const file = `texts/${fileName(id)}.safetensors`;
@@ -239,7 +238,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
     section,
     params,
     model: modelId(m),
-    estimate: { seconds: prompts * calOf(m).text, bytes: textSetBytes(prompts / 10, d) },
+    estimate: () => ({ seconds: prompts * calOf(m).text, bytes: textSetBytes(prompts / 10, d) }),
     files: (r) => [r.file],
     run: async () => {
       const file = `texts/${fileName(id)}.safetensors`;
@@ -255,7 +254,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
     deps,
     params,
     model: modelId(m),
-    estimate: { seconds: n * calOf(m).heads * 1.3, bytes: storeBytes(n, { L, H, d }, L) },
+    estimate: () => ({ seconds: n * calOf(m).heads * 1.3, bytes: storeBytes(n, { L, H, d }, L) }),
     files: (r) => [join(r.dir, 'manifest.json')],
     run: async (ctx) => {
       const dir = `stores/${fileName(id.replace(/^store:/, ''))}-${sha([params, modelId(m).fingerprint])}`;
@@ -268,9 +267,9 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
 
   // ImageNet's classifier (ablation, TextSpan accuracy, segmentation). Class folders named by
   // WordNet id (all 1000) are matched to classes by their sorted order.
-  const classNames = profile.imagenetClassNames();
-  const storeLabelNames = (): string[] => (data.imagenet && !data.imagenet.standIn ? (wnidNames(loadDataset(data.imagenet.path).labels, classNames.length) ?? classNames) : classNames);
   if (data.imagenet || data.imagenetSeg) {
+    const classNames = profile.imagenetClassNames();
+    const storeLabelNames = (): string[] => (data.imagenet && !data.imagenet.standIn ? (wnidNames(loadDataset(data.imagenet.path).labels, classNames.length) ?? classNames) : classNames);
     steps.push(
       classifierStep('classifier:imagenet', 'data', `ImageNet zero-shot classifier (${classNames.length} classes)`, model, { classes: sha(classNames), labels: sha(storeLabelNames()), kind: profile.kind }, classNames.length * (toy ? 16 : 80), async () => ({
         ...(await profile.imagenetClassifier(model, classNames)),
@@ -290,7 +289,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
       section: SECTIONS.ablation,
       deps: ['store:imagenet', 'classifier:imagenet'],
       params: {},
-      estimate: { seconds: js(n * L * H * d * (2 * L + 4)), bytes: 4000 },
+      estimate: () => ({ seconds: js(n * L * H * d * (2 * L + 4)), bytes: 4000 }),
       run: async (_ctx, inp): Promise<AblationStudyResult> => ablationStudy(store(inp, 'store:imagenet'), textSet(inp, 'classifier:imagenet')),
     });
     steps.push({
@@ -299,7 +298,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
       section: SECTIONS.textspan,
       deps: ['store:imagenet', 'classifier:imagenet', 'texts:descriptions'],
       params: profile.textspan,
-      estimate: { seconds: textspanSeconds(n, nPool), bytes: Lk * H * profile.textspan.k * 80 + 20000 },
+      estimate: () => ({ seconds: textspanSeconds(n, nPool), bytes: Lk * H * profile.textspan.k * 80 + 20000 }),
       files: (r) => [(r as TextSpanStepResult).heads],
       run: async (ctx, inp): Promise<TextSpanStepResult> => {
         const st = store(inp, 'store:imagenet');
@@ -316,7 +315,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
         section: SECTIONS.textspan,
         deps: ['store:imagenet', 'classifier:imagenet', 'texts:descriptions'],
         params: { spec, ms: profile.textspan.ms, rank: profile.textspan.rank, layers: Lk, words: spec.kind === 'common words' ? sha(profile.commonWords.texts) : undefined },
-        estimate: { seconds: (spec.kind === 'random directions' ? 0 : spec.size * cal.text * draws_) + draws_ * textspanSeconds(n, spec.size), bytes: 2000 },
+        estimate: () => ({ seconds: (spec.kind === 'random directions' ? 0 : spec.size * cal.text * draws_) + draws_ * textspanSeconds(n, spec.size), bytes: 2000 }),
         run: async (ctx, inp): Promise<PoolCurve> => {
           const st = store(inp, 'store:imagenet');
           ctx.progress(0, 1);
@@ -336,14 +335,14 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
       section: SECTIONS.retrieval,
       deps: ['store:imagenet', 'textspan'],
       params: { properties: profile.properties, queries: 'middle row', k: 8 },
-      estimate: { seconds: profile.properties.length * (js(4 * Math.min(500, n) * n * d) + (toy ? 0 : Lk * H * profile.textspan.k * cal.text)), bytes: 20000 },
+      estimate: () => ({ seconds: profile.properties.length * (js(4 * Math.min(500, n) * n * d) + (toy ? 0 : Lk * H * profile.textspan.k * cal.text)), bytes: 20000 }),
       run: async (ctx, inp): Promise<RetrievalResult> => {
         const st = store(inp, 'store:imagenet');
         const ts = (inp.textspan as TextSpanStepResult).result;
         const query = Math.floor(st.attn.shape[0] / 2);
         const properties: RetrievalResult['properties'] = [];
         for (const [i, prop] of profile.properties.entries()) {
-          const [head] = await headsForQuery(ts, prop.query, model);
+          const [head] = await headsForQuery(ts.heads, prop.query, model);
           properties.push({ name: prop.name, query: describeQuery(prop.query), head, views: head ? [retrievalStudy(st, [{ layer: head.layer, head: head.head }], query, { k: 8 })] : [] });
           ctx.progress(i + 1, profile.properties.length);
         }
@@ -369,7 +368,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
       deps: ['store:waterbirds', 'classifier:waterbirds', ...(ownTextSpan ? ['texts:waterbirds-descriptions'] : ['textspan'])],
       params: { location: profile.location, draws, seed, textspan: profile.textspan },
       model: spuriousId,
-      estimate: { seconds: (ownTextSpan ? textspanSeconds(nW, nPool) : 0) + js(nW * L * H * d * 2 * (draws + 3)), bytes: 20000 },
+      estimate: () => ({ seconds: (ownTextSpan ? textspanSeconds(nW, nPool) : 0) + js(nW * L * H * d * 2 * (draws + 3)), bytes: 20000 }),
       run: async (ctx, inp): Promise<WaterbirdsResult> => {
         const st = store(inp, 'store:waterbirds');
         const cls = textSet(inp, 'classifier:waterbirds');
@@ -387,7 +386,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
           textspanSource = 'TextSpan on ImageNet (§4, work/heads.json)';
         }
         ctx.progress(1, 3);
-        const selection = await headsForQuery(ts, profile.location, spurious);
+        const selection = await headsForQuery(ts.heads, profile.location, spurious);
         const out: WaterbirdsResult = { query: describeQuery(profile.location), selection, textspanSource, notes };
         const heads = selection.map((h) => ({ layer: h.layer, head: h.head }));
         if (heads.length) out.result = debiasStudy(st, cls, heads, { randomDraws: draws, seed }).result;
@@ -409,11 +408,18 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
       section: SECTIONS.segmentation,
       deps: ['classifier:imagenet', ...dataDeps('imagenetSeg')],
       params: { ...dataParams('imagenetSeg', () => fileKey(dataPath('imagenetSeg'))), limit },
-      estimate: { seconds: sizes.seg * (cal.heads + cal.spatial / 2 + cal.forward) * 1.2, bytes: sizes.seg * 400 },
+      estimate: () => ({ seconds: sizes.seg * (cal.heads + cal.spatial / 2 + cal.forward) * 1.2, bytes: sizes.seg * 400 }),
       run: async (ctx, inp): Promise<SegmentationSection> => {
         const mat = await openSegmentationMat(dataPath('imagenetSeg'));
         try {
-          return await segmentationSection(model, main, mat, textSet(inp, 'classifier:imagenet'), { limit, batch: Math.min(bs, 8), resume: path('segmentation.jsonl'), progress: (done, total) => ctx.progress(done, total) });
+          return await segmentationSection(model, mat, textSet(inp, 'classifier:imagenet'), {
+            limit,
+            batch: Math.min(bs, 8),
+            resume: { decomposition: path('segmentation.progress.jsonl'), attention: path('segmentation_attention.progress.jsonl') },
+            classifierSource: 'classifier:imagenet',
+            progress: (done, total) => ctx.progress(done, total),
+            warn: ctx.log,
+          });
         } finally {
           mat.close();
         }
@@ -429,13 +435,18 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
       section: SECTIONS.joint,
       deps: dataDeps('images'),
       params: { texts: profile.jointTexts, source: data.images.standIn ? 'stand-in' : sha(listImages(data.images.path).map((f) => [f, statSync(f).size])) },
-      estimate: { seconds: sizes.images * cal.spatial * 2, bytes: sizes.images * grid * grid * 4 * 20 },
+      estimate: () => ({ seconds: sizes.images * cal.spatial * 2, bytes: sizes.images * grid * grid * 4 * 20 }),
       run: async (ctx): Promise<JointResult> => jointSection(model, listImages(dataPath('images')), profile.jointTexts, (f) => (data.images!.standIn ? relative(work, f) : f), (i, of) => ctx.progress(i, of)),
     });
   }
 
-  const context: PaperContext = { model: main, spuriousModel: spuriousId, profile, work, out, data, skipped, calibration: cal, settings: { limit, draws, seed, batchSize: bs } };
-  return { plan: new Plan(work, main, steps), context, close: async () => void (await secondModel?.release()) };
+  const plan = new Plan(work, main, steps);
+  if (plan.pending().length) {
+    cal = await calibrate(model);
+    spCal = spurious === model ? cal : await calibrate(spurious);
+  }
+  const context: PaperContext = { model: main, spuriousModel: spuriousId, profile, work, out, data, skipped, settings: { limit, draws, seed, batchSize: bs } };
+  return { plan, context, close: async () => void (await secondModel?.release()) };
 }
 
 function writeHeadsJson(file: string, r: TextSpanStudyResult, storeDir: string): void {

@@ -45,7 +45,8 @@ export interface Step<T = unknown> {
   params: unknown;
   /** The model that makes the result (default: the plan's). */
   model?: ModelId;
-  estimate: StepEstimate;
+  /** Read when the plan is shown or run (so it can depend on a calibration made after the plan). */
+  estimate: StepEstimate | (() => StepEstimate);
   /** Files (relative to the work folder) the result refers to; a record whose files are gone is recomputed. */
   files?(result: T): string[];
   run(ctx: StepContext, inputs: Record<string, unknown>): Promise<T>;
@@ -134,26 +135,26 @@ export class Plan {
     return join(this.stepDir, `${id.replace(/:/g, '--')}.json`);
   }
 
-  /**
-   * The work folder's own record: made by this plan's model, or refused. A new folder is
-   * claimed for this model.
-   */
+  /** The work folder's own record, if there is one: made by this plan's model, or refused. */
+  private checkWork(): boolean {
+    const p = join(this.work, 'work.json');
+    if (!existsSync(p)) return false;
+    let w: { format?: string; model?: ModelId };
+    try {
+      w = JSON.parse(readFileSync(p, 'utf8'));
+    } catch (e) {
+      throw new UsageError(`${p} is not readable JSON (${(e as Error).message}); delete the folder ${this.work} to start again`);
+    }
+    if (w.format !== FORMAT || !w.model) throw new UsageError(`${this.work} is not a cliplens paper work folder (${p} says otherwise); give another --out`);
+    if (w.model.fingerprint !== this.model.fingerprint)
+      throw new ProvenanceError(`work folder ${this.work} holds results of model ${describe(w.model)}, not ${describe(this.model)}; give another --out or delete it`);
+    return true;
+  }
+
+  /** Claims the work folder for this plan's model (a folder of another model is refused). */
   claim(): void {
     mkdirSync(this.stepDir, { recursive: true });
-    const p = join(this.work, 'work.json');
-    if (existsSync(p)) {
-      let w: { format?: string; model?: ModelId };
-      try {
-        w = JSON.parse(readFileSync(p, 'utf8'));
-      } catch (e) {
-        throw new UsageError(`${p} is not readable JSON (${(e as Error).message}); delete the folder ${this.work} to start again`);
-      }
-      if (w.format !== FORMAT || !w.model) throw new UsageError(`${this.work} is not a cliplens paper work folder (${p} says otherwise); give another --out`);
-      if (w.model.fingerprint !== this.model.fingerprint)
-        throw new ProvenanceError(`work folder ${this.work} holds results of model ${describe(w.model)}, not ${describe(this.model)}; give another --out or delete it`);
-      return;
-    }
-    atomicWrite(p, toPlainJson({ format: FORMAT, version: VERSION, model: this.model }, 1) + '\n');
+    if (!this.checkWork()) atomicWrite(join(this.work, 'work.json'), toPlainJson({ format: FORMAT, version: VERSION, model: this.model }, 1) + '\n');
   }
 
   /** The record of a step if it is there, made by the step's model, with the current key and its files. */
@@ -177,7 +178,14 @@ export class Plan {
 
   /** Every step with its estimate and whether a valid record already holds it. */
   status(): PlannedStep[] {
-    return this.steps.map((s) => ({ id: s.id, title: s.title, section: s.section, model: this.modelOf(s), estimate: s.estimate, cached: !!this.cachedRecord(s) }));
+    this.checkWork();
+    return this.steps.map((s) => ({ id: s.id, title: s.title, section: s.section, model: this.modelOf(s), estimate: typeof s.estimate === 'function' ? s.estimate() : s.estimate, cached: !!this.cachedRecord(s) }));
+  }
+
+  /** Ids of the steps no valid record holds yet. */
+  pending(): string[] {
+    this.checkWork();
+    return this.steps.filter((s) => !this.cachedRecord(s)).map((s) => s.id);
   }
 
   /** Runs every step not already recorded, in order; returns every step's result by id. */

@@ -6,8 +6,9 @@
 
 import { existsSync } from 'node:fs';
 import { assetPath } from '../assets.ts';
+import { modelProvenance } from '../io/provenance.ts';
 import { embedClassifier, readLines, type TextSet } from '../analyses/text_sets.ts';
-import type { ClipModel } from '../model/clip.ts';
+import type { ClipModel } from '../runtime/clip.ts';
 import { f32 } from '../tensor.ts';
 import { ATTRIBUTES } from '../toyworld/index.ts';
 import { attributePool, familyClassifier } from '../toyworld_study/texts.ts';
@@ -89,7 +90,7 @@ async function toyClassifier(model: ClipModel, family: string, classes: string[]
     if (k < 0) throw new UsageError(`class '${c}' is not a toy-world ${family} (${ATTRIBUTES[family].join(', ')})`);
     out.data.set(all.data.subarray(k * d, (k + 1) * d), i * d);
   });
-  return { kind: 'classifier', names: classes, embeddings: out, model: model.name };
+  return { kind: 'classifier', names: classes, embeddings: out, model: modelProvenance(model) };
 }
 
 const anyOf = (values: string[]) => values.join('|');

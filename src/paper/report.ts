@@ -5,24 +5,27 @@
 
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { ablationReport, debiasReport, textspanReport, thumbnail } from '../analyses/study_reports.ts';
-import type { AblationStudyResult, DebiasStudyResult, RetrievalStudyResult } from '../analyses/studies.ts';
+import { ablationReport, debiasReport, textspanBaselinesSection, textspanReport, thumbnail } from '../report/study_reports.ts';
+import type { AblationStudyResult } from '../analyses/ablation_study.ts';
+import type { DebiasStudyResult } from '../analyses/debias.ts';
+import type { RetrievalStudyResult } from '../analyses/retrieval_study.ts';
+import { headName, pct as percent } from '../notation.ts';
 import type { PoolCurve } from '../analyses/text_baselines.ts';
 import { readManifest, type StoreManifest } from '../io/store.ts';
 import { openSegmentationMat } from '../io/segmentation_mat.ts';
-import { resizeNearest } from '../io/resample.ts';
+import { maskOnInput } from '../analyses/segmentation_study.ts';
 import { heatmapAndMask } from '../analyses/segmentation.ts';
 import type { ClipConfig } from '../model/config.ts';
 import { preprocessDecodedBatch, preprocessFiles } from '../model/preprocess_model.ts';
-import { blendMap, imageGrid, lineChart, maskImage, type RGBImage } from '../report/figures.ts';
-import type { Report, ReportSection, ReportTable } from '../report/writer.ts';
+import { blendMap, imageGrid, maskImage, type RGBImage } from '../report/figures.ts';
+import type { Report, ReportSection } from '../report/writer.ts';
 import { paperModelOf, paperNumbers, publishedValue } from './numbers.ts';
 import { SECTIONS, type JointResult, type PaperContext, type RetrievalResult, type StoreResult, type TextSpanStepResult, type WaterbirdsResult } from './types.ts';
 import type { PlannedStep } from './plan.ts';
 import { SEG_METHODS, type SegmentationSection } from './segmentation.ts';
 
-const pct = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '' : Number((100 * x).toFixed(2)));
-const headId = (h: { layer: number; head: number }) => `L${h.layer}.H${h.head}`;
+/** A fraction as a percentage cell ('' when there is none). */
+const pct = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '' : percent(x));
 /** Thumbnails are drawn at least this large, so 64-px toy scenes stay readable. */
 const CELL = 128;
 
@@ -66,26 +69,10 @@ async function textspanSections(ts: TextSpanStepResult, curves: PoolCurve[], sto
   const a = r.accuracy;
   const own = await textspanReport(r, {});
   if (a) {
-    const all: PoolCurve[] = [{ name: 'image descriptions', kind: 'pool', size: ts.pool.size, m: a.m, draws: [a.replaced], seeds: [], mean: a.replaced, std: a.m.map(() => 0) }, ...curves];
-    const series = all.map((cv) => ({ name: cv.draws.length > 1 ? `${cv.name} (mean of ${cv.draws.length})` : cv.name, values: cv.m.map((mm) => (cv.m.indexOf(mm) >= 0 ? Number(pct(cv.mean[cv.m.indexOf(mm)])) : NaN)) }));
-    series.push({ name: 'layers intact', values: a.m.map(() => Number(pct(a.chosenLayersOnly))) });
-    const fig = await lineChart({ title: 'Accuracy kept by m texts per head, per pool', x: a.m, series, xLabel: 'texts per head (m)', yLabel: 'accuracy (%)', yMin: 0, yMax: 100, width: 720 });
-    const cell = (cv: PoolCurve, i: number) => (cv.m[i] === undefined ? '' : cv.draws.length > 1 ? `${pct(cv.mean[i])} ± ${pct(cv.std[i])}` : pct(cv.mean[i]));
-    const table: ReportTable = {
-      caption: `accuracy (%) with every head of layers ${r.layers.join(', ')} replaced by its reconstruction from m texts of each pool (random pools: mean ± sample standard deviation over seeded draws)`,
-      headers: ['m', ...all.map((cv) => `${cv.name} (${cv.size})`)],
-      rows: a.m.map((mm, i) => [mm, ...all.map((cv) => cell(cv, i))]),
-    };
-    out.push({
-      title: `${SECTIONS.textspan} — accuracy vs texts per head, against baselines`,
-      text: [
-        `Pool: ${ts.pool.source}. Baselines as in the paper's Fig. 3: the common-words pool, random texts made of the pool's own words (each the length of a random pool text), and random unit directions; random pools are seeded (seeds in report.json).`,
-        `Full model ${pct(a.baseline)}%; layers ${r.layers.join(', ')} intact with everything else as in TextSpan's protocol: ${pct(a.chosenLayersOnly)}%.`,
-      ],
-      tables: [table],
-      figures: [{ name: 'textspan_baselines', png: fig, caption: 'accuracy vs texts per head for each pool' }],
-      data: { curves: all },
-    });
+    // The main pool's curve is the TextSpan run's own; the baselines are their steps'.
+    const main: PoolCurve = { name: 'image descriptions', kind: 'pool', size: ts.pool.size, m: a.m, draws: [a.replaced], seeds: [], mean: a.replaced, std: a.m.map(() => 0) };
+    const sec = await textspanBaselinesSection(r, [main, ...curves], ts.pool.source);
+    out.push({ ...sec, title: `${SECTIONS.textspan} — ${sec.title}` });
   }
   // Top images per head along its first text.
   const figs = [];
@@ -95,7 +82,7 @@ async function textspanSections(ts: TextSpanStepResult, curves: PoolCurve[], sto
     const heads = ts.topImages.filter((x) => x.layer === l);
     for (const t of heads) for (const im of t.images) imgs.push(await thumbnail(store, im.id, CELL));
     const cols = Math.max(...heads.map((t) => t.images.length));
-    if (imgs.length) figs.push({ name: `top_images_L${l}`, png: await imageGrid(imgs, cols, { cellWidth: CELL, cellHeight: CELL, rowTitles: heads.map((t) => `${headId(t)}: ${t.text}`), title: `Layer ${l}: top images per head` }), caption: `layer ${l}: per head, the images whose term has the largest component along the head's first TextSpan text (named above the row)` });
+    if (imgs.length) figs.push({ name: `top_images_L${l}`, png: await imageGrid(imgs, cols, { cellWidth: CELL, cellHeight: CELL, rowTitles: heads.map((t) => `${headName(t)}: ${t.text}`), title: `Layer ${l}: top images per head` }), caption: `layer ${l}: per head, the images whose term has the largest component along the head's first TextSpan text (named above the row)` });
   }
   out.push({ title: `${SECTIONS.textspan} — top images per head`, figures: figs });
   out.push(...prefixed(SECTIONS.textspan, own.sections.filter((s) => s.title !== 'How much of the heads the texts explain')));
@@ -109,7 +96,7 @@ async function waterbirdsSections(c: PaperContext, w: WaterbirdsResult): Promise
   const rows: (string | number)[][] = [];
   if (w.result) {
     rows.push(row('before', w.result.before, 'before'));
-    rows.push(row(`after: ${w.result.heads.map(headId).join(', ')} mean-ablated (chosen by text)`, w.result.after, 'after (text)'));
+    rows.push(row(`after: ${w.result.heads.map(headName).join(', ')} mean-ablated (chosen by text)`, w.result.after, 'after (text)'));
     if (w.result.random) rows.push([`${w.result.heads.length} random head${w.result.heads.length > 1 ? 's' : ''} (mean of ${w.result.random.draws} draws)`, pct(w.result.random.meanWorst), pct(w.result.random.meanMean), pct(w.result.random.meanOverall), '—']);
   }
   if (w.reference) rows.push(row(`after: the reference's ${w.reference.heads.length} heads`, w.reference.result.after, 'after'));
@@ -118,12 +105,12 @@ async function waterbirdsSections(c: PaperContext, w: WaterbirdsResult): Promise
     text: [
       ...w.notes,
       `Heads chosen: ${w.query}, from ${w.textspanSource}.`,
-      w.reference ? `The reference row ablates ${w.reference.source}: ${w.reference.heads.map(headId).join(', ')}.` : '',
+      w.reference ? `The reference row ablates ${w.reference.source}: ${w.reference.heads.map(headName).join(', ')}.` : '',
       "Accuracy of the zero-shot classifier per (label, place) group of the test split; the paper's numbers are worst-group accuracies after mean-ablating the authors' hand-picked location heads.",
     ].filter(Boolean),
     tables: [
       { caption: 'accuracy (%) next to the paper', headers: ['embeddings', 'worst group (%)', 'mean over groups (%)', 'overall (%)', 'paper, worst group (%)'], rows },
-      { caption: 'heads chosen by text', headers: ['head', 'score', 'texts that matched'], rows: w.selection.map((h) => [headId(h), Number(h.score.toFixed(4)), h.matched.slice(0, 4).join('; ')]) },
+      { caption: 'heads chosen by text', headers: ['head', 'score', 'texts that matched'], rows: w.selection.map((h) => [headName(h), Number(h.score.toFixed(4)), h.matched.slice(0, 4).join('; ')]) },
     ],
   });
   if (w.result) out.push(...prefixed(SECTIONS.waterbirds, (await debiasReport(w.result, {})).sections.filter((s) => s.title !== 'Summary')));
@@ -145,8 +132,8 @@ async function retrievalSections(c: PaperContext, r: RetrievalResult): Promise<R
     }
     figs.push({
       name: `retrieval_${p.name}`,
-      png: await imageGrid(imgs, 1 + v.k, { cellWidth: CELL, cellHeight: CELL, rowTitles: v.views.map((view) => `${view.name === 'whole embedding' ? 'whole embedding' : `${p.name} head ${headId(p.head!)}`}: the query, then its ${v.k} nearest neighbours (cosine)`), title: `${p.name}: ${headId(p.head)} (${p.head.matched.slice(0, 2).join('; ')})` }),
-      caption: `${p.name}: nearest neighbours of ${v.query.id} using only head ${headId(p.head)}'s term, then using the whole embedding`,
+      png: await imageGrid(imgs, 1 + v.k, { cellWidth: CELL, cellHeight: CELL, rowTitles: v.views.map((view) => `${view.name === 'whole embedding' ? 'whole embedding' : `${p.name} head ${headName(p.head!)}`}: the query, then its ${v.k} nearest neighbours (cosine)`), title: `${p.name}: ${headName(p.head)} (${p.head.matched.slice(0, 2).join('; ')})` }),
+      caption: `${p.name}: nearest neighbours of ${v.query.id} using only head ${headName(p.head)}'s term, then using the whole embedding`,
     });
   }
   return [
@@ -159,7 +146,7 @@ async function retrievalSections(c: PaperContext, r: RetrievalResult): Promise<R
       tables: [
         {
           headers: ['property', 'head', 'chosen as', 'its matching texts', 'precision@k by class: head (%)', 'whole embedding (%)'],
-          rows: r.properties.map((p) => [p.name, p.head ? headId(p.head) : 'none', p.query, p.head ? p.head.matched.slice(0, 3).join('; ') : '', prec(p.views[0]?.views[0]), prec(p.views[0]?.views.at(-1))]),
+          rows: r.properties.map((p) => [p.name, p.head ? headName(p.head) : 'none', p.query, p.head ? p.head.matched.slice(0, 3).join('; ') : '', prec(p.views[0]?.views[0]), prec(p.views[0]?.views.at(-1))]),
         },
       ],
       figures: figs,
@@ -185,11 +172,11 @@ async function segmentationSections(c: PaperContext, s: SegmentationSection, cfg
       for (const ex of s.examples) {
         const img = mat!.image(ex.i);
         const mask = mat!.mask(ex.i);
-        const u8 = preprocessDecodedBatch(cfg, [img]).u8;
-        panels.push({ rgb: u8, width: s.size, height: s.size, caption: `#${ex.i}: ${ex.predicted}` });
-        panels.push(maskImage(resizeNearest(mask.data, mask.width, mask.height, 1, s.size, s.size), s.size, s.size, 'ground truth'));
+        const input: RGBImage = { rgb: preprocessDecodedBatch(cfg, [img]).u8, width: s.size, height: s.size };
+        panels.push({ ...input, caption: `#${ex.i}: ${ex.predicted}` });
+        panels.push(maskImage(maskOnInput(mask, img, s.size, s.geometry), s.size, s.size, 'ground truth'));
         // The map as it is thresholded: upsampled, clipped at 0, min–max normalised.
-        for (const meth of SEG_METHODS) panels.push(blendMap(u8, s.size, s.size, heatmapAndMask(ex.maps[meth], s.grid, s.size, s.size).heat, s.size, s.size, { range: [0, 1], caption: meth }));
+        for (const meth of SEG_METHODS) panels.push(blendMap(input, heatmapAndMask(ex.maps[meth], s.grid, s.size, s.size).heat, s.size, s.size, { range: [0, 1], caption: meth }));
       }
     } finally {
       mat?.close();
@@ -200,7 +187,7 @@ async function segmentationSections(c: PaperContext, s: SegmentationSection, cfg
     {
       title: SECTIONS.segmentation,
       text: [
-        `${s.scored} of ${s.images} images scored${s.skipped.length ? ` (${s.skipped.length} skipped: ${s.skipped.slice(0, 3).map((x) => `#${x.i} ${x.reason}`).join('; ')})` : ''}. Each image's predicted class direction minus the mean over classes (the paper's protocol); masks squashed to the input square as the reference does; maps upsampled bilinearly, clipped at 0, min–max normalised, thresholded at the mean.`,
+        `${s.scored} of ${s.images} images scored. Each image's predicted class direction minus the mean over classes (the paper's protocol); masks squashed to the input square as the reference does; maps upsampled bilinearly, clipped at 0, min–max normalised, thresholded at the mean.`,
         'Baselines on the same images with the same post-processing and metrics: the last layer’s raw CLS attention (mean over heads) and attention rollout.',
       ],
       tables: [{ caption: 'ImageNet-segmentation (%) next to the paper', headers: ['method', 'pixel accuracy', 'mIoU', 'mAP', 'paper pixel acc.', 'paper mIoU', 'paper mAP'], rows }],
@@ -218,8 +205,9 @@ async function jointSections(c: PaperContext, j: JointResult, cfg: ClipConfig): 
     const pre = await preprocessFiles(cfg, [file]);
     const panels: RGBImage[] = [];
     for (const mp of im.maps) {
-      panels.push(blendMap(pre.u8, S, S, mp.full, j.grid, j.grid, { caption: 'all heads' }));
-      for (const h of mp.heads) panels.push(blendMap(pre.u8, S, S, h.map, j.grid, j.grid, { caption: `${headId(h)} ${h.total.toExponential(1)}` }));
+      const input: RGBImage = { rgb: pre.u8, width: S, height: S };
+      panels.push(blendMap(input, mp.full, j.grid, j.grid, { caption: 'all heads' }));
+      for (const h of mp.heads) panels.push(blendMap(input, h.map, j.grid, j.grid, { caption: `${headName(h)} ${h.total.toExponential(1)}` }));
     }
     const cols = 1 + (im.maps[0]?.heads.length ?? 0);
     const cell = Math.max(CELL, Math.min(S, 160));
@@ -233,7 +221,7 @@ async function jointSections(c: PaperContext, j: JointResult, cfg: ClipConfig): 
     {
       title: SECTIONS.joint,
       text: `For each picture and text, the per-patch map along the text minus the mean of the two texts (demo.ipynb), over all layers and heads, and restricted to each of the ${j.images[0]?.maps[0]?.heads.length ?? 0} heads contributing most along it.`,
-      tables: j.images.flatMap((im) => im.maps.map((mp) => ({ caption: `${im.file.split('/').pop()}: ${mp.text}`, headers: ['head', 'total contribution'], rows: mp.heads.map((h) => [headId(h), Number(h.total.toExponential(3))]) }))),
+      tables: j.images.flatMap((im) => im.maps.map((mp) => ({ caption: `${im.file.split('/').pop()}: ${mp.text}`, headers: ['head', 'total contribution'], rows: mp.heads.map((h) => [headName(h), Number(h.total.toExponential(3))]) }))),
       figures: figs,
     },
   ];
@@ -284,6 +272,7 @@ export async function paperReport(c: PaperContext, results: Record<string, unkno
       'random draws': c.settings.draws,
       seed: c.settings.seed,
     },
+    models: c.spuriousModel.fingerprint !== c.model.fingerprint ? [c.model, c.spuriousModel] : [c.model],
     sections,
     data: { model: c.model, spuriousModel: c.spuriousModel, skipped: c.skipped, settings: c.settings, results },
   };

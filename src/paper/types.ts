@@ -1,9 +1,11 @@
 // Types shared by the paper plan and its report: the sections, the context a report needs, and
 // what each step records.
 
-import type { DebiasStudyResult, HeadMatch, HeadRef, RetrievalStudyResult, TextSpanStudyResult } from '../analyses/studies.ts';
+import type { DebiasStudyResult, HeadMatch } from '../analyses/debias.ts';
+import type { RetrievalStudyResult } from '../analyses/retrieval_study.ts';
+import type { TextSpanStudyResult } from '../analyses/textspan_study.ts';
+import type { HeadRef } from '../notation.ts';
 import type { JointHead } from '../analyses/spatial_studies.ts';
-import type { Calibration } from './estimate.ts';
 import type { ModelId } from './plan.ts';
 import type { PaperProfile } from './profile.ts';
 
@@ -42,7 +44,6 @@ export interface PaperContext {
   out: string;
   data: { [K in keyof PaperData]?: { path: string; standIn: boolean } };
   skipped: SkippedSection[];
-  calibration?: Calibration;
   settings: { limit?: number; draws: number; seed: number; batchSize: number };
 }
 

@@ -13,6 +13,7 @@ import type { StoreManifest } from '../io/store.ts';
 import { headName, pct } from '../notation.ts';
 import { barChart, groupedBarChart, lineChart, imageGrid, type RGBImage } from './figures.ts';
 import type { Report, ReportSection } from './writer.ts';
+import type { PoolCurve } from '../analyses/text_baselines.ts';
 
 /** The model a study result names (its model and modelFingerprint fields). */
 const provenanceOf = (r: { model: string; modelFingerprint?: string }) => [fromJson(r)!];
@@ -132,6 +133,39 @@ function selectionSection(s: HeadSelection, count: number): ReportSection {
         ? `Heads with a TextSpan text containing '${s.query}' (case-insensitive substring).`
         : `The ${count} heads whose TextSpan texts are closest to '${s.query}' (mean of the 3 best cosine similarities under the model's text encoder).`,
     tables: [{ headers: ['head', 'score', 'texts that matched'], rows: s.heads.map((h) => [headName(h), Number(h.score.toFixed(4)), h.matched.slice(0, 4).join('; ')]) }],
+  };
+}
+
+/**
+ * TextSpan's accuracy curve next to its baselines (paper Fig. 3): one line per pool (random
+ * pools: mean over draws), and a table with mean ± sample standard deviation.
+ */
+export async function textspanBaselinesSection(r: TextSpanStudyResult, curves: PoolCurve[], poolSource: string): Promise<ReportSection> {
+  const a = r.accuracy!;
+  const at = (cv: PoolCurve, mm: number) => cv.m.indexOf(mm);
+  const series = curves.map((cv) => ({ name: cv.draws.length > 1 ? `${cv.name} (mean of ${cv.draws.length})` : cv.name, values: a.m.map((mm) => (at(cv, mm) >= 0 ? pct(cv.mean[at(cv, mm)]) : NaN)) }));
+  series.push({ name: 'layers intact', values: a.m.map(() => pct(a.chosenLayersOnly)) });
+  const fig = await lineChart({ title: 'Accuracy kept by m texts per head, per pool', x: a.m, series, xLabel: 'texts per head (m)', yLabel: 'accuracy (%)', yMin: 0, yMax: 100, width: 720 });
+  const cell = (cv: PoolCurve, mm: number) => {
+    const i = at(cv, mm);
+    if (i < 0) return '';
+    return cv.draws.length > 1 ? `${pct(cv.mean[i])} ± ${pct(cv.std[i])}` : pct(cv.mean[i]);
+  };
+  return {
+    title: 'Accuracy vs texts per head, against baselines',
+    text: [
+      `Pool: ${poolSource}. Baselines as in the paper's Fig. 3: the most common English words, random texts made of the pool's own words (each the length of a random pool text) and random unit directions; the random pools are seeded (seeds in the JSON).`,
+      `Full model ${pct(a.baseline)}%; layers ${r.layers.join(', ')} intact with everything else as in TextSpan's protocol: ${pct(a.chosenLayersOnly)}%.`,
+    ],
+    tables: [
+      {
+        caption: `accuracy (%) with every head of layers ${r.layers.join(', ')} replaced by its reconstruction from m texts of each pool (random pools: mean ± sample standard deviation over the draws)`,
+        headers: ['m', ...curves.map((cv) => `${cv.name} (${cv.size})`)],
+        rows: a.m.map((mm) => [mm, ...curves.map((cv) => cell(cv, mm))]),
+      },
+    ],
+    figures: [{ name: 'textspan_baselines', png: fig, caption: 'accuracy vs texts per head for each pool' }],
+    data: { curves },
   };
 }
 

@@ -34,6 +34,7 @@ export function memoryStore(o: MemoryStoreInit): StoreData {
   const labels = o.labels ?? [];
   const groups = o.groups ?? [];
   return {
+    dir: '/nowhere',
     manifest: {
       format: 'cliplens-store',
       version: 1,

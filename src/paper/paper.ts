@@ -10,7 +10,7 @@
 //   texts/*.safetensors                  text pools and classifiers (`cliplens texts` format)
 //   stores/<name>-<key>/                 decomposition stores (`cliplens decompose` format)
 //   heads.json, waterbirds_heads.json    TextSpan results (`cliplens textspan --out` format)
-//   segmentation.jsonl                   per-image segmentation scores (resumable)
+//   segmentation*.progress.jsonl         per-image segmentation scores, decomposition and attention baselines (resumable)
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';

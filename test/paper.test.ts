@@ -10,32 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { jointHeads, spatialMaps } from '../src/analyses/spatial_studies.ts';
-import { main } from '../src/cli/main.ts';
 import { Decomposer } from '../src/decompose/decomposer.ts';
 import { normalizeRows } from '../src/analyses/linalg.ts';
 import { loadClip } from '../src/runtime/load.ts';
 import { preprocessFiles } from '../src/model/preprocess_model.ts';
 import { writeToyStandIns, type ToyStandIns } from '../src/toyworld_study/paper_data.ts';
 import { REPO, TINY_A } from './helpers/fixtures.ts';
+import { runCli } from './helpers/cli_in_process.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cliplens-paper-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function run(args: string[]): Promise<{ rc: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((c: string | Uint8Array, ...rest: unknown[]) => (typeof c === 'string' ? ((out += c), true) : (ow as (...a: unknown[]) => boolean)(c, ...rest))) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array, ...rest: unknown[]) => (typeof c === 'string' ? ((err += c), true) : (ew as (...a: unknown[]) => boolean)(c, ...rest))) as typeof process.stderr.write;
-  try {
-    return { rc: await main(args), out, err };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-}
-
+const run = runCli;
 async function ok(args: string[]) {
   const r = await run(args);
   assert.equal(r.rc, 0, `cliplens ${args.join(' ')} failed: ${r.err}`);

@@ -12,7 +12,7 @@ import type { ClipModel } from '../runtime/clip.ts';
 import { f32 } from '../tensor.ts';
 import { ATTRIBUTES } from '../toyworld/index.ts';
 import { attributePool, familyClassifier } from '../toyworld_study/texts.ts';
-import { PAIR_TEXTS, WATERBIRDS_CLASSES } from '../toyworld_study/paper_data.ts';
+import { PAIR_TEXTS, WATERBIRDS_CLASSES, WATERBIRDS_PLACES } from '../toyworld_study/paper_data.ts';
 import { UsageError } from '../errors.ts';
 
 /** How heads are chosen by text: substring of their TextSpan texts (share of texts that must match), or closeness of their texts to a query in the model's text space. */
@@ -28,8 +28,9 @@ export interface PaperProfile {
   imagenetClassifier(model: ClipModel, classNames: string[]): Promise<TextSet>;
   /** Class names of ImageNet (class-index order); the toy world's shapes. */
   imagenetClassNames(): string[];
-  /** Waterbirds' classes in y order, and how their classifier is made. */
+  /** Waterbirds' classes in y order, its places in `place` order, and how the classifier is made. */
   waterbirdsClasses: string[];
+  waterbirdsPlaces: string[];
   waterbirdsClassifier(model: ClipModel): Promise<TextSet>;
   /** Heads whose texts are about location / background (§5). */
   location: HeadQuery;
@@ -66,6 +67,7 @@ function clipProfile(opts: { classes?: string; templates?: string }): PaperProfi
     imagenetClassifier: (model, names) => embedClassifier(model, names, lazy().templates),
     imagenetClassNames: () => lazy().classes,
     waterbirdsClasses: ['landbird', 'waterbird'],
+    waterbirdsPlaces: ['land', 'water'],
     waterbirdsClassifier: (model) => embedClassifier(model, ['landbird', 'waterbird'], lazy().templates),
     location: { match: 'embedding', query: 'a photo taken in a specific place or location', top: 6 },
     properties: [
@@ -104,6 +106,7 @@ function toyProfile(): PaperProfile {
     imagenetClassifier: (model, names) => toyClassifier(model, 'shape', names),
     imagenetClassNames: () => ATTRIBUTES.shape,
     waterbirdsClasses: WATERBIRDS_CLASSES,
+    waterbirdsPlaces: WATERBIRDS_PLACES.map((p) => `${p} background`),
     waterbirdsClassifier: (model) => toyClassifier(model, 'shape', WATERBIRDS_CLASSES),
     location: { match: 'substring', query: 'background', minShare: 0.5 },
     properties: ['color', 'shape', 'size', 'position', 'count', 'background'].map((f) => ({

@@ -106,7 +106,7 @@ async function waterbirdsSections(c: PaperContext, w: WaterbirdsResult): Promise
       ...w.notes,
       `Heads chosen: ${w.query}, from ${w.textspanSource}.`,
       w.reference ? `The reference row ablates ${w.reference.source}: ${w.reference.heads.map(headName).join(', ')}.` : '',
-      "Accuracy of the zero-shot classifier per (label, place) group of the test split; the paper's numbers are worst-group accuracies after mean-ablating the authors' hand-picked location heads.",
+      `Accuracy of the zero-shot classifier per (label, place) group of the test split (labels: ${c.profile.waterbirdsClasses.map((n, i) => `${i} = ${n}`).join(', ')}; places: ${c.profile.waterbirdsPlaces.map((n, i) => `${i} = ${n}`).join(', ')}); the paper's numbers are worst-group accuracies before and after mean-ablating the authors' hand-picked location heads.`,
     ].filter(Boolean),
     tables: [
       { caption: 'accuracy (%) next to the paper', headers: ['embeddings', 'worst group (%)', 'mean over groups (%)', 'overall (%)', 'paper, worst group (%)'], rows },

@@ -18,11 +18,10 @@ import { extname, join, relative, resolve } from 'node:path';
 import { topImagesForHead } from '../analyses/head_images.ts';
 import { normalizeRows } from '../analyses/linalg.ts';
 import { jointHeads, spatialMaps } from '../analyses/spatial_studies.ts';
-import { ablationStudy, type AblationStudyResult } from '../analyses/ablation_study.ts';
-import { debiasStudy } from '../analyses/debias.ts';
+import type { AblationStudyResult } from '../analyses/ablation_study.ts';
 import { retrievalStudy } from '../analyses/retrieval_study.ts';
-import { textspanStudy, type TextSpanJson, type TextSpanStudyResult } from '../analyses/textspan_study.ts';
-import { baselineSpecs, poolCurve, type PoolCurve } from '../analyses/text_baselines.ts';
+import type { TextSpanJson, TextSpanStudyResult } from '../analyses/textspan_study.ts';
+import { baselineSpecs, type PoolCurve } from '../analyses/text_baselines.ts';
 import { embedPool, readTextSet, writeTextSet, type TextSet } from '../analyses/text_sets.ts';
 import { decomposeDataset } from '../decompose/dataset_job.ts';
 import { Decomposer } from '../decompose/decomposer.ts';
@@ -43,6 +42,7 @@ import { SECTIONS, type FileResult, type JointResult, type PaperContext, type Pa
 import { paperReport, type StepTiming } from './report.ts';
 import { writeReport, type WrittenReport } from '../report/writer.ts';
 import { paperProfile, type PaperProfile } from './profile.ts';
+import { ablationTable, baselineCurve, debiasRun, textspanRun } from './protocols.ts';
 import { segmentationSection, type SegmentationSection } from './segmentation.ts';
 
 export interface PaperOptions {
@@ -290,7 +290,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
       deps: ['store:imagenet', 'classifier:imagenet'],
       params: {},
       estimate: () => ({ seconds: js(n * L * H * d * (2 * L + 4)), bytes: 4000 }),
-      run: async (_ctx, inp): Promise<AblationStudyResult> => ablationStudy(store(inp, 'store:imagenet'), textSet(inp, 'classifier:imagenet')),
+      run: async (_ctx, inp): Promise<AblationStudyResult> => ablationTable(store(inp, 'store:imagenet'), textSet(inp, 'classifier:imagenet')),
     });
     steps.push({
       id: 'textspan',
@@ -319,7 +319,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
         run: async (ctx, inp): Promise<PoolCurve> => {
           const st = store(inp, 'store:imagenet');
           ctx.progress(0, 1);
-          return poolCurve(st, textSet(inp, 'texts:descriptions'), textSet(inp, 'classifier:imagenet'), spec, {
+          return baselineCurve(st, textSet(inp, 'texts:descriptions'), textSet(inp, 'classifier:imagenet'), spec, {
             layers: st.manifest.layers.slice(-Lk),
             rank: profile.textspan.rank,
             ms: profile.textspan.ms,
@@ -389,12 +389,12 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
         const selection = await headsForQuery(ts.heads, profile.location, spurious);
         const out: WaterbirdsResult = { query: describeQuery(profile.location), selection, textspanSource, notes };
         const heads = selection.map((h) => ({ layer: h.layer, head: h.head }));
-        if (heads.length) out.result = debiasStudy(st, cls, heads, { randomDraws: draws, seed }).result;
+        if (heads.length) out.result = debiasRun(st, cls, heads, { draws, seed });
         else notes.push('No head was chosen by the query, so nothing was ablated.');
         ctx.progress(2, 3);
         const ref = referenceWaterbirdsHeads(spurious.name);
         if (ref && ref.every((h) => st.manifest.layers.includes(h.layer) && h.head < H))
-          out.reference = { heads: ref, result: debiasStudy(st, cls, ref, { randomDraws: draws, seed }).result, source: 'the heads compute_use_specific_heads.py (clip_text_span) ablates for this model' };
+          out.reference = { heads: ref, result: debiasRun(st, cls, ref, { draws, seed }), source: 'the heads compute_use_specific_heads.py (clip_text_span) ablates for this model' };
         return out;
       },
     });
@@ -457,7 +457,7 @@ function writeHeadsJson(file: string, r: TextSpanStudyResult, storeDir: string):
 /** TextSpan with the profile's settings on the store's last layers, and each head's top images along its first text. */
 function runTextSpan(store: StoreData, pool: TextSet, classifier: TextSet | undefined, p: PaperProfile, onHead?: (done: number, total: number) => void): { result: TextSpanStudyResult; topImages: TextSpanStepResult['topImages'] } {
   const layers = store.manifest.layers.slice(-p.textspan.layers);
-  const result = textspanStudy(store, pool, { layers, k: p.textspan.k, rank: p.textspan.rank, classifier, ms: p.textspan.ms, onHead });
+  const result = textspanRun(store, pool, classifier, { layers, k: p.textspan.k, rank: p.textspan.rank, ms: p.textspan.ms, onHead });
   const d = pool.embeddings.shape[1];
   const topImages = result.heads.map((h) => ({
     layer: h.layer,

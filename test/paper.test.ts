@@ -152,6 +152,16 @@ describe('cliplens paper', () => {
     assert.equal(r.err.trim().split('\n').length, 1);
   });
 
+  it('refuses data it cannot use with one line', async () => {
+    const flat = await run(['paper', '--model', 'toyworld', '--imagenet', data.images, '--out', join(tmp, 'bad1')]);
+    assert.equal(flat.rc, 1);
+    assert.match(flat.err, /^cliplens: error: --imagenet .* has no class folders/);
+    const wb = await run(['paper', '--model', 'toyworld', '--waterbirds', data.imagenet, '--out', join(tmp, 'bad2')]);
+    assert.match(wb.err, /^cliplens: error: --waterbirds .*: no metadata\.csv/);
+    const missing = await run(['paper', '--model', 'toyworld', '--imagenet-seg', join(tmp, 'nope.mat'), '--out', join(tmp, 'bad3')]);
+    assert.match(missing.err, /^cliplens: error: --imagenet-seg .* does not exist\n$/);
+  });
+
   it('skips the sections whose data is missing and says so', async () => {
     const o2 = join(tmp, 'only_joint');
     const r = await ok(['paper', '--model', 'toyworld', '--no-stand-ins', '--images', data.images, '--out', o2]);

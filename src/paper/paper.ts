@@ -166,8 +166,13 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
   // Sizes for the estimates (stand-ins: their known counts).
   const STANDIN = { imagenet: 400, waterbirdsPerGroup: 50, segmentation: 100, pairs: 3 };
   const count = (n: number) => (limit === undefined ? n : Math.min(n, limit));
+  const imagenetItems = (dir: string) => {
+    const ds = loadDataset(dir);
+    if (!ds.labels.length) throw new UsageError(`--imagenet ${dir} has no class folders (ImageNet validation images go in one folder per class)`);
+    return ds.items.length;
+  };
   const sizes = {
-    imagenet: data.imagenet ? count(data.imagenet.standIn ? STANDIN.imagenet : loadDataset(data.imagenet.path).items.length) : 0,
+    imagenet: data.imagenet ? count(data.imagenet.standIn ? STANDIN.imagenet : imagenetItems(data.imagenet.path)) : 0,
     waterbirds: data.waterbirds ? count(data.waterbirds.standIn ? 4 * STANDIN.waterbirdsPerGroup : loadDataset(waterbirdsCsv(data.waterbirds.path), WATERBIRDS_COLUMNS).items.length) : 0,
     seg: 0,
     images: data.images ? (data.images.standIn ? STANDIN.pairs : listImages(data.images.path).length) : 0,

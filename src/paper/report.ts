@@ -67,7 +67,8 @@ async function textspanSections(ts: TextSpanStepResult, curves: PoolCurve[], sto
   const r = ts.result;
   const out: ReportSection[] = [];
   const a = r.accuracy;
-  const own = await textspanReport(r, {});
+  // The command's own sections without its accuracy curve: the curve is in the baselines section.
+  const own = await textspanReport({ ...r, accuracy: undefined }, {});
   if (a) {
     // The main pool's curve is the TextSpan run's own; the baselines are their steps'.
     const main: PoolCurve = { name: 'image descriptions', kind: 'pool', size: ts.pool.size, m: a.m, draws: [a.replaced], seeds: [], mean: a.replaced, std: a.m.map(() => 0) };
@@ -85,7 +86,7 @@ async function textspanSections(ts: TextSpanStepResult, curves: PoolCurve[], sto
     if (imgs.length) figs.push({ name: `top_images_L${l}`, png: await imageGrid(imgs, cols, { cellWidth: CELL, cellHeight: CELL, rowTitles: heads.map((t) => `${headName(t)}: ${t.text}`), title: `Layer ${l}: top images per head` }), caption: `layer ${l}: per head, the images whose term has the largest component along the head's first TextSpan text (named above the row)` });
   }
   out.push({ title: `${SECTIONS.textspan} — top images per head`, figures: figs });
-  out.push(...prefixed(SECTIONS.textspan, own.sections.filter((s) => s.title !== 'How much of the heads the texts explain')));
+  out.push(...prefixed(SECTIONS.textspan, own.sections));
   return out;
 }
 
@@ -259,7 +260,13 @@ export async function paperReport(c: PaperContext, results: Record<string, unkno
     text: 'Each step of the plan, with the seconds it took in this run (0 when its earlier result was reused).',
     tables: [{ headers: ['step', 'section', 'seconds', 'estimated seconds', 'from an earlier run'], rows: timings.map((t) => [t.step.title, t.step.section, Number(t.seconds.toFixed(2)), Number(t.step.estimate.seconds.toFixed(1)), t.cached ? 'yes' : 'no']) }],
   });
-  const dataMeta = Object.fromEntries(Object.entries(c.data).map(([k, v]) => [k, v ? (v.standIn ? `toy-world stand-in (work/${v.path.slice(c.work.length + 1)})` : v.path) : 'not given']));
+  const names = { imagenet: 'ImageNet', waterbirds: 'Waterbirds', imagenetSeg: 'ImageNet-segmentation', images: 'joint pictures' } as const;
+  const dataMeta = Object.fromEntries(
+    (Object.keys(names) as (keyof typeof names)[]).map((k) => {
+      const v = c.data[k];
+      return [names[k], v ? (v.standIn ? `toy-world stand-in (work/${v.path.slice(c.work.length + 1)})` : v.path) : 'not given'];
+    }),
+  );
   return {
     title: `The paper's experiments on ${c.model.name}`,
     summary: `Gandelsman, Efros & Steinhardt, "Interpreting CLIP's Image Representation via Text-Based Decomposition" (ICLR 2024), reproduced with cliplens on ${c.model.name}. ${c.skipped.length ? `${c.skipped.length} experiment(s) skipped for lack of data (see the end).` : 'Every experiment ran.'}`,

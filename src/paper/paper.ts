@@ -309,7 +309,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
         const st = store(inp, 'store:imagenet');
         const { result, topImages } = runTextSpan(st, textSet(inp, 'texts:descriptions'), textSet(inp, 'classifier:imagenet'), profile, (done, total) => ctx.progress(done, total));
         writeHeadsJson(path('heads.json'), result, path((inp['store:imagenet'] as StoreResult).dir));
-        return { result, heads: 'heads.json', pool: { size: nPool, source: profile.descriptions.source }, topImages };
+        return { result, heads: 'heads.json', pool: { name: profile.descriptions.name, size: nPool, source: profile.descriptions.source }, topImages };
       },
     });
     for (const spec of baselineSpecs(nPool, { draws, seed, texts: true, commonWords: true }).filter((x) => x.kind !== 'pool')) {

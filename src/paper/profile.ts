@@ -21,7 +21,7 @@ export type HeadQuery = { match: 'substring'; query: string; minShare: number } 
 export interface PaperProfile {
   kind: 'toyworld' | 'clip';
   /** TextSpan's candidate texts and where they come from. */
-  descriptions: { texts: string[]; source: string };
+  descriptions: { name: string; texts: string[]; source: string };
   /** The common-words baseline pool (most frequent first). */
   commonWords: { texts: string[]; source: string };
   /** Zero-shot classifier for the ImageNet stand-in's or ImageNet's class names. */
@@ -62,7 +62,7 @@ function clipProfile(opts: { classes?: string; templates?: string }): PaperProfi
   const lazy = () => imagenetTexts(opts.classes, opts.templates);
   return {
     kind: 'clip',
-    descriptions: { texts: readLines(TEXT('image_descriptions_general.txt')), source: 'image_descriptions_general.txt (clip_text_span, 3498 general image descriptions)' },
+    descriptions: { name: 'image descriptions', texts: readLines(TEXT('image_descriptions_general.txt')), source: 'image_descriptions_general.txt (clip_text_span, 3498 general image descriptions)' },
     commonWords: { texts: readLines(TEXT('google_3498_english.txt')), source: 'google_3498_english.txt (clip_text_span, 3498 most common English words)' },
     imagenetClassifier: (model, names) => embedClassifier(model, names, lazy().templates),
     imagenetClassNames: () => lazy().classes,
@@ -101,7 +101,7 @@ function toyProfile(): PaperProfile {
   const pool = attributePool();
   return {
     kind: 'toyworld',
-    descriptions: { texts: pool.texts, source: "the toy world's attribute texts (three phrasings of every attribute value, and 16 distractors)" },
+    descriptions: { name: 'toy-world attribute texts', texts: pool.texts, source: "the toy world's attribute texts (three phrasings of every attribute value, and 16 distractors)" },
     commonWords: { texts: readLines(TEXT('google_3498_english.txt')), source: 'google_3498_english.txt (clip_text_span), its first words up to the pool size' },
     imagenetClassifier: (model, names) => toyClassifier(model, 'shape', names),
     imagenetClassNames: () => ATTRIBUTES.shape,

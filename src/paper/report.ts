@@ -71,7 +71,7 @@ async function textspanSections(ts: TextSpanStepResult, curves: PoolCurve[], sto
   const own = await textspanReport({ ...r, accuracy: undefined }, {});
   if (a) {
     // The main pool's curve is the TextSpan run's own; the baselines are their steps'.
-    const main: PoolCurve = { name: 'image descriptions', kind: 'pool', size: ts.pool.size, m: a.m, draws: [a.replaced], seeds: [], mean: a.replaced, std: a.m.map(() => 0) };
+    const main: PoolCurve = { name: ts.pool.name, kind: 'pool', size: ts.pool.size, m: a.m, draws: [a.replaced], seeds: [], mean: a.replaced, std: a.m.map(() => 0) };
     const sec = await textspanBaselinesSection(r, [main, ...curves], ts.pool.source);
     out.push({ ...sec, title: `${SECTIONS.textspan} — ${sec.title}` });
   }

@@ -67,7 +67,7 @@ export interface StandInResult {
 export interface TextSpanStepResult {
   result: TextSpanStudyResult;
   heads: string;
-  pool: { size: number; source: string };
+  pool: { name: string; size: number; source: string };
   topImages: { layer: number; head: number; text: string; images: { row: number; id: string; score: number }[] }[];
 }
 export interface WaterbirdsResult {

@@ -55,6 +55,15 @@ describe('paper plan engine', () => {
     assert.deepEqual(calls, ['c']);
   });
 
+  it('recomputes everything when the results version changes', async () => {
+    const work = join(tmp, 'w2v');
+    const calls: string[] = [];
+    await new Plan(work, model, steps(calls), '1').run();
+    await new Plan(work, model, steps(calls), '1').run();
+    await new Plan(work, model, steps(calls), '2').run();
+    assert.deepEqual(calls, ['a', 'b', 'c', 'a', 'b', 'c']);
+  });
+
   it('recomputes a step whose files are gone', async () => {
     const work = join(tmp, 'w3');
     const calls: string[] = [];

@@ -45,6 +45,9 @@ import { paperProfile, type PaperProfile } from './profile.ts';
 import { ablationTable, baselineCurve, debiasRun, textspanRun } from './protocols.ts';
 import { segmentationSection, type SegmentationSection } from './segmentation.ts';
 
+/** The format of the plan's step results; bump it when a step computes or records its result differently. */
+export const PAPER_RESULTS_VERSION = '1';
+
 export interface PaperOptions {
   /** Report folder; the work folder is <out>/work. */
   out: string;
@@ -445,7 +448,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
     });
   }
 
-  const plan = new Plan(work, main, steps);
+  const plan = new Plan(work, main, steps, PAPER_RESULTS_VERSION);
   if (plan.pending().length) {
     cal = await calibrate(model);
     spCal = spurious === model ? cal : await calibrate(spurious);

@@ -110,7 +110,11 @@ export class Plan {
   private keys = new Map<string, string>();
   private readonly stepDir: string;
 
-  constructor(readonly work: string, readonly model: ModelId, steps: Step[]) {
+  /**
+   * `version` names the format of the steps' results: part of every key, so records written by a
+   * version that computed or laid out results differently are recomputed, not misread.
+   */
+  constructor(readonly work: string, readonly model: ModelId, steps: Step[], readonly version = '1') {
     const seen = new Set<string>();
     for (const s of steps) {
       if (seen.has(s.id)) throw new UsageError(`plan: step '${s.id}' appears twice`);
@@ -122,7 +126,7 @@ export class Plan {
     this.stepDir = join(work, 'steps');
     for (const s of steps) {
       const h = createHash('sha256');
-      h.update(toPlainJson({ id: s.id, params: s.params, model: this.modelOf(s).fingerprint, deps: (s.deps ?? []).map((d) => this.keys.get(d)) }));
+      h.update(toPlainJson({ id: s.id, version: this.version, params: s.params, model: this.modelOf(s).fingerprint, deps: (s.deps ?? []).map((d) => this.keys.get(d)) }));
       this.keys.set(s.id, h.digest('hex').slice(0, 24));
     }
   }

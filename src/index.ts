@@ -56,6 +56,11 @@ export { textspanStudy, readTextSpanFile, type TextSpanStudyOptions, type TextSp
 export { debiasStudy, type DebiasOptions, type DebiasStudyResult } from './analyses/debias.ts';
 export { retrievalStudy, decomposeQueryImage, type QueryImage, type RetrievalScore, type RetrievalStudyResult } from './analyses/retrieval_study.ts';
 export { parseHeadSpec } from './analyses/heads.ts';
+export { textspanBaselines, randomDirections, randomTexts, type PoolCurve, type BaselineOptions } from './analyses/text_baselines.ts';
+export { rawAttentionMap, rolloutMap } from './analyses/attention_maps.ts';
+
+// All of the paper's experiments as one resumable plan (what `cliplens paper` runs)
+export { planPaper, runPaper, type PaperOptions, type PaperPlan, type PaperRunResult } from './paper/paper.ts';
 
 // Second-order effects of neurons (Gandelsman et al., ICLR 2025): model.neuronEffects, or a store
 export { NeuronEffects } from './neurons/effects.ts';

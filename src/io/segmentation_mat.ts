@@ -4,13 +4,13 @@
 // dims are reversed) and /value/gt[i,0] references a 1×1 cell whose entry references mask i as
 // [W, H]. Read with h5wasm (libhdf5 compiled to WebAssembly), one image at a time.
 
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { Dataset as H5Dataset, File as H5File, Reference as H5Reference, ready as h5ready } from 'h5wasm/node';
 import type { DecodedImage } from './image.ts';
 import { DEFAULT_MAX_PIXELS } from './image.ts';
 import { matKind, type BinaryMask } from './masks.ts';
 import { MaskError } from '../errors.ts';
-import { pathProblem } from './files.ts';
+import { atomicWrite, pathProblem } from './files.ts';
 
 export interface SegmentationMat {
   path: string;
@@ -197,6 +197,9 @@ export async function writeSegmentationMat(path: string, scenes: MatScene[], opt
   header.write('MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Fri Nov 27 00:00:00 2026 HDF5 schema 1.00 .', 'latin1');
   header.writeUInt16LE(0x0200, 124);
   header.write('IM', 126, 'latin1');
-  writeFileSync(path, Buffer.concat([header, readFileSync(tmp)]));
-  rmSync(tmp, { force: true });
+  try {
+    atomicWrite(path, Buffer.concat([header, readFileSync(tmp)]), 'segmentation file');
+  } finally {
+    rmSync(tmp, { force: true });
+  }
 }

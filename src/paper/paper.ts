@@ -13,7 +13,7 @@
 //   segmentation*.progress.jsonl         per-image segmentation scores, decomposition and attention baselines (resumable)
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, relative, resolve } from 'node:path';
 import { topImagesForHead } from '../analyses/head_images.ts';
 import { normalizeRows } from '../analyses/linalg.ts';
@@ -26,6 +26,7 @@ import { embedPool, readTextSet, writeTextSet, type TextSet } from '../analyses/
 import { decomposeDataset } from '../decompose/dataset_job.ts';
 import { Decomposer } from '../decompose/decomposer.ts';
 import { IMAGE_EXTENSIONS, loadDataset, type CsvColumns, type Dataset } from '../io/datasets.ts';
+import { atomicWrite } from '../io/files.ts';
 import { openSegmentationMat } from '../io/segmentation_mat.ts';
 import { modelFingerprint } from '../io/provenance.ts';
 import { loadStore, type StoreData } from '../io/store.ts';
@@ -459,7 +460,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
 
 function writeHeadsJson(file: string, r: TextSpanStudyResult, storeDir: string): void {
   const j: TextSpanJson = { model: r.model, store: storeDir, rank: r.rank, heads: r.heads };
-  writeFileSync(file, `${JSON.stringify(j, null, 1)}\n`);
+  atomicWrite(file, `${JSON.stringify(j, null, 1)}\n`, 'TextSpan heads file');
 }
 
 /** TextSpan with the profile's settings on the store's last layers, and each head's top images along its first text. */

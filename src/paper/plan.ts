@@ -9,8 +9,9 @@
 // reports how far it is through its own units.
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { atomicWrite, removeStaleTemps } from '../io/files.ts';
 import { ProvenanceError, UsageError } from '../errors.ts';
 
 export interface ModelId {
@@ -86,12 +87,6 @@ export function toPlainJson(v: unknown, space?: number): string {
   return JSON.stringify(v, (_k, x) => (ArrayBuffer.isView(x) && !(x instanceof DataView) ? Array.from(x as unknown as ArrayLike<number>) : typeof x === 'number' && !Number.isFinite(x) ? null : x), space);
 }
 
-export function atomicWrite(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
-
 const describe = (m: ModelId) => `'${m.name}' (fingerprint ${m.fingerprint})`;
 
 /** Test hook: CLIPLENS_PAPER_KILL=after:<step id> or in:<step id>:<units> kills the process with SIGKILL there. */
@@ -158,7 +153,8 @@ export class Plan {
   /** Claims the work folder for this plan's model (a folder of another model is refused). */
   claim(): void {
     mkdirSync(this.stepDir, { recursive: true });
-    if (!this.checkWork()) atomicWrite(join(this.work, 'work.json'), toPlainJson({ format: FORMAT, version: VERSION, model: this.model }, 1) + '\n');
+    removeStaleTemps(this.stepDir);
+    if (!this.checkWork()) atomicWrite(join(this.work, 'work.json'), toPlainJson({ format: FORMAT, version: VERSION, model: this.model }, 1) + '\n', 'paper work record');
   }
 
   /** The record of a step if it is there, made by the step's model, with the current key and its files. */
@@ -226,7 +222,7 @@ export class Plan {
       // What a later run reads back is exactly what this run uses.
       const result = JSON.parse(toPlainJson(value ?? null));
       const record: StepRecord = { format: STEP_FORMAT, version: VERSION, step: s.id, key: this.keys.get(s.id)!, model: this.modelOf(s), seconds, finishedAt: new Date().toISOString(), result };
-      atomicWrite(this.recordPath(s.id), toPlainJson(record) + '\n');
+      atomicWrite(this.recordPath(s.id), toPlainJson(record) + '\n', 'paper step record');
       results[s.id] = result;
       doneWeight += weight[i];
       onEvent({ type: 'done', step, index: i, seconds, cached: false, overall: doneWeight / total });

@@ -12,8 +12,9 @@
 //                                       the right, on one plain background
 // Every file is a pure function of (size, counts, seed).
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { atomicWrite } from '../io/files.ts';
 import { writeSegmentationMat } from '../io/segmentation_mat.ts';
 import { encodePng } from '../report/figures.ts';
 import { ATTRIBUTES, generateScene, mixSeed, partnerValue, sceneSeed, type Scene } from '../toyworld/index.ts';
@@ -70,7 +71,7 @@ export async function writeToyStandIns(dir: string, opts: ToyStandInOptions): Pr
   const files: string[] = [];
   const put = async (rel: string, data: Buffer | string) => {
     mkdirSync(join(dir, rel, '..'), { recursive: true });
-    writeFileSync(join(dir, rel), data);
+    atomicWrite(join(dir, rel), data);
     files.push(rel);
   };
 

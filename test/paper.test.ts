@@ -158,6 +158,8 @@ describe('cliplens paper', () => {
     assert.match(flat.err, /^cliplens: error: --imagenet .* has no class folders/);
     const wb = await run(['paper', '--model', 'toyworld', '--waterbirds', data.imagenet, '--out', join(tmp, 'bad2')]);
     assert.match(wb.err, /^cliplens: error: --waterbirds .*: no metadata\.csv/);
+    const outFile = await run(['paper', '--model', 'toyworld', '--no-stand-ins', '--out', join(data.images, 'pair_0.png')]);
+    assert.match(outFile.err, /^cliplens: error: --out: .*pair_0\.png is a file, not a directory\n$/);
     const missing = await run(['paper', '--model', 'toyworld', '--imagenet-seg', join(tmp, 'nope.mat'), '--out', join(tmp, 'bad3')]);
     assert.match(missing.err, /^cliplens: error: --imagenet-seg .* does not exist\n$/);
   });

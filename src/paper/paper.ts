@@ -26,7 +26,7 @@ import { embedPool, readTextSet, writeTextSet, type TextSet } from '../analyses/
 import { decomposeDataset } from '../decompose/dataset_job.ts';
 import { Decomposer } from '../decompose/decomposer.ts';
 import { IMAGE_EXTENSIONS, loadDataset, type CsvColumns, type Dataset } from '../io/datasets.ts';
-import { atomicWrite } from '../io/files.ts';
+import { atomicWrite, pathProblem } from '../io/files.ts';
 import { openSegmentationMat } from '../io/segmentation_mat.ts';
 import { modelFingerprint } from '../io/provenance.ts';
 import { loadStore, type StoreData } from '../io/store.ts';
@@ -127,6 +127,10 @@ function modelId(model: ClipModel): ModelId {
 export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<PaperPlan> {
   const out = resolve(opts.out);
   const work = join(out, 'work');
+  for (const dir of [out, work]) {
+    const why = existsSync(dir) ? pathProblem(dir, 'directory') : undefined;
+    if (why) throw new UsageError(`--out: ${dir} ${why}`);
+  }
   const profile = paperProfile(model, { classes: opts.classes, templates: opts.templates });
   const main = modelId(model);
   const draws = opts.draws ?? 3;

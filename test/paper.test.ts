@@ -15,7 +15,7 @@ import { normalizeRows } from '../src/analyses/linalg.ts';
 import { loadClip } from '../src/runtime/load.ts';
 import { preprocessFiles } from '../src/model/preprocess_model.ts';
 import { writeToyStandIns, type ToyStandIns } from '../src/toyworld_study/paper_data.ts';
-import { REPO, TINY_A } from './helpers/fixtures.ts';
+import { fixturePath, REPO, TINY_A } from './helpers/fixtures.ts';
 import { runCli } from './helpers/cli_in_process.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cliplens-paper-'));
@@ -160,6 +160,8 @@ describe('cliplens paper', () => {
     assert.match(wb.err, /^cliplens: error: --waterbirds .*: no metadata\.csv/);
     const outFile = await run(['paper', '--model', 'toyworld', '--no-stand-ins', '--out', join(data.images, 'pair_0.png')]);
     assert.match(outFile.err, /^cliplens: error: --out: .*pair_0\.png is a file, not a directory\n$/);
+    const siglip = await run(['paper', '--model', fixturePath('siglip/tiny_siglip_a'), '--plan-only', '--out', join(tmp, 'bad4')]);
+    assert.match(siglip.err, /^cliplens: error: cliplens paper runs the experiments of the CLIP paper; .* is a siglip model/);
     const missing = await run(['paper', '--model', 'toyworld', '--imagenet-seg', join(tmp, 'nope.mat'), '--out', join(tmp, 'bad3')]);
     assert.match(missing.err, /^cliplens: error: --imagenet-seg .* does not exist\n$/);
   });

@@ -125,6 +125,8 @@ function modelId(model: ClipModel): ModelId {
 }
 
 export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<PaperPlan> {
+  if (model.family.id !== 'clip')
+    throw new UsageError(`cliplens paper runs the experiments of the CLIP paper; ${model.name} is a ${model.family.id} model (use the single-purpose commands on it)`);
   const out = resolve(opts.out);
   const work = join(out, 'work');
   for (const dir of [out, work]) {

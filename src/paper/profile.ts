@@ -46,13 +46,12 @@ export interface PaperProfile {
 const TEXT = (f: string) => assetPath('assets', 'text', f);
 
 /**
- * ImageNet class names and the 80 OpenAI templates, from the package's assets. (They are
- * bundled by the protocols work; until then a checkout without them must pass --classes and
- * --templates.)
+ * ImageNet class names and the 80 OpenAI templates, bundled in assets/ (the class names arrive
+ * with the protocols work; until then --classes must name a file).
  */
 export function imagenetTexts(classes?: string, templates?: string): { classes: string[]; templates: string[] } {
-  const c = classes ?? TEXT('imagenet_classnames.txt');
-  const t = templates ?? TEXT('openai_imagenet_templates.txt');
+  const c = classes ?? assetPath('assets', 'imagenet_classnames.txt');
+  const t = templates ?? assetPath('assets', 'openai_imagenet_templates.txt');
   for (const [p, flag] of [[c, 'classes'], [t, 'templates']] as const)
     if (!existsSync(p)) throw new UsageError(`ImageNet ${flag} not found at ${p}: give --${flag} FILE`);
   return { classes: readLines(c), templates: readLines(t) };

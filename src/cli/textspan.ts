@@ -74,7 +74,7 @@ export function textspanCommand(): Command {
         const model = await modelFromFlags({ ...o, model: o.model ?? m.model.name });
         const fp = modelFingerprint(model);
         if (fp !== m.model.fingerprint) throw new ProvenanceError(`--model ${model.name} (fingerprint ${fp}) is not the model that made the store, '${m.model.name}' (fingerprint ${m.model.fingerprint})`);
-        const commonWords = readLines(o.commonWords ?? assetPath('assets', 'text', 'google_3498_english.txt'));
+        const commonWords = readLines(o.commonWords ?? assetPath('assets', 'google_3498_english.txt'));
         const draws = parseIntFlag(o.draws, 'draws')!;
         process.stderr.write(`baselines: common words, ${draws} draws of random texts and of random directions (${pool.names.length} candidates each)\n`);
         const curves = await textspanBaselines(store, pool, cls, { layers, rank, ms, draws, seed: parseIntFlag(o.seed, 'seed', 0), protocol: o.protocol, embed: (t) => embedPool(model, t), commonWords, includePool: false }, (c) => process.stderr.write(`  ${c.name}: ${c.mean.map((v) => (100 * v).toFixed(1)).join(', ')} %\n`));

@@ -4,10 +4,9 @@
 // (the clip_text_span pools, the OpenAI ImageNet templates); the builtin toy-world models get the
 // toy world's (its caption grammar's texts and prompts), and a stand-in for every dataset.
 
-import { existsSync } from 'node:fs';
 import { assetPath } from '../assets.ts';
 import { modelProvenance } from '../io/provenance.ts';
-import { embedClassifier, readLines, type TextSet } from '../analyses/text_sets.ts';
+import { embedClassifier, readLines, readListOrBundled, type TextSet } from '../analyses/text_sets.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { f32 } from '../tensor.ts';
 import { ATTRIBUTES } from '../toyworld/index.ts';
@@ -43,18 +42,11 @@ export interface PaperProfile {
   spuriousModel?: string;
 }
 
-const TEXT = (f: string) => assetPath('assets', 'text', f);
+const TEXT = (f: string) => assetPath('assets', f);
 
-/**
- * ImageNet class names and the 80 OpenAI templates, bundled in assets/ (the class names arrive
- * with the protocols work; until then --classes must name a file).
- */
-export function imagenetTexts(classes?: string, templates?: string): { classes: string[]; templates: string[] } {
-  const c = classes ?? assetPath('assets', 'imagenet_classnames.txt');
-  const t = templates ?? assetPath('assets', 'openai_imagenet_templates.txt');
-  for (const [p, flag] of [[c, 'classes'], [t, 'templates']] as const)
-    if (!existsSync(p)) throw new UsageError(`ImageNet ${flag} not found at ${p}: give --${flag} FILE`);
-  return { classes: readLines(c), templates: readLines(t) };
+/** ImageNet's class names and the 80 OpenAI templates: files, or the bundled lists ('imagenet', 'openai'). */
+export function imagenetTexts(classes = 'imagenet', templates = 'openai'): { classes: string[]; templates: string[] } {
+  return { classes: readListOrBundled(classes, 'classes'), templates: readListOrBundled(templates, 'templates') };
 }
 
 function clipProfile(opts: { classes?: string; templates?: string }): PaperProfile {

@@ -1,7 +1,8 @@
 // The one place where the paper plan calls the analyses whose protocol the reference fixes
 // (what is mean-ablated, kept, summed): each section's computation goes through one function
-// here, with the analyses' own defaults, so the plan follows the single-purpose commands
-// (`ablate`, `textspan`, `debias`) exactly, and a change of their protocols is a change here.
+// here with the analyses' defaults — the reference's protocols (compute_ablations.py,
+// compute_complete_text_set.py, compute_use_specific_heads.py) — so the plan's numbers are the
+// single-purpose commands' (`ablate`, `textspan`, `debias`), which the protocol fixtures test.
 
 import { ablationStudy, type AblationStudyResult } from '../analyses/ablation_study.ts';
 import { debiasStudy, type DebiasStudyResult } from '../analyses/debias.ts';

@@ -97,6 +97,7 @@ async function waterbirdsSections(c: PaperContext, w: WaterbirdsResult): Promise
   const rows: (string | number)[][] = [];
   if (w.result) {
     rows.push(row('before', w.result.before, 'before'));
+    if (w.result.protocolOnly) rows.push(row("the protocol's own ablation, no heads", w.result.protocolOnly, 'protocol only'));
     rows.push(row(`after: ${w.result.heads.map(headName).join(', ')} mean-ablated (chosen by text)`, w.result.after, 'after (text)'));
     if (w.result.random) rows.push([`${w.result.heads.length} random head${w.result.heads.length > 1 ? 's' : ''} (mean of ${w.result.random.draws} draws)`, pct(w.result.random.meanWorst), pct(w.result.random.meanMean), pct(w.result.random.meanOverall), '—']);
   }
@@ -106,6 +107,7 @@ async function waterbirdsSections(c: PaperContext, w: WaterbirdsResult): Promise
     text: [
       ...w.notes,
       `Heads chosen: ${w.query}, from ${w.textspanSource}.`,
+      w.result ? `Protocol: ${w.result.protocolText}.` : '',
       w.reference ? `The reference row ablates ${w.reference.source}: ${w.reference.heads.map(headName).join(', ')}.` : '',
       `Accuracy of the zero-shot classifier per (label, place) group of the test split (labels: ${c.profile.waterbirdsClasses.map((n, i) => `${i} = ${n}`).join(', ')}; places: ${c.profile.waterbirdsPlaces.map((n, i) => `${i} = ${n}`).join(', ')}); the paper's numbers are worst-group accuracies before and after mean-ablating the authors' hand-picked location heads.`,
     ].filter(Boolean),

@@ -155,7 +155,7 @@ export async function textspanBaselinesSection(r: TextSpanStudyResult, curves: P
     title: 'Accuracy vs texts per head, against baselines',
     text: [
       `Pool: ${poolSource}. Baselines as in the paper's Fig. 3: the most common English words, random texts made of the pool's own words (each the length of a random pool text) and random unit directions; the random pools are seeded (seeds in the JSON).`,
-      `Full model ${pct(a.baseline)}%; layers ${r.layers.join(', ')} intact with everything else as in TextSpan's protocol: ${pct(a.chosenLayersOnly)}%.`,
+      `Protocol: ${a.protocolText}. Full model ${pct(a.baseline)}%; layers ${r.layers.join(', ')} intact, the rest as the protocol says: ${pct(a.chosenLayersOnly)}%.`,
     ],
     tables: [
       {

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { rawAttentionMap, rolloutMap } from '../src/analyses/attention_maps.ts';
+import { ATTENTION_VARIANT } from '../src/graph/clip_graphs.ts';
 import { ClipModel } from '../src/runtime/clip.ts';
 import { normalRng } from '../src/rng.ts';
 import { f32 } from '../src/tensor.ts';
@@ -26,14 +27,15 @@ function literalRollout(A: Float32Array, L: number, N: number, start: number): n
 }
 
 describe('attention baselines', () => {
-  it('attn_mean is the head-averaged softmax attention of every query, per layer', async () => {
+  it("attn_mean (the 'attention' graph variant) is the head-averaged softmax attention of every query, per layer", async () => {
     const m: ClipModel = tinyModel();
     const { L, tokens: N } = m.dims();
     const S = m.config.vision.imageSize;
     const px = f32([2, 3, S, S]);
     const g = normalRng(5);
     for (let i = 0; i < px.data.length; i++) px.data[i] = g();
-    const { attn_mean, cls_probs } = await m.runVision(px, ['attn_mean', 'cls_probs']);
+    const { attn_mean, cls_probs } = await m.runVision(px, ['attn_mean', 'cls_probs'], 8, ATTENTION_VARIANT);
+    await assert.rejects(m.runVision(px, ['attn_mean']), /attn_mean/, 'the plain graph has no attention maps: encoding never pays for them');
     assert.deepEqual(attn_mean.shape, [2, L, N, N]);
     const H = cls_probs.shape[2];
     let worst = 0;

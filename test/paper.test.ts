@@ -49,7 +49,7 @@ describe('cliplens paper', () => {
 
   it('resumes after SIGKILL inside the ImageNet store and after the TextSpan step, recomputing nothing finished', async () => {
     assert.ok(existsSync(join(data.waterbirds, 'metadata.csv')) && existsSync(data.imagenetSeg) && readdirSync(data.imagenet).length === 4);
-    const k1 = spawnCli(args, { CLIPLENS_PAPER_KILL: 'in:store:imagenet:24' });
+    const k1 = spawnCli(args, { CLIPLENS_TEST_PAPER_KILL: 'in:store:imagenet:24' });
     assert.equal(k1.signal, 'SIGKILL', k1.stderr);
     assert.match(k1.stderr, /plan: \d+ steps, 0 already done/);
     assert.match(k1.stderr, /estimate: ~.* on disk/);
@@ -57,7 +57,7 @@ describe('cliplens paper', () => {
     const partial = JSON.parse(readFileSync(join(work, 'stores', store, 'manifest.json'), 'utf8'));
     assert.ok(partial.shards.length >= 3 && !partial.complete, `store after the kill: ${partial.shards.length} shards`);
 
-    const k2 = spawnCli(args, { CLIPLENS_PAPER_KILL: 'after:textspan' });
+    const k2 = spawnCli(args, { CLIPLENS_TEST_PAPER_KILL: 'after:textspan' });
     assert.equal(k2.signal, 'SIGKILL', k2.stderr);
     assert.match(k2.stderr, /already done/);
     const done = readdirSync(join(work, 'steps'));

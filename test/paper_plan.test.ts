@@ -103,7 +103,7 @@ describe('paper plan engine', () => {
        new Plan(${JSON.stringify(work)}, { name: 'm', fingerprint: 'f' }, [mk('a'), mk('b'), mk('c')]).run().then(() => process.stdout.write('done'));`,
     );
     const run = (env: Record<string, string> = {}) => spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: REPO, env: { ...process.env, ...env }, encoding: 'utf8' });
-    const killed = run({ CLIPLENS_PAPER_KILL: 'after:b' });
+    const killed = run({ CLIPLENS_TEST_PAPER_KILL: 'after:b' });
     assert.equal(killed.signal, 'SIGKILL');
     assert.equal(killed.stdout.trim(), 'a b');
     assert.ok(existsSync(join(work, 'steps', 'b.json')));

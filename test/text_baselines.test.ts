@@ -141,7 +141,7 @@ describe('TextSpan baselines on planted heads', () => {
       assert.equal(c.draws.length, c.kind === 'pool' || c.kind === 'common words' ? 1 : 3);
       for (const [j, row] of c.draws.entries()) {
         const cands = await specPool(specs[i], j, pool, d, opts);
-        const direct = textspanStudy(store, cands, { layers: [1], rank: d, k: 1, classifier, ms }).accuracy!.replaced;
+        const direct = (await textspanStudy(store, cands, { layers: [1], rank: d, k: 1, classifier, ms })).accuracy!.replaced;
         assert.deepEqual(row, direct, `${c.name} draw ${j}`);
       }
       const direct = meanAndSpread(c.draws);
@@ -163,7 +163,7 @@ describe('TextSpan baselines on planted heads', () => {
     const c = await poolCurve(store, pool, classifier, spec, opts);
     const all = await textspanBaselines(store, pool, classifier, opts);
     assert.deepEqual(c, all[3]);
-    assert.deepEqual(accuracyCurve(store, pool, classifier, opts).accuracy, all[0].draws[0]);
+    assert.deepEqual((await accuracyCurve(store, pool, classifier, opts)).accuracy, all[0].draws[0]);
   });
 
   it('without an embedder only random directions run', async () => {

@@ -3,6 +3,7 @@
 // processed and scored exactly as the decomposition's maps are (segmentImages), over the same
 // images and masks, in batches, resumable through a progress file.
 
+import { ATTENTION_VARIANT } from '../graph/clip_graphs.ts';
 import type { DecodedImage } from '../io/image.ts';
 import type { BinaryMask } from '../io/masks.ts';
 import { ProgressLog } from '../io/progress_log.ts';
@@ -62,7 +63,7 @@ export async function attentionBaselines(model: ClipModel, items: SegItem[], opt
       if (pre.errors[j] !== undefined) opts.onWarning?.(`skipped ${it.name}: ${pre.errors[j]}`);
     });
     if (ok.length) {
-      const { attn_mean } = await model.runVision(pre.pixels, ['attn_mean'], bs); // [B, L, N, N]
+      const { attn_mean } = await model.runVision(pre.pixels, ['attn_mean'], bs, ATTENTION_VARIANT); // [B, L, N, N]
       const [, L, N] = attn_mean.shape;
       ok.forEach(({ item, image, mask }, q) => {
         let scores: ScoredImage['scores'];

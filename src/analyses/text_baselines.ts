@@ -101,8 +101,8 @@ export interface CurveOptions {
 }
 
 /** TextSpan's accuracy curve on one candidate set: accuracy with every chosen head replaced by its m-text reconstruction. */
-export function accuracyCurve(store: StoreData, pool: TextSet, classifier: TextSet, opts: CurveOptions): { m: number[]; accuracy: number[] } {
-  const r = textspanStudy(store, pool, { layers: opts.layers, rank: opts.rank, k: 1, classifier, ms: opts.ms, protocol: opts.protocol });
+export async function accuracyCurve(store: StoreData, pool: TextSet, classifier: TextSet, opts: CurveOptions): Promise<{ m: number[]; accuracy: number[] }> {
+  const r = await textspanStudy(store, pool, { layers: opts.layers, rank: opts.rank, k: 1, classifier, ms: opts.ms, protocol: opts.protocol });
   if (!r.accuracy) throw new AnalysisError('TextSpan accuracy needs a classifier');
   return { m: r.accuracy.m, accuracy: r.accuracy.replaced };
 }
@@ -179,7 +179,7 @@ export async function poolCurve(store: StoreData, pool: TextSet, classifier: Tex
   let size = spec.size;
   for (let i = 0; i < Math.max(1, spec.seeds.length); i++) {
     const cands = await specPool(spec, i, pool, store.manifest.dims.d, opts);
-    const c = accuracyCurve(store, cands, classifier, opts);
+    const c = await accuracyCurve(store, cands, classifier, opts);
     rows.push(c.accuracy);
     m = c.m;
     size = cands.names.length;

@@ -9,12 +9,13 @@
 //   cls_probs      [B, L, H, N]  per layer, the CLS query's attention weights
 //   values         [B, L, H, N, d_h]  per layer, every token's per-head value (for per-token terms)
 //   cls_self       [B, L, H, d_h]     per layer, a_{0,0}·v_0: the CLS token's attention to itself (CLS→CLS)
-//   attn_mean      [B, L, N, N]  per layer, every query's attention weights averaged over heads
-//                                (the full maps the attention baselines need: rollout, raw attention)
 // and, in the 'neurons:<l,…>' variant only (second-order effects of neurons; kept out of the plain
 // graph so that plain encoding never pays for them):
 //   ln1_mean, ln1_std [B, L, N]  per layer, ln_1's statistics of every token (E[x], √(E[x²]−E[x]²+ε))
 //   mlp_post_<l>   [B, N, hidden]   post-activation of every neuron of MLP l at every token
+// and, in the 'attention' variant only (the segmentation table's attention baselines):
+//   attn_mean      [B, L, N, N]  per layer, every query's attention weights averaged over heads
+//                                (the full maps raw attention and attention rollout need)
 // All come from one forward pass; ONNX Runtime computes only the outputs a run asks for.
 
 import type { ClipConfig } from '../model/config.ts';
@@ -24,8 +25,11 @@ import { expectTensor } from '../model/weights.ts';
 import { GraphBuilder } from './builder.ts';
 import { clsRow, layerNorm, residualBlock, type BlockTaps } from './transformer.ts';
 
-export const VISION_TAPS = ['ln_pre_cls', 'resid_cls', 'heads_cls', 'mlp_cls', 'cls_probs', 'values', 'cls_self', 'attn_mean'] as const;
-export type VisionOutput = 'image_features' | (typeof VISION_TAPS)[number] | 'ln1_mean' | 'ln1_std' | `mlp_post_${number}`;
+export const VISION_TAPS = ['ln_pre_cls', 'resid_cls', 'heads_cls', 'mlp_cls', 'cls_probs', 'values', 'cls_self'] as const;
+export type VisionOutput = 'image_features' | (typeof VISION_TAPS)[number] | 'ln1_mean' | 'ln1_std' | `mlp_post_${number}` | 'attn_mean';
+
+/** The vision graph variant with the head-averaged attention maps (attn_mean). */
+export const ATTENTION_VARIANT = 'attention';
 
 function stackLayers(g: GraphBuilder, values: string[], axis = 1): string {
   return g.op('Concat', values.map((v) => g.op('Unsqueeze', [v, g.constI64([axis])])), { axis });
@@ -34,6 +38,8 @@ function stackLayers(g: GraphBuilder, values: string[], axis = 1): string {
 export interface ClipVisionVariant {
   /** Also output ln_1's statistics of every block and the post-activations of these MLPs. */
   neuronLayers?: number[];
+  /** Also output every layer's head-averaged attention maps (attn_mean). */
+  attentionMaps?: boolean;
   /** Inputs that overwrite MLP l's post-activations, a' = a ⊙ keep + value (keep [hidden], value [N, hidden]): the reference's SwitchLogger for indirect effects. */
   setNeurons?: number;
 }
@@ -41,6 +47,7 @@ export interface ClipVisionVariant {
 /** A variant name ('neurons:3,4') → its options; undefined → the plain graph. */
 export function clipVisionVariant(variant?: string): ClipVisionVariant {
   if (!variant) return {};
+  if (variant === ATTENTION_VARIANT) return { attentionMaps: true };
   const m = /^neurons:(\d+(?:,\d+)*)$/.exec(variant);
   if (!m) throw new Error(`unknown CLIP vision graph variant '${variant}'`);
   return { neuronLayers: m[1].split(',').map(Number) };
@@ -84,7 +91,7 @@ export function buildVisionGraph(cfg: ClipConfig, w: WeightSource, opts: ClipVis
       opts.setNeurons === l
         ? (a: string) => g.op('Add', [g.op('Mul', [a, g.input('neuron_keep', 'float', [hidden])]), g.input('neuron_value', 'float', [N, hidden])])
         : undefined;
-    const r = residualBlock(g, x, w, `visual.transformer.resblocks.${l}`, { width: D, heads: v.heads, hidden, tokens: N, eps: v.lnEps }, cfg.activation, { taps: true, editMlpPost });
+    const r = residualBlock(g, x, w, `visual.transformer.resblocks.${l}`, { width: D, heads: v.heads, hidden, tokens: N, eps: v.lnEps }, cfg.activation, { taps: true, attentionMean: opts.attentionMaps, editMlpPost });
     x = r.out;
     taps.push(r.taps);
   }
@@ -103,7 +110,7 @@ export function buildVisionGraph(cfg: ClipConfig, w: WeightSource, opts: ClipVis
   g.output(stackLayers(g, taps.map((t) => t.clsProbs!)), 'cls_probs', 'float', ['B', L, H, N]);
   g.output(stackLayers(g, taps.map((t) => t.values!)), 'values', 'float', ['B', L, H, N, dh]);
   g.output(stackLayers(g, taps.map((t) => t.clsSelf!)), 'cls_self', 'float', ['B', L, H, dh]);
-  g.output(stackLayers(g, taps.map((t) => t.probsMean!)), 'attn_mean', 'float', ['B', L, N, N]);
+  if (opts.attentionMaps) g.output(stackLayers(g, taps.map((t) => t.probsMean!)), 'attn_mean', 'float', ['B', L, N, N]);
   if (opts.neuronLayers) {
     g.output(stackLayers(g, ln1Mean), 'ln1_mean', 'float', ['B', L, N]);
     g.output(stackLayers(g, ln1Std), 'ln1_std', 'float', ['B', L, N]);

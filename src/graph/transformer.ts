@@ -106,7 +106,7 @@ export function residualBlock(
   prefix: string,
   dims: BlockDims,
   act: Activation,
-  opts: { causalMask?: string; taps?: boolean; names?: BlockNames; editMlpPost?: (hidden: string) => string } = {},
+  opts: { causalMask?: string; taps?: boolean; attentionMean?: boolean; names?: BlockNames; editMlpPost?: (hidden: string) => string } = {},
 ): { out: string; taps: BlockTaps; /** [B, N, D] per-head attention outputs before W_O, heads concatenated */ heads: string; /** [B, N, D] */ mlpOut: string } {
   const { width: D, heads: H, hidden, eps } = dims;
   const dh = D / H;
@@ -144,7 +144,7 @@ export function residualBlock(
   if (opts.taps) {
     taps.clsProbs = g.op('Gather', [probs, g.constI64([0], [])], { axis: 2 }); // [B, H, N]
     taps.values = v;
-    taps.probsMean = g.op('ReduceMean', [probs], { axes: [1], keepdims: 0 }); // [B, N, N] (opset 17: axes is an attribute)
+    if (opts.attentionMean) taps.probsMean = g.op('ReduceMean', [probs], { axes: [1], keepdims: 0 }); // [B, N, N] (opset 17: axes is an attribute)
     taps.headsCls = clsRow(g, merged); // [B, D]
     taps.mlpCls = clsRow(g, mlpOut); // [B, D]
     const selfWeight = g.op('Gather', [taps.clsProbs, g.constI64([0], [])], { axis: 2 }); // [B, H]

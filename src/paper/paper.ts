@@ -317,7 +317,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
       files: (r) => [(r as TextSpanStepResult).heads],
       run: async (ctx, inp): Promise<TextSpanStepResult> => {
         const st = store(inp, 'store:imagenet');
-        const { result, topImages } = runTextSpan(st, textSet(inp, 'texts:descriptions'), textSet(inp, 'classifier:imagenet'), profile, (done, total) => ctx.progress(done, total));
+        const { result, topImages } = await runTextSpan(st, textSet(inp, 'texts:descriptions'), textSet(inp, 'classifier:imagenet'), profile, (done, total) => ctx.progress(done, total));
         writeHeadsJson(path('heads.json'), result, path((inp['store:imagenet'] as StoreResult).dir));
         return { result, heads: 'heads.json', pool: { name: profile.descriptions.name, size: nPool, source: profile.descriptions.source }, topImages };
       },
@@ -391,7 +391,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
         let ts: TextSpanJson;
         let textspanSource: string;
         if (ownTextSpan) {
-          const r = runTextSpan(st, textSet(inp, 'texts:waterbirds-descriptions'), undefined, profile).result;
+          const r = (await runTextSpan(st, textSet(inp, 'texts:waterbirds-descriptions'), undefined, profile)).result;
           writeHeadsJson(path('waterbirds_heads.json'), r, path((inp['store:waterbirds'] as StoreResult).dir));
           ts = r;
           textspanSource = `TextSpan of ${spurious.name} on the Waterbirds test images (work/waterbirds_heads.json)`;
@@ -470,9 +470,9 @@ function writeHeadsJson(file: string, r: TextSpanStudyResult, storeDir: string):
 }
 
 /** TextSpan with the profile's settings on the store's last layers, and each head's top images along its first text. */
-function runTextSpan(store: StoreData, pool: TextSet, classifier: TextSet | undefined, p: PaperProfile, onHead?: (done: number, total: number) => void): { result: TextSpanStudyResult; topImages: TextSpanStepResult['topImages'] } {
+async function runTextSpan(store: StoreData, pool: TextSet, classifier: TextSet | undefined, p: PaperProfile, onHead?: (done: number, total: number) => void): Promise<{ result: TextSpanStudyResult; topImages: TextSpanStepResult['topImages'] }> {
   const layers = store.manifest.layers.slice(-p.textspan.layers);
-  const result = textspanRun(store, pool, classifier, { layers, k: p.textspan.k, rank: p.textspan.rank, ms: p.textspan.ms, onHead });
+  const result = await textspanRun(store, pool, classifier, { layers, k: p.textspan.k, rank: p.textspan.rank, ms: p.textspan.ms, onHead });
   const d = pool.embeddings.shape[1];
   const topImages = result.heads.map((h) => ({
     layer: h.layer,

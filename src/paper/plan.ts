@@ -89,9 +89,9 @@ export function toPlainJson(v: unknown, space?: number): string {
 
 const describe = (m: ModelId) => `'${m.name}' (fingerprint ${m.fingerprint})`;
 
-/** Test hook: CLIPLENS_PAPER_KILL=after:<step id> or in:<step id>:<units> kills the process with SIGKILL there. */
+/** Test hook: CLIPLENS_TEST_PAPER_KILL=after:<step id> or in:<step id>:<units> kills the process with SIGKILL there. */
 function killHook(): { after?: string; inStep?: string; units?: number } {
-  const v = process.env.CLIPLENS_PAPER_KILL;
+  const v = process.env.CLIPLENS_TEST_PAPER_KILL;
   if (!v) return {};
   const a = /^after:(.+)$/.exec(v);
   if (a) return { after: a[1] };

@@ -18,7 +18,7 @@ export function ablationTable(store: StoreData, classifier: TextSet): AblationSt
 }
 
 /** §4: TextSpan on `layers` with the accuracy curve over `ms` texts per head (the completeness protocol of `cliplens textspan`). */
-export function textspanRun(store: StoreData, pool: TextSet, classifier: TextSet | undefined, o: { layers: number[]; k: number; rank: number; ms: number[]; onHead?: (done: number, total: number) => void }): TextSpanStudyResult {
+export function textspanRun(store: StoreData, pool: TextSet, classifier: TextSet | undefined, o: { layers: number[]; k: number; rank: number; ms: number[]; onHead?: (done: number, total: number) => void }): Promise<TextSpanStudyResult> {
   return textspanStudy(store, pool, { layers: o.layers, k: o.k, rank: o.rank, classifier, ms: o.ms, onHead: o.onHead });
 }
 

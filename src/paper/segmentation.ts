@@ -12,6 +12,7 @@ import type { TextSet } from '../analyses/text_sets.ts';
 import { Decomposer } from '../decompose/decomposer.ts';
 import type { SegmentationMat } from '../io/segmentation_mat.ts';
 import { preprocessDecodedBatch } from '../model/preprocess_model.ts';
+import { ATTENTION_VARIANT } from '../graph/clip_graphs.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { f32 } from '../tensor.ts';
 
@@ -69,7 +70,7 @@ export async function segmentationSection(model: ClipModel, mat: SegmentationMat
     const cls = classifier.embeddings;
     const pred = await predictClasses(model, pre.pixels, cls);
     const maps = await spatialMaps(new Decomposer(model), pre.pixels, Array.from(pred, (c) => classDirection(cls, c)), bs);
-    const { attn_mean } = await model.runVision(pre.pixels, ['attn_mean'], bs);
+    const { attn_mean } = await model.runVision(pre.pixels, ['attn_mean'], bs, ATTENTION_VARIANT);
     const [, L, N] = attn_mean.shape;
     ok.forEach((i, q) => {
       const a = attentionPatchMaps(f32([L, N, N], attn_mean.data.subarray(q * L * N * N, (q + 1) * L * N * N)));

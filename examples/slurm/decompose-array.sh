@@ -25,7 +25,8 @@ DATASET=${DATASET:-/shared/datasets/imagenet/val}      # folder, list file or CS
 STORES=${STORES:-/shared/stores/imagenet-vit-h14}      # one sub-directory per shard
 export CLIPLENS_CACHE=${CLIPLENS_CACHE:-/shared/cache/cliplens/hub}   # downloaded once, then shared
 
-K=${SLURM_ARRAY_TASK_ID}
+# Shards count from 0; this works for --array=0-15 and --array=1-16 alike.
+K=$(( SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN ))
 N=${SLURM_ARRAY_TASK_COUNT}
 mkdir -p "$STORES"
 

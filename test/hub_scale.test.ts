@@ -99,7 +99,7 @@ test('transformers ViT-L/14-336 layout from the hub: config, preprocessor, token
   try {
     assert.equal(model.config.vision.imageSize, 336);
     assert.equal(model.config.activation, 'quick_gelu');
-    assert.deepEqual(model.dims(), { L: 1, H: 16, D: 1024, d: 768, grid: 24, tokens: 577, headWidth: 64, hidden: 4096 });
+    assert.deepEqual(model.dims(), { L: 1, H: 16, D: 1024, d: 768, grid: 24, tokens: 577, clsToken: true, headWidth: 64, hidden: 4096 });
     // vocab.json + merges.txt written from the bundled BPE tokenise exactly as the bundled tokenizer.
     const texts = ['a photo of a dog.', 'ÜNÏCÖDÉ 42 things'];
     assert.deepEqual(Array.from(model.tokenize(texts)), Array.from(ClipTokenizer.default().tokenize(texts)));

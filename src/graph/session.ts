@@ -40,7 +40,8 @@ export interface SessionInfo {
 /**
  * In memory, the weights exist three times while the session is created (JS arrays, the protobuf,
  * ONNX Runtime's parsed copy) before ORT pre-packs its own; through an external-data file, written
- * one tensor at a time, only ORT's pre-packed copy stays (ViT-B-16: peak 1.26 GB vs 0.48 GB at load).
+ * one tensor at a time, only ORT's pre-packed copy stays (ViT-B/16 in npm run bench -- scale: peak
+ * 1.19 GB vs 0.49 GB at load).
  */
 const EXTERNAL_DATA_BYTES = 64 * 1024 ** 2;
 

@@ -69,7 +69,7 @@ test('the fp16 graph variant matches fp32 within float16 precision (run on the C
 test('outputs preallocated once per call (the GPU path) equal the CPU path, for every output', async () => {
   const weights = OpenClipSafetensors.open(TINY_A());
   const px = refPixels();
-  const outputs = ['image_features', 'ln_pre_cls', 'resid_cls', 'heads_cls', 'mlp_cls', 'cls_probs', 'values'] as const;
+  const outputs = ['image_features', 'ln_pre_cls', 'resid_cls', 'heads_cls', 'mlp_cls', 'cls_probs', 'values', 'cls_self'] as const;
   const run = async (preallocateOutputs: boolean) => {
     const m = new ClipModel({ name: 'tiny_a', config: tinyConfig(), weights }, { threads: 1, preallocateOutputs });
     const r = await m.runVision(px, [...outputs], 3); // 3 does not divide the batch: a short last chunk

@@ -3,6 +3,8 @@
 //           tokenize, toyworld, hostile, siglip, neurons, all. Flags after the suites go to the suites that take them (textspan:
 //           --n --d --m --k --r --literal-k --seed; startup: --runs; hostile: --model --uploads --cli;
 //           neurons: --images --ref-images --layer).
+//   scale (only by name, not in all: the big models, ~1 h and ~30 GB of disk; see bench/scale.ts):
+//           --models b16,l14,l14-336,h14,bigG --batch --images --keep --no-path --no-reference
 // Every speed is printed next to a baseline measured in the same run.
 
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -19,11 +21,12 @@ import { randomSiglipWeights, siglipBase224Config } from '../test/helpers/siglip
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SUITES = ['startup', 'encode', 'decompose', 'dataset', 'textspan', 'preprocess', 'pil', 'tokenize', 'toyworld', 'hostile', 'siglip', 'neurons'];
+const BY_NAME_ONLY = ['scale'];
 const args = process.argv.slice(2);
 const named = args.filter((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
 for (const a of named)
-  if (a !== 'all' && !SUITES.includes(a)) {
-    console.error(`npm run bench: unknown suite '${a}' (suites: ${SUITES.join(', ')}, all)`);
+  if (a !== 'all' && !SUITES.includes(a) && !BY_NAME_ONLY.includes(a)) {
+    console.error(`npm run bench: unknown suite '${a}' (suites: ${[...SUITES, ...BY_NAME_ONLY].join(', ')}, all)`);
     process.exit(2);
   }
 const suites = new Set(named.includes('all') ? SUITES : named.length ? named : ['startup', 'encode']);
@@ -138,3 +141,4 @@ if (suites.has('textspan')) sub('textspan.ts');
 if (suites.has('hostile')) sub('hostile.ts');
 // Second-order effects of neurons, against the reference's own code when CLIPLENS_SECOND_ORDER_REF names a checkout.
 if (suites.has('neurons')) sub('neurons.ts');
+if (suites.has('scale')) sub('scale.ts');

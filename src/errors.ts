@@ -114,6 +114,13 @@ export class StoreError extends CliplensError {
   }
 }
 
+/** An ONNX Runtime execution provider (--ep) that this installation cannot use. */
+export class ExecutionProviderError extends CliplensError {
+  constructor(message: string) {
+    super(message, 'E_EXECUTION_PROVIDER');
+  }
+}
+
 /** Downloads from the model hub and its cache. */
 export class HubError extends CliplensError {
   constructor(message: string) {

@@ -2,6 +2,7 @@
 
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
+import { checkExecutionProvider, resolveExecutionProvider } from '../graph/session.ts';
 import { loadClip } from '../runtime/load.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { UsageError } from '../errors.ts';
@@ -12,6 +13,7 @@ export interface ModelFlags {
   pretrained?: string;
   threads?: string;
   ep?: string;
+  precision?: string;
   offline?: boolean;
   cacheDir?: string;
   checkWeights?: boolean;
@@ -23,7 +25,8 @@ export function withModelOptions(cmd: Command, opts: { short?: boolean } = {}): 
     .option(`${opts.short === false ? '' : '-m, '}--model <spec>`, 'builtin name, .safetensors file (open_clip layout, config beside it), model directory, or hub id (hf-hub:org/name, org/name); default: the embedded toyworld model')
     .option('--pretrained <tag>', 'with an open_clip architecture name as --model (ViT-B-16, ViT-L-14, ViT-H-14, ViT-bigG-14, ViT-B-32, ViT-L-14-336): its pretrained tag, e.g. laion2b_s34b_b88k or openai')
     .option('--threads <n>', 'compute threads (default: all cores)')
-    .addOption(new Option('--ep <provider>', 'onnxruntime execution provider').default('cpu'))
+    .option('--ep <provider>', 'onnxruntime execution provider: cpu (default; env CLIPLENS_EP), or cuda once its libraries are installed (see the README)')
+    .addOption(new Option('--precision <p>', 'fp32, or fp16 graphs on a GPU (--ep cuda); see the README for its error').choices(['fp32', 'fp16']).default('fp32'))
     .option('--offline', 'never contact the hub; use the cache only')
     .option('--cache-dir <dir>', 'hub download cache (default ~/.cache/cliplens/hub)')
     .option('--check-weights', 'read every weight once at load and refuse NaN/Inf values, naming the tensor');
@@ -71,10 +74,17 @@ export function parseLayers(spec: string | undefined, L: number): number[] | und
 export const MAX_THREADS = 1024;
 
 export async function modelFromFlags(f: ModelFlags): Promise<ClipModel> {
+  const ep = resolveExecutionProvider({ executionProvider: f.ep });
+  // Before anything is downloaded or read: a GPU that cannot be used is one line, now.
+  checkExecutionProvider(ep);
+  if (f.precision === 'fp16' && ep === 'cpu') {
+    throw new UsageError("--precision fp16 is for GPUs (--ep cuda): ONNX Runtime's CPU kernels run a float16 graph through casts to float32, slower and less exact than fp32");
+  }
   return loadClip(f.model, {
     pretrained: f.pretrained,
     threads: parseIntFlag(f.threads, 'threads', 1, MAX_THREADS),
-    executionProvider: f.ep,
+    executionProvider: ep,
+    precision: f.precision === 'fp16' ? 'fp16' : 'fp32',
     offline: f.offline,
     cacheDir: f.cacheDir,
     checkWeights: f.checkWeights,

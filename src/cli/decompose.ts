@@ -10,7 +10,18 @@ import { modelProvenance, provenanceMetadata } from '../io/provenance.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import { modelFromFlags, parseIntFlag, parseLayers, progressBar, withModelOptions, type ModelFlags } from './common.ts';
 import { collect, pixelsFromArgs } from './inputs.ts';
+import type { ShardSpec } from '../io/store.ts';
 import { UsageError } from '../errors.ts';
+
+/** "K/N" → shard K (from 0) of N. */
+export function parseShard(spec: string | undefined): ShardSpec | undefined {
+  if (spec === undefined) return undefined;
+  const m = /^(\d+)\/(\d+)$/.exec(spec.trim());
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index >= count) throw new UsageError(`--shard '${spec}': use K/N with 0 ≤ K < N, e.g. 0/4 … 3/4 (shards count from 0, as Slurm array and Kubernetes job indices do)`);
+  return { index, count };
+}
 
 interface DecomposeFlags extends ModelFlags {
   pixels?: string;
@@ -20,6 +31,7 @@ interface DecomposeFlags extends ModelFlags {
   store?: string;
   batchSize: string;
   layers?: string;
+  shard?: string;
   half?: boolean;
   normalise?: boolean;
   throughLayers?: boolean;
@@ -43,6 +55,7 @@ export function decomposeCommand(): Command {
     .option('--store <dir>', 'store directory for --dataset (resumable)')
     .option('--batch-size <n>', 'images per batch', '16')
     .option('--layers <spec>', 'attention layers to keep in the store: 8-11, 0,3,5, last:4 (default all)')
+    .option('--shard <K/N>', 'with --dataset: decompose only shard K (0..N-1) of N, a contiguous slice of the batches, into its own store (join them with cliplens store merge)')
     .option('--half', 'store float16')
     .option('--normalise', 'terms sum to z/‖z‖ (the CLIP reference; the default for CLIP)')
     .option('--no-normalise', 'terms sum to z (the SigLIP reference; the default for SigLIP)')
@@ -56,6 +69,7 @@ export function decomposeCommand(): Command {
         if (!o.store) throw new UsageError('--dataset needs --store DIR');
         if (images.length || o.pixels) throw new UsageError('give either --dataset or images/--pixels, not both');
         if (o.spatial) throw new UsageError('--spatial is for single batches; dataset stores keep per-head terms (use heatmap/segment for per-token maps)');
+        const shard = parseShard(o.shard);
         const filter = o.filter.map((f) => {
           const i = f.indexOf('=');
           if (i <= 0) throw new UsageError(`--filter '${f}': use column=value`);
@@ -65,17 +79,21 @@ export function decomposeCommand(): Command {
         if (o.throughLayers) throw new UsageError('--through-layers is for single batches (--pixels or images), not --dataset');
         const model = await modelFromFlags(o);
         const layers = parseLayers(o.layers, decomposerFor(model).layout().L);
-        process.stderr.write(`${ds.items.length} images, ${ds.labels.length} labels, ${ds.groups.length} groups → ${o.store}\n`);
-        const bar = progressBar('decompose', ds.items.length);
+        process.stderr.write(`${ds.items.length} images, ${ds.labels.length} labels, ${ds.groups.length} groups${shard ? `, shard ${shard.index}/${shard.count}` : ''} → ${o.store}\n`);
+        let bar: ReturnType<typeof progressBar> | undefined;
         const res = await decomposeDataset(model, ds, {
           storeDir: o.store,
           batchSize,
           layers,
           half: o.half,
           normalise: o.normalise,
-          onProgress: (p) => bar.update(p.done, p.failed ? `(${p.failed} unreadable)` : ''),
+          shard,
+          onProgress: (p) => {
+            bar ??= progressBar('decompose', p.total);
+            bar.update(p.done, p.failed ? `(${p.failed} unreadable)` : '');
+          },
         });
-        bar.stop();
+        bar?.stop();
         for (const r of res.repaired) process.stderr.write(`warning: shard ${r.file} (batch ${r.batch}) ${r.problem}; recomputed it\n`);
         for (const f of res.failed) process.stderr.write(`warning: skipped ${f.id}: ${f.error}\n`);
         process.stderr.write(
@@ -83,6 +101,7 @@ export function decomposeCommand(): Command {
         );
         return;
       }
+      if (o.shard) throw new UsageError('--shard needs --dataset and --store');
       if (!o.out) throw new UsageError('--out FILE is required (or use --dataset with --store)');
       if (o.report && !o.throughLayers) throw new UsageError('--report is for --through-layers');
       if (o.report && o.spatial) throw new UsageError('--report takes the token-summed split: drop --spatial');

@@ -16,6 +16,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'encode', summary: 'image and/or text embeddings into a safetensors file', load: async () => (await import('./encode.ts')).encodeCommand() },
   { name: 'preprocess', summary: "decode, resize, crop and normalise images with the model's settings", load: async () => (await import('./preprocess.ts')).preprocessCommand() },
   { name: 'decompose', summary: 'per-layer, per-head (and per-token) direct contributions of images, or of a dataset into a store', load: async () => (await import('./decompose.ts')).decomposeCommand() },
+  { name: 'store', summary: 'operate on decomposition stores: store merge joins the stores of decompose --shard runs', load: async () => (await import('./store.ts')).storeCommand() },
   { name: 'heatmap', summary: 'where in the image each text is read', load: async () => (await import('./heatmap.ts')).heatmapCommand() },
   { name: 'texts', summary: 'embed a text pool, or build a zero-shot classifier', load: async () => (await import('./texts.ts')).textsCommand() },
   { name: 'ablate', summary: 'zero-shot accuracy with MLPs, layers or heads mean-ablated', load: async () => (await import('./ablate.ts')).ablateCommand() },

@@ -3,7 +3,7 @@
 // store of per-image results shares).
 
 import type { Dataset } from '../io/datasets.ts';
-import { StoreWriter, type FailedEntry, type ShardProblem } from '../io/store.ts';
+import { StoreWriter, batchRange, type FailedEntry, type ShardProblem, type ShardSpec } from '../io/store.ts';
 import { modelProvenance } from '../io/provenance.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { preprocessFiles } from '../model/preprocess_model.ts';
@@ -21,6 +21,8 @@ export interface DatasetJobOptions {
   onProgress?: (p: { done: number; total: number; skipped: number; failed: number }) => void;
   /** Stop after this many new batches (a dataset done in parts: a later call resumes where this one stopped). */
   maxBatches?: number;
+  /** Decompose only shard K of N: a contiguous, deterministic slice of the batches (cliplens store merge joins them). */
+  shard?: ShardSpec;
 }
 
 export interface DatasetJobResult {
@@ -53,6 +55,7 @@ export async function decomposeDataset(model: ClipModel, ds: Dataset, opts: Data
     batchSize,
     dataset: { root: ds.root, kind: ds.kind, labels: ds.labels, groups: ds.groups },
     items: ds.items.map((i) => ({ id: i.id, label: i.label, group: i.group })),
+    shard: opts.shard,
   });
   return fillStore(model, ds, store, { ...opts, batchSize }, async (pixels) => {
     const res = await dec.decompose(pixels, { normalise });
@@ -80,8 +83,10 @@ export async function fillStore(
 ): Promise<DatasetJobResult> {
   const { batchSize } = opts;
   const pending = store.pendingBatches();
-  const total = ds.items.length;
-  const skipped = store.batches - pending.length;
+  const [first, end] = batchRange(store.manifest);
+  // Items in this store's batches (all of them, or the shard's slice).
+  const total = Math.max(0, Math.min(ds.items.length, end * batchSize) - first * batchSize);
+  const skipped = store.rangeBatches - pending.length;
   let done = store.manifest.shards.reduce((a, s) => a + s.indices.length, 0) + store.manifest.failed.length;
   let failedCount = store.manifest.failed.length;
   opts.onProgress?.({ done, total, skipped, failed: failedCount });
@@ -90,7 +95,7 @@ export async function fillStore(
 
   const prepare = (batch: number) => {
     const start = batch * batchSize;
-    const idx = Array.from({ length: Math.min(batchSize, total - start) }, (_, i) => start + i);
+    const idx = Array.from({ length: Math.min(batchSize, ds.items.length - start) }, (_, i) => start + i);
     return preprocessFiles(model.config, idx.map((i) => ds.items[i].path)).then((r) => ({ batch, idx, r }));
   };
   const todo = opts.maxBatches !== undefined ? pending.slice(0, opts.maxBatches) : pending;

@@ -38,15 +38,15 @@ export async function foldReadout(model: ClipModel): Promise<Readout> {
     }
   }
   // W_Oᵀ [D_in, D_out] per layer; its rows h·d_h..(h+1)·d_h are head h, so W_Oᵀ·G is [H, d_h, d].
-  const WoT = new Float32Array(L * D * D);
+  // One layer at a time, so folding a big model never holds every W_O at once.
+  const F = new Float32Array(L * D * d);
   const biasOP = new Float64Array(L * d);
   for (let l = 0; l < L; l++) {
     const Wo = model.weight(`visual.transformer.resblocks.${l}.attn.out_proj.weight`).data;
-    WoT.set(transposed(Wo, D, D), l * D * D);
+    F.set(await batchedMatmul(transposed(Wo, D, D), G, 1, D, D, d), l * D * d);
     const bO = model.weight(`visual.transformer.resblocks.${l}.attn.out_proj.bias`).data;
     for (let j = 0; j < D; j++) for (let k = 0; k < d; k++) biasOP[l * d + k] += bO[j] * G[j * d + k];
   }
-  const F = await batchedMatmul(WoT, G, L, D, D, d);
   return { L, H, N, D, d, dh, F, G, gammaP, betaP, biasOP, eps: model.config.vision.lnEps };
 }
 

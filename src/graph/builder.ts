@@ -1,16 +1,28 @@
 // A small builder for ONNX graphs. Weights become initializers (so ONNX Runtime can pre-pack
-// them); models past protobuf's 2 GB limit keep their initializers in an external data file.
+// them). A weight may be given as a loader, called only when the graph is serialised: written
+// with external data, one tensor at a time is read, converted, written and dropped, so building
+// a model never holds its weights in JavaScript.
 
 import { closeSync, mkdtempSync, openSync, writeSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
+import { f32ToF16 } from '../tensor.ts';
 
 const { onnx } = onnxProto;
 type AttrValue = number | number[] | string | { floats: number[] } | { tensor: onnxProto.onnx.ITensorProto };
 
 export type ElemType = 'float' | 'double' | 'int64' | 'int32';
 const ELEM: Record<ElemType, number> = { float: 1, double: 11, int64: 7, int32: 6 };
+const FLOAT16 = 10;
+
+export interface GraphOptions {
+  /**
+   * Compute in float16: weights and constants are stored as float16, float inputs are cast to
+   * float16 on entry and float outputs back to float32, so callers see the same interface.
+   */
+  float16?: boolean;
+}
 
 /** Opset 17 has LayerNormalization; nothing newer is needed. */
 export const OPSET = 17;
@@ -19,7 +31,16 @@ interface Initializer {
   name: string;
   dims: number[];
   dataType: number;
-  bytes: Uint8Array;
+  byteLength: number;
+  /** The bytes, or how to produce them on demand. */
+  bytes: Uint8Array | (() => Uint8Array);
+}
+
+/** Float32 data now, or a loader that produces it when the graph is serialised. */
+export type WeightData = Float32Array | (() => Float32Array);
+
+function f32Bytes(data: Float32Array): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
 export class GraphBuilder {
@@ -30,7 +51,7 @@ export class GraphBuilder {
   private counter = 0;
   private constCache = new Map<string, string>();
 
-  constructor(readonly name: string) {}
+  constructor(readonly name: string, readonly options: GraphOptions = {}) {}
 
   private valueInfo(name: string, elem: ElemType, dims: (number | string)[]): onnxProto.onnx.IValueInfoProto {
     return {
@@ -46,18 +67,30 @@ export class GraphBuilder {
 
   input(name: string, elem: ElemType, dims: (number | string)[]): string {
     this.inputs.push(this.valueInfo(name, elem, dims));
-    return name;
+    return this.options.float16 && elem === 'float' ? this.op('Cast', [name], { to: FLOAT16 }) : name;
   }
 
   output(value: string, name: string, elem: ElemType, dims: (number | string)[]): void {
-    // Outputs get stable names; an Identity keeps the internal value name free.
-    this.op('Identity', [value], {}, name);
+    // Outputs get stable names; an Identity (or the cast back to float32) keeps the internal value name free.
+    if (this.options.float16 && elem === 'float') this.op('Cast', [value], { to: ELEM.float }, name);
+    else this.op('Identity', [value], {}, name);
     this.outputs.push(this.valueInfo(name, elem, dims));
   }
 
-  /** A float32 weight. */
-  weight(name: string, data: Float32Array, dims: number[]): string {
-    this.inits.push({ name, dims, dataType: ELEM.float, bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+  /** A float32 weight: its data, or a loader returning exactly numel(dims) values. */
+  weight(name: string, data: WeightData, dims: number[]): string {
+    const n = dims.reduce((a, b) => a * b, 1);
+    if (typeof data !== 'function' && data.length !== n) throw new Error(`weight ${name}: ${data.length} values for dims [${dims}]`);
+    const half = this.options.float16 ?? false;
+    const encode = (d: Float32Array) => (half ? new Uint8Array(f32ToF16(d).buffer) : f32Bytes(d));
+    const bytes = typeof data === 'function'
+      ? () => {
+          const d = data();
+          if (d.length !== n) throw new Error(`weight ${name}: loader gave ${d.length} values for dims [${dims}]`);
+          return encode(d);
+        }
+      : encode(data);
+    this.inits.push({ name, dims, dataType: half ? FLOAT16 : ELEM.float, byteLength: (half ? 2 : 4) * n, bytes });
     return name;
   }
 
@@ -79,7 +112,7 @@ export class GraphBuilder {
     if (!name) {
       name = `const_${this.counter++}`;
       const data = BigInt64Array.from(values.map((v) => BigInt(v)));
-      this.inits.push({ name, dims, dataType: ELEM.int64, bytes: new Uint8Array(data.buffer) });
+      this.inits.push({ name, dims, dataType: ELEM.int64, byteLength: data.byteLength, bytes: new Uint8Array(data.buffer) });
       this.constCache.set(key, name);
     }
     return name;
@@ -101,7 +134,7 @@ export class GraphBuilder {
 
   /** Total bytes held by initializers. */
   weightBytes(): number {
-    return this.inits.reduce((a, t) => a + t.bytes.byteLength, 0);
+    return this.inits.reduce((a, t) => a + t.byteLength, 0);
   }
 
   private modelProto(initializers: onnxProto.onnx.ITensorProto[]): Uint8Array {
@@ -114,9 +147,9 @@ export class GraphBuilder {
     return onnx.ModelProto.encode(model).finish();
   }
 
-  /** Serialise with every initializer inline (fine below ~2 GB). */
+  /** Serialise with every initializer inline (fine below ~2 GB; holds every weight at once). */
   toBytes(): Uint8Array {
-    return this.modelProto(this.inits.map((t) => ({ name: t.name, dims: t.dims, dataType: t.dataType, rawData: t.bytes })));
+    return this.modelProto(this.inits.map((t) => ({ name: t.name, dims: t.dims, dataType: t.dataType, rawData: materialise(t) })));
   }
 
   /**
@@ -130,25 +163,27 @@ export class GraphBuilder {
     const protos: onnxProto.onnx.ITensorProto[] = [];
     try {
       for (const t of this.inits) {
-        if (t.bytes.byteLength < 1024) {
-          protos.push({ name: t.name, dims: t.dims, dataType: t.dataType, rawData: t.bytes });
+        if (t.byteLength < 1024) {
+          protos.push({ name: t.name, dims: t.dims, dataType: t.dataType, rawData: materialise(t) });
           continue;
         }
         // Page-align each tensor so ONNX Runtime may map it.
         const pad = (4096 - (offset % 4096)) % 4096;
         if (pad) writeSync(fd, new Uint8Array(pad));
         offset += pad;
+        // Only this tensor is in memory: it is read (and converted) now and dropped after writing.
+        const bytes = materialise(t);
         let done = 0;
-        while (done < t.bytes.byteLength) done += writeSync(fd, t.bytes, done, t.bytes.byteLength - done);
+        while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
         protos.push({
           name: t.name, dims: t.dims, dataType: t.dataType, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
           externalData: [
             { key: 'location', value: dataFile },
             { key: 'offset', value: String(offset) },
-            { key: 'length', value: String(t.bytes.byteLength) },
+            { key: 'length', value: String(t.byteLength) },
           ],
         });
-        offset += t.bytes.byteLength;
+        offset += t.byteLength;
       }
     } finally {
       closeSync(fd);
@@ -157,6 +192,10 @@ export class GraphBuilder {
     writeFileSync(path, this.modelProto(protos));
     return path;
   }
+}
+
+function materialise(t: Initializer): Uint8Array {
+  return typeof t.bytes === 'function' ? t.bytes() : t.bytes;
 }
 
 function encodeAttrs(attrs: Record<string, AttrValue>): onnxProto.onnx.IAttributeProto[] {

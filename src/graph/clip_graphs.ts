@@ -21,8 +21,8 @@
 import type { ClipConfig } from '../model/config.ts';
 import { visionDims } from '../model/config.ts';
 import type { WeightSource } from '../model/weights.ts';
-import { expectTensor } from '../model/weights.ts';
-import { GraphBuilder } from './builder.ts';
+import { tensorLoader } from '../model/weights.ts';
+import { GraphBuilder, type GraphOptions } from './builder.ts';
 import { clsRow, layerNorm, residualBlock, type BlockTaps } from './transformer.ts';
 
 export const VISION_TAPS = ['ln_pre_cls', 'resid_cls', 'heads_cls', 'mlp_cls', 'cls_probs', 'values', 'cls_self'] as const;
@@ -53,26 +53,26 @@ export function clipVisionVariant(variant?: string): ClipVisionVariant {
   return { neuronLayers: m[1].split(',').map(Number) };
 }
 
-export function buildVisionGraph(cfg: ClipConfig, w: WeightSource, opts: ClipVisionVariant = {}): GraphBuilder {
+export function buildVisionGraph(cfg: ClipConfig, w: WeightSource, opts: ClipVisionVariant & GraphOptions = {}): GraphBuilder {
   const v = cfg.vision;
   const { grid, tokens: N, headWidth: dh, hidden } = visionDims(v);
   const D = v.width;
   const p = v.patchSize;
-  const g = new GraphBuilder('clip_vision');
+  const g = new GraphBuilder('clip_vision', opts);
   const pixels = g.input('pixel_values', 'float', ['B', 3, v.imageSize, v.imageSize]);
 
   // Patch embedding: conv_p without bias → [B, D, g, g] → [B, g², D].
-  const convW = expectTensor(w, 'visual.conv1.weight', [D, 3, p, p]);
-  const conv = g.op('Conv', [pixels, g.weight('visual.conv1.weight', convW.data, convW.shape)], { kernel_shape: [p, p], strides: [p, p] });
+  const convW = tensorLoader(w, 'visual.conv1.weight', [D, 3, p, p]);
+  const conv = g.op('Conv', [pixels, g.weight('visual.conv1.weight', convW, [D, 3, p, p])], { kernel_shape: [p, p], strides: [p, p] });
   const patches = g.op('Transpose', [g.op('Reshape', [conv, g.constI64([0, D, grid * grid])])], { perm: [0, 2, 1] });
 
   // [cls ; patches] + pos, with the class embedding broadcast over the batch.
-  const cls = expectTensor(w, 'visual.class_embedding', [D]);
+  const cls = tensorLoader(w, 'visual.class_embedding', [D]);
   const batch = g.op('Gather', [g.op('Shape', [pixels]), g.constI64([0])], { axis: 0 });
   const clsShape = g.op('Concat', [batch, g.constI64([1, D])], { axis: 0 });
-  const clsTok = g.op('Expand', [g.weight('visual.class_embedding', cls.data, [1, 1, D]), clsShape]);
-  const pos = expectTensor(w, 'visual.positional_embedding', [N, D]);
-  const x0pre = g.op('Add', [g.op('Concat', [clsTok, patches], { axis: 1 }), g.weight('visual.positional_embedding', pos.data, [N, D])]);
+  const clsTok = g.op('Expand', [g.weight('visual.class_embedding', cls, [1, 1, D]), clsShape]);
+  const pos = tensorLoader(w, 'visual.positional_embedding', [N, D]);
+  const x0pre = g.op('Add', [g.op('Concat', [clsTok, patches], { axis: 1 }), g.weight('visual.positional_embedding', pos, [N, D])]);
   let x = layerNorm(g, x0pre, w, 'visual.ln_pre', D, v.lnEps);
   const lnPreCls = clsRow(g, x);
 
@@ -97,8 +97,7 @@ export function buildVisionGraph(cfg: ClipConfig, w: WeightSource, opts: ClipVis
   }
   const residCls = clsRow(g, x);
   const post = layerNorm(g, residCls, w, 'visual.ln_post', D, v.lnEps);
-  const proj = expectTensor(w, 'visual.proj', [D, cfg.embedDim]);
-  const z = g.op('MatMul', [post, g.weight('visual.proj', proj.data, [D, cfg.embedDim])]);
+  const z = g.op('MatMul', [post, g.weight('visual.proj', tensorLoader(w, 'visual.proj', [D, cfg.embedDim]), [D, cfg.embedDim])]);
 
   const L = v.layers;
   const H = v.heads;
@@ -126,17 +125,17 @@ export function buildVisionGraph(cfg: ClipConfig, w: WeightSource, opts: ClipVis
  * Text tower: tokens [T, ctx] int32 and a one-hot of the pooled (argmax id = EOT) position
  * eot [T, ctx] float → text_features [T, d].
  */
-export function buildTextGraph(cfg: ClipConfig, w: WeightSource): GraphBuilder {
+export function buildTextGraph(cfg: ClipConfig, w: WeightSource, opts: GraphOptions = {}): GraphBuilder {
   const t = cfg.text;
   const D = t.width;
   const ctx = t.contextLength;
-  const g = new GraphBuilder('clip_text');
+  const g = new GraphBuilder('clip_text', opts);
   const tokens = g.input('tokens', 'int32', ['T', ctx]);
   const eot = g.input('eot_onehot', 'float', ['T', ctx]);
 
-  const emb = expectTensor(w, 'token_embedding.weight', [t.vocabSize, D]);
-  const pos = expectTensor(w, 'positional_embedding', [ctx, D]);
-  let x = g.op('Add', [g.op('Gather', [g.weight('token_embedding.weight', emb.data, emb.shape), tokens], { axis: 0 }), g.weight('positional_embedding', pos.data, [ctx, D])]);
+  const emb = tensorLoader(w, 'token_embedding.weight', [t.vocabSize, D]);
+  const pos = tensorLoader(w, 'positional_embedding', [ctx, D]);
+  let x = g.op('Add', [g.op('Gather', [g.weight('token_embedding.weight', emb, [t.vocabSize, D]), tokens], { axis: 0 }), g.weight('positional_embedding', pos, [ctx, D])]);
 
   const mask = new Float32Array(ctx * ctx);
   for (let i = 0; i < ctx; i++) for (let j = i + 1; j < ctx; j++) mask[i * ctx + j] = -Infinity;
@@ -148,7 +147,7 @@ export function buildTextGraph(cfg: ClipConfig, w: WeightSource): GraphBuilder {
   // Pool at EOT before ln_final: LayerNorm is per token, so the order does not matter and this is cheaper.
   const pooled = g.op('Reshape', [g.op('MatMul', [g.op('Unsqueeze', [eot, g.constI64([1])]), x]), g.constI64([-1, D])]); // [T, D]
   const lnf = layerNorm(g, pooled, w, 'ln_final', D, t.lnEps);
-  const proj = expectTensor(w, 'text_projection', [D, cfg.embedDim]);
-  g.output(g.op('MatMul', [lnf, g.weight('text_projection', proj.data, [D, cfg.embedDim])]), 'text_features', 'float', ['T', cfg.embedDim]);
+  const proj = tensorLoader(w, 'text_projection', [D, cfg.embedDim]);
+  g.output(g.op('MatMul', [lnf, g.weight('text_projection', proj, [D, cfg.embedDim])]), 'text_features', 'float', ['T', cfg.embedDim]);
   return g;
 }

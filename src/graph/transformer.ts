@@ -4,7 +4,7 @@
 
 import type { Activation } from '../model/config.ts';
 import type { WeightSource } from '../model/weights.ts';
-import { expectTensor } from '../model/weights.ts';
+import { expectTensor, tensorLoader } from '../model/weights.ts';
 import type { GraphBuilder } from './builder.ts';
 
 export interface BlockDims {
@@ -43,17 +43,17 @@ export function transposed(data: Float32Array, rows: number, cols: number): Floa
 }
 
 export function layerNorm(g: GraphBuilder, x: string, w: WeightSource, prefix: string, width: number, eps: number): string {
-  const gamma = g.weight(`${prefix}.weight`, expectTensor(w, `${prefix}.weight`, [width]).data, [width]);
-  const beta = g.weight(`${prefix}.bias`, expectTensor(w, `${prefix}.bias`, [width]).data, [width]);
+  const gamma = g.weight(`${prefix}.weight`, tensorLoader(w, `${prefix}.weight`, [width]), [width]);
+  const beta = g.weight(`${prefix}.bias`, tensorLoader(w, `${prefix}.bias`, [width]), [width]);
   return g.op('LayerNormalization', [x, gamma, beta], { axis: -1, epsilon: eps });
 }
 
 /** y = x·Wᵀ + b for a checkpoint Linear with weight [out, in]. */
 export function linear(g: GraphBuilder, x: string, w: WeightSource, prefix: string, inF: number, outF: number, bias = true): string {
-  const W = expectTensor(w, `${prefix}.weight`, [outF, inF]);
-  const y = g.op('MatMul', [x, g.weight(`${prefix}.weight_t`, transposed(W.data, outF, inF), [inF, outF])]);
+  const Wt = tensorLoader(w, `${prefix}.weight`, [outF, inF], (W) => transposed(W, outF, inF));
+  const y = g.op('MatMul', [x, g.weight(`${prefix}.weight_t`, Wt, [inF, outF])]);
   if (!bias) return y;
-  return g.op('Add', [y, g.weight(`${prefix}.bias`, expectTensor(w, `${prefix}.bias`, [outF]).data, [outF])]);
+  return g.op('Add', [y, g.weight(`${prefix}.bias`, tensorLoader(w, `${prefix}.bias`, [outF]), [outF])]);
 }
 
 export function activation(g: GraphBuilder, x: string, act: Activation): string {
@@ -114,10 +114,22 @@ export function residualBlock(
   const names = opts.names ?? openClipBlockNames(prefix);
 
   const h1 = layerNorm(g, x, w, names.ln1, D, eps);
-  const packed = names.qkv(w, D);
+  // q;k;v packed by the layout's rule, read when the graph is written: the weight's loader keeps the
+  // bias of the same read for the bias's loader, which runs right after it.
+  let packedBias: Float32Array | undefined;
+  const qkvWeight = () => {
+    const p = names.qkv(w, D);
+    packedBias = p.bias;
+    return transposed(p.weight, 3 * D, D);
+  };
+  const qkvBias = () => {
+    const b = packedBias ?? names.qkv(w, D).bias;
+    packedBias = undefined;
+    return b;
+  };
   const qkv = g.op('Add', [
-    g.op('MatMul', [h1, g.weight(`${prefix}.attn.in_proj_weight_t`, transposed(packed.weight, 3 * D, D), [D, 3 * D])]),
-    g.weight(`${prefix}.attn.in_proj_bias`, packed.bias, [3 * D]),
+    g.op('MatMul', [h1, g.weight(`${prefix}.attn.in_proj_weight_t`, qkvWeight, [D, 3 * D])]),
+    g.weight(`${prefix}.attn.in_proj_bias`, qkvBias, [3 * D]),
   ]);
   // 0 copies the input's dimension, so the token count may vary between runs.
   const qkv5 = g.op('Reshape', [qkv, g.constI64([0, 0, 3, H, dh])]); // [B, N, 3, H, dh]

@@ -41,6 +41,12 @@ export interface FailedEntry {
   error: string;
 }
 
+/** Shard K of N (K counted from 0) of a dataset decomposed on several machines. */
+export interface ShardSpec {
+  index: number;
+  count: number;
+}
+
 export interface StoreManifest {
   format: typeof STORE_FORMAT;
   version: number;
@@ -58,8 +64,11 @@ export interface StoreManifest {
   batchSize: number;
   dataset: { root: string; kind: string; labels: string[]; groups: string[] };
   items: StoreItem[];
+  /** Present when this store holds one slice of the items' batches: [start, end) of them (cliplens store merge joins the slices). */
+  shard?: ShardSpec & { batches: [number, number] };
   shards: ShardEntry[];
   failed: FailedEntry[];
+  /** Every batch of the store's range (its slice, or all) is recorded. */
   complete: boolean;
   tensors: Record<string, string>;
   /** What the shards hold when not a decomposition (e.g. 'neurons'), with the parameters that made them. */
@@ -67,6 +76,16 @@ export interface StoreManifest {
   params?: Record<string, unknown>;
   /** Shape of one row of each shard tensor, for stores of another kind (a decomposition's are implied by dims and layers). */
   rowShapes?: Record<string, number[]>;
+}
+
+/** Batches [start, end) of `batches` that shard K of N decomposes: contiguous, disjoint, covering all. */
+export function shardBatches(batches: number, s: ShardSpec): [number, number] {
+  return [Math.floor((s.index * batches) / s.count), Math.floor(((s.index + 1) * batches) / s.count)];
+}
+
+/** The batches a store is responsible for: its slice, or every batch. */
+export function batchRange(m: Pick<StoreManifest, 'shard' | 'items' | 'batchSize'>): [number, number] {
+  return m.shard?.batches ?? [0, Math.ceil(m.items.length / m.batchSize)];
 }
 
 /** Model families a store may come from (see src/model/family_info.ts). */
@@ -154,12 +173,14 @@ export function validateManifest(raw: unknown, p: string): StoreManifest {
     if (prev !== undefined) throw bad(`${by} lists item ${index}, which ${prev} already lists`);
     owner.set(index, by);
   };
+  const shard = m.shard === undefined ? undefined : storeShard(obj(m.shard, 'shard'), batches, bad);
+  const [first, end] = shard?.batches ?? [0, batches];
   const byBatch = new Map<number, number>();
   const files = new Map<string, number>();
   const shards = arr(m.shards, 'shards').map((x, k) => {
     const at = `shards[${k}]`;
     const e = obj(x, at);
-    const batch = int(e.batch, `${at}.batch`, 0, Math.max(0, batches - 1));
+    const batch = int(e.batch, `${at}.batch`, first, Math.max(first, end - 1));
     if (byBatch.has(batch)) throw bad(`${at} repeats batch ${batch} (already shards[${byBatch.get(batch)}])`);
     byBatch.set(batch, k);
     const file = e.file === null ? null : str(e.file, `${at}.file`);
@@ -210,9 +231,10 @@ export function validateManifest(raw: unknown, p: string): StoreManifest {
     batchSize,
     dataset: { root: str(ds.root, 'dataset.root'), kind: str(ds.kind, 'dataset.kind'), labels, groups },
     items,
+    ...(shard ? { shard } : {}),
     shards,
     failed,
-    complete: shards.length === batches,
+    complete: shards.length === end - first,
     tensors: m.tensors && typeof m.tensors === 'object' ? (m.tensors as Record<string, string>) : {},
     ...storeFamily(m, bad),
     ...(m.kind !== undefined ? { kind: str(m.kind, 'kind') } : {}),
@@ -221,6 +243,18 @@ export function validateManifest(raw: unknown, p: string): StoreManifest {
       ? { rowShapes: Object.fromEntries(Object.entries(obj(m.rowShapes, 'rowShapes')).map(([k, v]) => [k, arr(v, `rowShapes.${k}`).map((x, i) => int(x, `rowShapes.${k}[${i}]`, 0, BIG))])) }
       : {}),
   };
+}
+
+/** The optional shard slice: K of N, and the batches that K of N gives for this many batches. */
+function storeShard(s: Record<string, unknown>, batches: number, bad: (why: string) => Error): NonNullable<StoreManifest['shard']> {
+  const { index, count } = s;
+  if (!Number.isSafeInteger(count) || (count as number) < 1 || !Number.isSafeInteger(index) || (index as number) < 0 || (index as number) >= (count as number)) {
+    throw bad(`shard must be {index: K, count: N} with 0 ≤ K < N, got ${JSON.stringify({ index, count })}`);
+  }
+  const spec = { index: index as number, count: count as number };
+  const want = shardBatches(batches, spec);
+  if (JSON.stringify(s.batches) !== JSON.stringify(want)) throw bad(`shard ${spec.index}/${spec.count} of ${batches} batches covers batches ${JSON.stringify(want)}, but the manifest says ${JSON.stringify(s.batches)}`);
+  return { ...spec, batches: want };
 }
 
 /** The optional family and display names (absent: a CLIP store). */
@@ -323,6 +357,7 @@ export interface StoreWriterInit {
   items: StoreItem[];
   /** Another kind of store than a decomposition: its kind, parameters, tensor descriptions and row shapes. */
   content?: { kind: string; params: Record<string, unknown>; tensors: Record<string, string>; rowShapes: Record<string, number[]> };
+  shard?: ShardSpec;
 }
 
 /** Opens a new store or resumes an existing one made with the same model, options and inputs. */
@@ -331,11 +366,13 @@ export class StoreWriter {
   /** Recorded shards found damaged or missing when the store was opened: they are recomputed. */
   readonly repaired: ShardProblem[];
   private done: Set<number>;
+  private range: [number, number];
 
   constructor(readonly dir: string, manifest: StoreManifest, repaired: ShardProblem[] = []) {
     this.manifest = manifest;
     this.repaired = repaired;
     this.done = new Set(manifest.shards.map((s) => s.batch));
+    this.range = batchRange(manifest);
   }
 
   static open(init: StoreWriterInit): StoreWriter {
@@ -361,6 +398,10 @@ export class StoreWriter {
       if (m.items.length !== init.items.length || m.items.some((it, i) => it.id !== init.items[i].id)) {
         throw new StoreError(`store ${init.dir} holds a different list of ${m.items.length} inputs (now ${init.items.length}); use a new --store directory`);
       }
+      const shardOf = (s?: ShardSpec) => (s ? `shard ${s.index}/${s.count}` : 'no shard');
+      if (shardOf(m.shard) !== shardOf(init.shard)) {
+        throw new StoreError(`store ${init.dir} was made with ${shardOf(m.shard)}, not ${shardOf(init.shard)}; use a new --store directory`);
+      }
       // Every recorded shard is verified in full; a missing or damaged one is recomputed, not trusted.
       const repaired: ShardProblem[] = [];
       m.shards = m.shards.filter((s) => {
@@ -376,7 +417,7 @@ export class StoreWriter {
       });
       const w = new StoreWriter(init.dir, m, repaired);
       for (const r of repaired) w.forgetFailed(r.batch);
-      m.complete = m.shards.length === w.batches;
+      m.complete = w.pendingBatches().length === 0;
       if (m.version !== STORE_VERSION || repaired.length) {
         m.version = STORE_VERSION;
         w.flush();
@@ -396,6 +437,7 @@ export class StoreWriter {
       batchSize: init.batchSize,
       dataset: init.dataset,
       items: init.items,
+      ...(init.shard ? { shard: { ...init.shard, batches: shardBatches(Math.ceil(init.items.length / init.batchSize), init.shard) } } : {}),
       shards: [],
       failed: [],
       complete: false,
@@ -427,8 +469,15 @@ export class StoreWriter {
     return this.done.has(batch);
   }
 
+  /** Batches of this store's range not yet recorded, in order. */
   pendingBatches(): number[] {
-    return Array.from({ length: this.batches }, (_, k) => k).filter((k) => !this.done.has(k));
+    const [start, end] = this.range;
+    return Array.from({ length: end - start }, (_, i) => start + i).filter((k) => !this.done.has(k));
+  }
+
+  /** How many batches this store is responsible for (its slice, or all). */
+  get rangeBatches(): number {
+    return this.range[1] - this.range[0];
   }
 
   /** Drop the unreadable-image entries of one batch (it is being recomputed, and lists them again). */
@@ -440,6 +489,7 @@ export class StoreWriter {
 
   /** Write one batch's tensors (rows in `indices` order) and record it with its size and sha256. */
   writeBatch(batch: number, indices: number[], tensors: Record<string, Tensor>, failed: FailedEntry[]): void {
+    if (batch < this.range[0] || batch >= this.range[1]) throw new StoreError(`batch ${batch} is outside store ${this.dir}'s batches ${this.range[0]}..${this.range[1] - 1}`);
     const entry: ShardEntry = { batch, file: null, indices };
     if (indices.length > 0) {
       const missing = Object.keys(this.manifest.tensors).filter((t) => t !== 'index' && !(t in tensors));
@@ -457,7 +507,7 @@ export class StoreWriter {
     this.manifest.failed.push(...failed);
     this.manifest.failed.sort((a, b) => a.index - b.index);
     this.done.add(batch);
-    this.manifest.complete = this.done.size === this.batches;
+    this.manifest.complete = this.pendingBatches().length === 0;
     this.flush();
   }
 
@@ -509,6 +559,7 @@ export function verifyStore(dir: string, m: StoreManifest, full: boolean): void 
 export function loadStore(dir: string, opts: LoadStoreOptions = {}): StoreData {
   const m = readManifest(dir);
   if (m.kind !== undefined && m.kind !== 'decomposition') throw new StoreError(`${dir} is a ${m.kind} store, not a decomposition store (cliplens decompose --dataset makes those)`);
+  if (opts.requireComplete && m.shard) throw new StoreError(`store ${dir} is shard ${m.shard.index}/${m.shard.count} of its dataset; join the shards first with cliplens store merge`);
   if (opts.requireComplete && !m.complete) throw new StoreError(`store ${dir} is incomplete (${m.shards.length} of ${Math.ceil(m.items.length / m.batchSize)} batches); run cliplens decompose again to finish it`);
   // Shapes are checked against the manifest before anything is allocated, so the sizes below are bounded by the files.
   verifyStore(dir, m, opts.verify ?? false);

@@ -9,6 +9,8 @@ export interface WeightSource {
   /** Human-readable origin for error messages. */
   readonly origin: string;
   has(name: string): boolean;
+  /** The tensor's shape without reading its data; undefined when absent (sources without it are read to learn it). */
+  shapeOf?(name: string): number[] | undefined;
   /** The tensor as float32 under its open_clip name; throws naming the tensor when absent. */
   get(name: string): F32;
   close(): void;
@@ -25,6 +27,10 @@ export class OpenClipSafetensors implements WeightSource {
   }
   has(name: string): boolean {
     return this.file.has(name);
+  }
+  shapeOf(name: string): number[] | undefined {
+    const t = this.file.tensors.get(name);
+    return t && [...t.shape];
   }
   get(name: string): F32 {
     if (!this.file.has(name)) throw new WeightError(`${this.origin}: missing tensor '${name}'`);
@@ -44,6 +50,10 @@ export class MemoryWeights implements WeightSource {
   has(name: string): boolean {
     return this.tensors.has(name);
   }
+  shapeOf(name: string): number[] | undefined {
+    const t = this.tensors.get(name);
+    return t && [...t.shape];
+  }
   get(name: string): F32 {
     const t = this.tensors.get(name);
     if (!t) throw new WeightError(`${this.origin}: missing tensor '${name}'`);
@@ -52,11 +62,28 @@ export class MemoryWeights implements WeightSource {
   close(): void {}
 }
 
+function checkShape(w: WeightSource, name: string, got: number[] | undefined, shape: number[]): void {
+  if (got === undefined) w.get(name); // throws the source's own "missing tensor" message
+  if (!shapeEq(got!, shape)) {
+    throw new WeightError(`${w.origin}: tensor '${name}' has shape [${got}] but the config implies [${shape}]`);
+  }
+}
+
 /** Fetch a tensor and check its shape, so a wrong checkpoint/config pair fails with a clear message. */
 export function expectTensor(w: WeightSource, name: string, shape: number[]): F32 {
   const t = w.get(name);
-  if (!shapeEq(t.shape, shape)) {
-    throw new WeightError(`${w.origin}: tensor '${name}' has shape [${t.shape}] but the config implies [${shape}]`);
-  }
+  checkShape(w, name, t.shape, shape);
   return t;
+}
+
+/**
+ * Check a tensor's shape now (from the header) and return a loader that reads it later, optionally
+ * transformed (e.g. transposed): graphs are built without reading any weight.
+ */
+export function tensorLoader(w: WeightSource, name: string, shape: number[], transform?: (data: Float32Array) => Float32Array): () => Float32Array {
+  checkShape(w, name, w.shapeOf ? w.shapeOf(name) : w.has(name) ? w.get(name).shape : undefined, shape);
+  return () => {
+    const data = expectTensor(w, name, shape).data;
+    return transform ? transform(data) : data;
+  };
 }

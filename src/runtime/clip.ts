@@ -1,13 +1,14 @@
 // A CLIP or SigLIP model on ONNX Runtime: the vision graph (with the decomposition's taps) and the text graph.
 
 import ort from 'onnxruntime-node';
-import { createSession, type RuntimeOptions } from '../graph/session.ts';
+import { createSession, resolveExecutionProvider, type RuntimeOptions } from '../graph/session.ts';
+import { VISION_TAPS, type VisionOutput } from '../graph/clip_graphs.ts';
 import { assertFinite, concatBatch, f32, numel, type F32 } from '../tensor.ts';
 import type { ClipConfig } from '../model/config.ts';
 import { visionDims } from '../model/config.ts';
 import type { WeightSource } from '../model/weights.ts';
 import { familyOf, type ModelFamily } from './family.ts';
-import { ShapeError, TokenizerError } from '../errors.ts';
+import { ShapeError, TokenizerError, UsageError } from '../errors.ts';
 
 const NON_FINITE_HINT = 'the checkpoint probably holds NaN/Inf weights (--check-weights names them)';
 
@@ -48,16 +49,23 @@ export class ClipModel {
   private visionSession(variant?: string): Promise<ort.InferenceSession> {
     if (variant) {
       let s = this.variants.get(variant);
-      if (!s) this.variants.set(variant, (s = createSession(this.family.buildVisionGraph(this.config, this.weights, variant), this.runtime)));
+      if (!s) this.variants.set(variant, (s = createSession(this.family.buildVisionGraph(this.config, this.weights, variant, this.graphOptions()), this.runtime)));
       return s;
     }
-    this.vision ??= createSession(this.family.buildVisionGraph(this.config, this.weights), this.runtime);
+    this.vision ??= createSession(this.family.buildVisionGraph(this.config, this.weights, undefined, this.graphOptions()), this.runtime);
     return this.vision;
   }
 
   private textSession(): Promise<ort.InferenceSession> {
-    this.text ??= createSession(this.family.buildTextGraph(this.config, this.weights), this.runtime);
+    this.text ??= createSession(this.family.buildTextGraph(this.config, this.weights, this.graphOptions()), this.runtime);
     return this.text;
+  }
+
+  /** fp16 graphs (GPUs) are built for CLIP towers; other families refuse them in one line. */
+  private graphOptions() {
+    if (this.runtime.precision !== 'fp16') return {};
+    if (this.family.id !== 'clip') throw new UsageError(`--precision fp16 is available for CLIP models, not ${this.family.id} (model '${this.name}')`);
+    return { float16: true };
   }
 
   /** Build both graphs now (e.g. before timing). */
@@ -83,6 +91,10 @@ export class ClipModel {
     const B = this.checkPixels(pixels);
     const session = await this.visionSession(variant);
     const per = numel(pixels.shape.slice(1));
+    const preallocate = this.runtime.preallocateOutputs ?? resolveExecutionProvider(this.runtime) !== 'cpu';
+    if (preallocate && !variant && this.family.id === 'clip' && outputs.every((o) => o === 'image_features' || (VISION_TAPS as readonly string[]).includes(o))) {
+      return this.runVisionInto(session, pixels, outputs as unknown as VisionOutput[], batchSize) as unknown as Record<K, F32>;
+    }
     const chunks: Record<string, F32[]> = Object.fromEntries(outputs.map((o) => [o, []]));
     for (let b0 = 0; b0 < B; b0 += batchSize) {
       const nb = Math.min(batchSize, B - b0);
@@ -96,6 +108,41 @@ export class ClipModel {
     const out = Object.fromEntries(outputs.map((o) => [o, concatBatch(chunks[o])])) as Record<K, F32>;
     for (const o of outputs) assertFinite(out[o], `model '${this.name}': the vision tower's ${o}`, { row: 'image', hint: NON_FINITE_HINT });
     return out;
+  }
+
+  /** Shape of a plain vision graph's output (image_features or a decomposition tap) for B images. */
+  visionOutputShape(o: VisionOutput, B: number): number[] {
+    const { L, H, D, d, tokens: N, headWidth } = this.dims();
+    const shapes: Record<string, number[]> = {
+      image_features: [d], ln_pre_cls: [D], resid_cls: [D], heads_cls: [L, D], mlp_cls: [L, D], cls_probs: [L, H, N], values: [L, H, N, headWidth], cls_self: [L, H, headWidth],
+    };
+    const shape = shapes[o];
+    if (!shape) throw new ShapeError(`no preallocated shape for vision output '${o}'`);
+    return [B, ...shape];
+  }
+
+  /**
+   * runVision for devices (GPUs): every output of every chunk is written by ONNX Runtime straight
+   * into its rows of the result, allocated once up front, so batches follow one another with no
+   * per-batch allocation, no gathering copy and no garbage for the collector.
+   */
+  private async runVisionInto<K extends VisionOutput>(session: ort.InferenceSession, pixels: F32, outputs: K[], batchSize: number): Promise<Record<K, F32>> {
+    const B = pixels.shape[0];
+    const per = numel(pixels.shape.slice(1));
+    const result = Object.fromEntries(outputs.map((o) => [o, f32(this.visionOutputShape(o, B))])) as Record<K, F32>;
+    for (let b0 = 0; b0 < B; b0 += batchSize) {
+      const nb = Math.min(batchSize, B - b0);
+      const input = new ort.Tensor('float32', pixels.data.subarray(b0 * per, (b0 + nb) * per), [nb, ...pixels.shape.slice(1)]);
+      const fetches: Record<string, ort.Tensor> = {};
+      for (const o of outputs) {
+        const shape = this.visionOutputShape(o, nb);
+        const row = numel(shape.slice(1));
+        fetches[o] = new ort.Tensor('float32', result[o].data.subarray(b0 * row, (b0 + nb) * row), shape);
+      }
+      await session.run({ pixel_values: input }, fetches);
+    }
+    for (const o of outputs) assertFinite(result[o], `model '${this.name}': the vision tower's ${o}`, { row: 'image', hint: NON_FINITE_HINT });
+    return result;
   }
 
   /** Image embeddings z [B, d] (unnormalised, as the reference's encode_image). */

@@ -5,7 +5,7 @@
 // family instead of testing for a model type.
 
 import ort from 'onnxruntime-node';
-import type { GraphBuilder } from '../graph/builder.ts';
+import type { GraphBuilder, GraphOptions } from '../graph/builder.ts';
 import { buildTextGraph, buildVisionGraph, clipVisionVariant } from '../graph/clip_graphs.ts';
 import { buildSiglipTextGraph, buildSiglipVisionGraph } from '../graph/siglip_graphs.ts';
 import type { ClipConfig } from '../model/config.ts';
@@ -15,8 +15,8 @@ import { ShapeError } from '../errors.ts';
 
 export interface ModelFamily extends FamilyInfo {
   /** The vision graph; `variant` names a graph with extra outputs (CLIP: 'neurons:<l,…>'; SigLIP: 'through', 'through_spatial'). */
-  buildVisionGraph(cfg: ClipConfig, w: WeightSource, variant?: string): GraphBuilder;
-  buildTextGraph(cfg: ClipConfig, w: WeightSource): GraphBuilder;
+  buildVisionGraph(cfg: ClipConfig, w: WeightSource, variant?: string, opts?: GraphOptions): GraphBuilder;
+  buildTextGraph(cfg: ClipConfig, w: WeightSource, opts?: GraphOptions): GraphBuilder;
   /** Token ids per text the text graph accepts; throws naming the allowed lengths otherwise. */
   checkTokenLength(cfg: ClipConfig, S: number): void;
   /** The text graph's feeds for ids [T, S]. */
@@ -31,8 +31,8 @@ const scalar = (w: WeightSource, name: string, dflt: number) => (w.has(name) ? w
 
 export const CLIP_FAMILY: ModelFamily = {
   ...CLIP_INFO,
-  buildVisionGraph: (cfg, w, variant) => buildVisionGraph(cfg, w, clipVisionVariant(variant)),
-  buildTextGraph,
+  buildVisionGraph: (cfg, w, variant, opts) => buildVisionGraph(cfg, w, { ...clipVisionVariant(variant), ...opts }),
+  buildTextGraph: (cfg, w, opts) => buildTextGraph(cfg, w, opts),
   checkTokenLength(cfg, S) {
     if (S !== cfg.text.contextLength) throw new ShapeError(`token ids have length ${S}; this model's text tower takes exactly ${cfg.text.contextLength}`);
   },
@@ -53,7 +53,7 @@ export const CLIP_FAMILY: ModelFamily = {
 export const SIGLIP_FAMILY: ModelFamily = {
   ...SIGLIP_INFO,
   buildVisionGraph: (cfg, w, variant) => buildSiglipVisionGraph(cfg, w, { through: variant === 'through' ? 'sum' : variant === 'through_spatial' ? 'spatial' : undefined }),
-  buildTextGraph: buildSiglipTextGraph,
+  buildTextGraph: (cfg, w) => buildSiglipTextGraph(cfg, w),
   checkTokenLength(cfg, S) {
     const P = cfg.text.positions ?? cfg.text.contextLength;
     if (!(S >= 1 && S <= P)) throw new ShapeError(`token ids have length ${S}; this model's text tower takes 1..${P} (it pads to ${cfg.text.contextLength})`);

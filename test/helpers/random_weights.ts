@@ -10,14 +10,18 @@ import { parseOpenClipConfig, visionDims } from '../../src/model/config.ts';
 import { MemoryWeights } from '../../src/model/weights.ts';
 
 
-export function randomClipWeights(cfg: ClipConfig, seed = 0, towers: ('vision' | 'text')[] = ['vision', 'text']): MemoryWeights {
-  const rng = normalRng(seed);
-  const m = new Map<string, F32>();
-  const fill = (name: string, shape: number[], std: number, mean = 0) => {
-    const t = f32(shape);
-    for (let i = 0; i < t.data.length; i++) t.data[i] = mean + std * rng();
-    m.set(name, t);
-  };
+/** One tensor of the recipe: its open_clip name, shape and N(mean, std²) entries. */
+export interface RandomTensor {
+  name: string;
+  shape: number[];
+  std: number;
+  mean: number;
+}
+
+/** Every tensor of an open_clip CLIP (the towers asked for, plus logit_scale) with its recipe. */
+export function randomTensorSpecs(cfg: ClipConfig, towers: ('vision' | 'text')[] = ['vision', 'text']): RandomTensor[] {
+  const out: RandomTensor[] = [];
+  const fill = (name: string, shape: number[], std: number, mean = 0) => void out.push({ name, shape, std, mean });
   const block = (p: string, D: number, hidden: number) => {
     fill(`${p}.ln_1.weight`, [D], 0.1, 1);
     fill(`${p}.ln_1.bias`, [D], 0.05);
@@ -35,26 +39,40 @@ export function randomClipWeights(cfg: ClipConfig, seed = 0, towers: ('vision' |
   const v = cfg.vision;
   const { tokens, hidden } = visionDims(v);
   if (towers.includes('vision')) {
-  fill('visual.conv1.weight', [v.width, 3, v.patchSize, v.patchSize], 1 / Math.sqrt(3 * v.patchSize ** 2));
-  fill('visual.class_embedding', [v.width], 0.5);
-  fill('visual.positional_embedding', [tokens, v.width], 0.5);
-  fill('visual.ln_pre.weight', [v.width], 0.1, 1);
-  fill('visual.ln_pre.bias', [v.width], 0.05);
-  for (let l = 0; l < v.layers; l++) block(`visual.transformer.resblocks.${l}`, v.width, hidden);
-  fill('visual.ln_post.weight', [v.width], 0.1, 1);
-  fill('visual.ln_post.bias', [v.width], 0.05);
-  fill('visual.proj', [v.width, cfg.embedDim], 1 / Math.sqrt(v.width));
+    fill('visual.conv1.weight', [v.width, 3, v.patchSize, v.patchSize], 1 / Math.sqrt(3 * v.patchSize ** 2));
+    fill('visual.class_embedding', [v.width], 0.5);
+    fill('visual.positional_embedding', [tokens, v.width], 0.5);
+    fill('visual.ln_pre.weight', [v.width], 0.1, 1);
+    fill('visual.ln_pre.bias', [v.width], 0.05);
+    for (let l = 0; l < v.layers; l++) block(`visual.transformer.resblocks.${l}`, v.width, hidden);
+    fill('visual.ln_post.weight', [v.width], 0.1, 1);
+    fill('visual.ln_post.bias', [v.width], 0.05);
+    fill('visual.proj', [v.width, cfg.embedDim], 1 / Math.sqrt(v.width));
   }
   const t = cfg.text;
   if (towers.includes('text')) {
-  fill('token_embedding.weight', [t.vocabSize, t.width], 0.5);
-  fill('positional_embedding', [t.contextLength, t.width], 0.5);
-  for (let l = 0; l < t.layers; l++) block(`transformer.resblocks.${l}`, t.width, Math.round(t.width * t.mlpRatio));
-  fill('ln_final.weight', [t.width], 0.1, 1);
-  fill('ln_final.bias', [t.width], 0.05);
-  fill('text_projection', [t.width, cfg.embedDim], 1 / Math.sqrt(t.width));
+    fill('token_embedding.weight', [t.vocabSize, t.width], 0.5);
+    fill('positional_embedding', [t.contextLength, t.width], 0.5);
+    for (let l = 0; l < t.layers; l++) block(`transformer.resblocks.${l}`, t.width, Math.round(t.width * t.mlpRatio));
+    fill('ln_final.weight', [t.width], 0.1, 1);
+    fill('ln_final.bias', [t.width], 0.05);
+    fill('text_projection', [t.width, cfg.embedDim], 1 / Math.sqrt(t.width));
   }
-  m.set('logit_scale', f32([], Float32Array.of(Math.log(1 / 0.07))));
+  out.push({ name: 'logit_scale', shape: [], std: 0, mean: Math.log(1 / 0.07) });
+  return out;
+}
+
+/** Fill a tensor of `shape` with N(mean, std²) draws from `rng`. */
+export function randomTensor(rng: () => number, shape: number[], std: number, mean = 0): F32 {
+  const t = f32(shape);
+  for (let i = 0; i < t.data.length; i++) t.data[i] = mean + std * rng();
+  return t;
+}
+
+export function randomClipWeights(cfg: ClipConfig, seed = 0, towers: ('vision' | 'text')[] = ['vision', 'text']): MemoryWeights {
+  const rng = normalRng(seed);
+  const m = new Map<string, F32>();
+  for (const s of randomTensorSpecs(cfg, towers)) m.set(s.name, s.std === 0 ? f32(s.shape, Float32Array.of(s.mean)) : randomTensor(rng, s.shape, s.std, s.mean));
   return new MemoryWeights(m, `random(seed=${seed})`);
 }
 

@@ -16,7 +16,9 @@
 // and, in the 'attention' variant only (the segmentation table's attention baselines):
 //   attn_mean      [B, L, N, N]  per layer, every query's attention weights averaged over heads
 //                                (the full maps raw attention and attention rollout need)
-// All come from one forward pass; ONNX Runtime computes only the outputs a run asks for.
+// All come from one forward pass. ONNX Runtime runs every node whatever a run fetches, so the plain
+// graph holds only taps that are slices/copies of the forward pass (measured at no cost; README
+// "Compute"); costly outputs live in variants built on demand.
 
 import type { ClipConfig } from '../model/config.ts';
 import { visionDims } from '../model/config.ts';

@@ -7,7 +7,8 @@
 //   pooling head (MAP): probs = softmax((probe W_q + b_q)(x̂ W_k + b_k)ᵀ/√d_h) per head   [B, H', N]
 //     attn_{h'} = Σ_m probs_{h',m} (x̂_m W_v + b_v)_{h'} W_O^{h'}  (no bias)              [B, H', d]
 //     a = Σ_{h'} attn_{h'} + b_O;  z = a + MLP(LN(a))                                    [B, d]
-// Outputs (ONNX Runtime computes only those a run asks for):
+// Outputs (ONNX Runtime runs every node whatever a run fetches; the through-layers split is a
+// separate graph built only when asked for):
 //   image_features [B, d]  pool_probs [B, H', N]  pool_attn [B, H', d]  pool_attn_spatial [B, N, H', d]
 //   pool_mlp [B, d] (fc2 bias inside)  last_hidden_state [B, N, D]  hidden_states [B, L+1, N, D]
 //   with { through: 'sum' } (resp. 'spatial'), in their own graphs:

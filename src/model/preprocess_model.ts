@@ -112,7 +112,7 @@ export async function preprocessToFile(cfg: ClipConfig, inputs: string[], out: s
   const writer = new SafetensorsWriter(
     out,
     { pixel_values: { dtype: 'F32', shape: [B, 3, S, S] }, pixels_u8: { dtype: 'U8', shape: [B, S, S, 3] } },
-    { ...opts.metadata, image_size: String(S), mean: JSON.stringify(p.mean), std: JSON.stringify(p.std), transform: 'resize shortest side (PIL bicubic), centre crop, normalise' },
+    { ...opts.metadata, image_size: String(S), mean: JSON.stringify(p.mean), std: JSON.stringify(p.std), transform: p.resizeMode === 'squash' ? `resize to ${S}×${S} (PIL ${p.interpolation}), normalise` : `resize shortest side (PIL ${p.interpolation}), centre crop, normalise` },
   );
   try {
     const batch = (start: number) => preprocessFiles(cfg, inputs.slice(start, start + batchSize), { workers: true });

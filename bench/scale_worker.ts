@@ -54,9 +54,12 @@ const timed = async (f: () => Promise<unknown>) => {
 await model.encodeImages(px, B); // warm-up: ONNX Runtime's first run of a shape
 await dec.getReadout();
 const encode = await timed(() => model.encodeImages(px, B));
+const peaks: Record<string, number> = { load: loadPeakMB, encode: hwmMB() };
 let heads!: Awaited<ReturnType<Decomposer['decompose']>>;
 const perHead = await timed(async () => (heads = await dec.decompose(px, { batchSize: B })));
+peaks.perHead = hwmMB();
 const perToken = await timed(() => dec.textMaps(px, texts, { batchSize: B }));
+peaks.perToken = hwmMB();
 if (outputsOut) writeSafetensors(outputsOut, { image_features: heads.imageFeatures, attn: heads.attn, mlp: heads.mlp });
 await model.release();
-console.log(JSON.stringify({ spec, batch: B, images: px.shape[0], loadS, loadPeakMB, peakMB: hwmMB(), sessions, encode, perHead, perToken }));
+console.log(JSON.stringify({ spec, batch: B, images: px.shape[0], loadS, loadPeakMB, peakMB: hwmMB(), peaks, sessions, encode, perHead, perToken }));

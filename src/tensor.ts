@@ -45,6 +45,12 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/** Rows b0..b1 of a tensor's first axis, sharing its data. */
+export function batchRows(t: F32, b0: number, b1: number): F32 {
+  const per = numel(t.shape.slice(1));
+  return f32([b1 - b0, ...t.shape.slice(1)], t.data.subarray(b0 * per, b1 * per));
+}
+
 /** Tensors stacked along their first axis (the rest of the shape from the first); `emptyShape` when there are none. */
 export function concatBatch(parts: F32[], emptyShape?: number[]): F32 {
   if (parts.length === 0) return f32(emptyShape ?? [0]);

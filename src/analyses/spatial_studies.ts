@@ -4,7 +4,7 @@
 
 import type { ImageDecomposer } from '../decompose/decomposer.ts';
 import type { ClipModel } from '../runtime/clip.ts';
-import { f32, type F32 } from '../tensor.ts';
+import { batchRows, f32, type F32 } from '../tensor.ts';
 import { normalizeRows } from './linalg.ts';
 import { heatmapAndMask, patchMapFromSpatial, segmentationScores, SegmentationMeter, type Heatmap, type SegmentationResult, type SegmentationScores } from './segmentation.ts';
 import { predict } from './zeroshot.ts';
@@ -29,11 +29,6 @@ export async function predictClasses(model: ClipModel, pixels: F32, classifier: 
   return predict(f32([B, d], normalizeRows(feats.data, B, d)), classifier);
 }
 
-function slice(pixels: F32, b0: number, b1: number): F32 {
-  const per = pixels.shape.slice(1).reduce((a, b) => a * b, 1);
-  return f32([b1 - b0, ...pixels.shape.slice(1)], pixels.data.slice(b0 * per, b1 * per));
-}
-
 /**
  * Per-token, per-head scalar maps [L, N, H] of each image along its direction (one direction
  * for all images, or one per image).
@@ -50,7 +45,7 @@ export async function spatialMaps(dec: ImageDecomposer, pixels: F32, directions:
     const T = dirs.length;
     const texts = f32([T, d]);
     dirs.forEach((v, t) => texts.data.set(v, t * d));
-    const { maps } = await dec.textMaps(slice(pixels, b0, b1), texts);
+    const { maps } = await dec.textMaps(batchRows(pixels, b0, b1), texts);
     const [, L, N, H] = maps.shape;
     for (let b = 0; b < b1 - b0; b++) {
       const t = T === 1 ? 0 : b;

@@ -5,7 +5,7 @@
 
 import type { VisionOutput } from '../graph/clip_graphs.ts';
 import type { ClipModel } from '../runtime/clip.ts';
-import type { F32, Tensor } from '../tensor.ts';
+import { batchRows, concatBatch, type F32, type Tensor } from '../tensor.ts';
 import { decomposeTaps, foldTexts, textMapsFromTaps, type DecomposeOptions, type Decomposition, type TextMaps, type VisionTaps } from './prs.ts';
 import { foldReadout, type Readout } from './readout.ts';
 
@@ -44,6 +44,19 @@ export interface ImageDecomposer {
   referenceTensors(res: Decomposition): Record<string, Tensor>;
   /** Axes of referenceTensors' attn, e.g. 'B,L,H,d'. */
   referenceLayout(spatial: boolean): string;
+}
+
+/**
+ * Text maps of pixels [B, 3, S, S], one forward pass at a time (ClipModel.forwardBatch): each pass's
+ * taps — every token's values, L·N·D floats an image — are dropped once `maps` has made its maps.
+ */
+export async function textMapsByPass(model: ClipModel, pixels: F32, batchSize: number | undefined, maps: (px: F32, step: number) => Promise<TextMaps>): Promise<TextMaps> {
+  const B = pixels.shape[0];
+  const step = model.forwardBatch(batchSize ?? 8);
+  if (B <= step) return maps(pixels, step);
+  const parts: TextMaps[] = [];
+  for (let b0 = 0; b0 < B; b0 += step) parts.push(await maps(batchRows(pixels, b0, Math.min(B, b0 + step)), step));
+  return { maps: concatBatch(parts.map((p) => p.maps)), imageFeatures: concatBatch(parts.map((p) => p.imageFeatures)), norm: concatBatch(parts.map((p) => p.norm)) };
 }
 
 export class Decomposer implements ImageDecomposer {
@@ -89,8 +102,7 @@ export class Decomposer implements ImageDecomposer {
   async textMaps(pixels: F32, texts: F32, opts: { normalise?: boolean; batchSize?: number } = {}): Promise<TextMaps> {
     const r = await this.getReadout();
     const folded = await foldTexts(r, texts);
-    const taps = await this.taps(pixels, true, opts.batchSize);
-    return textMapsFromTaps(taps, r, folded, opts.normalise ?? true);
+    return textMapsByPass(this.model, pixels, opts.batchSize, async (px, step) => textMapsFromTaps(await this.taps(px, true, step), r, folded, opts.normalise ?? true));
   }
 
   referenceTensors(res: Decomposition): Record<string, Tensor> {

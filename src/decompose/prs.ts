@@ -217,10 +217,12 @@ export async function textMapsFromTaps(taps: VisionTaps, r: Readout, folded: Awa
   const { mean, std } = lnStats(taps.resid_cls.data, D, r.eps);
   const zNorm = norms(taps.image_features);
   const maps = f32([B, L, N, H, T]);
-  const av = new Float32Array(L * H * N * dh);
+  if (!taps.values || !taps.cls_probs) throw new ShapeError('text maps need the values and cls_probs taps');
+  const per = L * H * N * dh;
   for (let b = 0; b < B; b++) {
-    weightedValues(taps, b, r, av);
-    const c = await batchedMatmul(av, U, L * H, N, dh, T); // [L, H, N, T]
+    // (v·U) per token, then × a_{l,h,i}: the image's values are read in place, never copied weighted.
+    const vu = await batchedMatmul(taps.values.data.subarray(b * per, (b + 1) * per), U, L * H, N, dh, T); // [L, H, N, T]
+    const probs = taps.cls_probs.data.subarray(b * L * H * N, (b + 1) * L * H * N); // [L, H, N]
     const sc = normalise ? 1 / zNorm[b] : 1;
     const mul = sc / std[b];
     const add = new Float32Array(T);
@@ -228,9 +230,11 @@ export async function textMapsFromTaps(taps: VisionTaps, r: Readout, folded: Awa
       for (let t = 0; t < T; t++) add[t] = ((biasT[l * T + t] / (N * H) - s * mean[b] * gammaT[t]) / std[b] + s * betaT[t]) * sc;
       for (let h = 0; h < H; h++) {
         for (let i = 0; i < N; i++) {
-          const src = ((l * H + h) * N + i) * T;
+          const lhi = (l * H + h) * N + i;
+          const src = lhi * T;
           const o = (((b * L + l) * N + i) * H + h) * T;
-          for (let t = 0; t < T; t++) maps.data[o + t] = c[src + t] * mul + add[t];
+          const a = probs[lhi] * mul;
+          for (let t = 0; t < T; t++) maps.data[o + t] = vu[src + t] * a + add[t];
         }
       }
     }

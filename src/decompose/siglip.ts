@@ -11,7 +11,7 @@
 import type { ClipModel } from '../runtime/clip.ts';
 import { visionDims } from '../model/config.ts';
 import { f32, type F32, type Tensor } from '../tensor.ts';
-import type { DecompositionLayout, ImageDecomposer } from './decomposer.ts';
+import { textMapsByPass, type DecompositionLayout, type ImageDecomposer } from './decomposer.ts';
 import { norms as rowNorms, type DecomposeOptions, type Decomposition, type TextMaps } from './prs.ts';
 
 const norms = (z: F32) => Float32Array.from(rowNorms(z));
@@ -109,7 +109,7 @@ export class SiglipDecomposer implements ImageDecomposer {
   }
 
   async textMaps(pixels: F32, texts: F32, opts: { normalise?: boolean; batchSize?: number } = {}): Promise<TextMaps> {
-    return this.textMapsFromTaps(await this.taps(pixels, true, opts.batchSize), texts, opts.normalise);
+    return textMapsByPass(this.model, pixels, opts.batchSize, async (px, step) => this.textMapsFromTaps(await this.taps(px, true, step), texts, opts.normalise));
   }
 
   /** compute_siglip.py's records (unnormalised): attn [B, H, d] (spatial [B, N, H, d]), mlp [B, d], bias [d], image_features [B, d]. */

@@ -132,6 +132,19 @@ export class GraphBuilder {
     return outs;
   }
 
+  /**
+   * `x` again, computed only after every value of `deps`. ONNX has no control edges, and ONNX
+   * Runtime's default node order is a depth-first walk back from the graph's outputs, so a side
+   * branch that only an output stacked at the end reads (a layer's tap) runs after everything else
+   * and keeps what it reads (that layer's [B, H, N, N] attention) alive until then. The edge made
+   * here is x + Σ(empty slices of deps) = x + 0: exact, and a few bytes of work.
+   */
+  after(x: string, deps: string[]): string {
+    const empty = deps.map((d) => this.op('Slice', [this.op('Reshape', [d, this.constI64([-1])]), this.constI64([0]), this.constI64([0])]));
+    const zero = this.op('ReduceSum', [empty.length === 1 ? empty[0] : this.op('Concat', empty, { axis: 0 })], { keepdims: 0 });
+    return this.op('Add', [x, zero]);
+  }
+
   /** Total bytes held by initializers. */
   weightBytes(): number {
     return this.inits.reduce((a, t) => a + t.byteLength, 0);

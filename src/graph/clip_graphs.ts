@@ -55,6 +55,24 @@ export function clipVisionVariant(variant?: string): ClipVisionVariant {
   return { neuronLayers: m[1].split(',').map(Number) };
 }
 
+/**
+ * Float32 bytes that one image adds to ONNX Runtime's memory at the peak of a forward pass of this
+ * graph (an estimate from its shapes, used to size forward passes on the CPU): every layer's values,
+ * kept for the stacked `values` output and then stacked (2·L·N·D); one layer's attention scores and
+ * weights (2·H·N²), its MLP activations (2·N·hidden) and a few residual-sized tensors (8·N·D); and
+ * the variant's own outputs (attn_mean stacked like values; the neurons' post-activations and ln_1
+ * statistics).
+ */
+export function visionActivationBytes(cfg: ClipConfig, variant: ClipVisionVariant = {}): number {
+  const v = cfg.vision;
+  const { tokens: N, hidden } = visionDims(v);
+  const { layers: L, width: D, heads: H } = v;
+  let floats = 2 * L * N * D + 2 * H * N * N + 2 * N * hidden + 8 * N * D;
+  if (variant.attentionMaps) floats += 2 * L * N * N;
+  if (variant.neuronLayers) floats += variant.neuronLayers.length * N * hidden + 4 * L * N;
+  return 4 * floats;
+}
+
 export function buildVisionGraph(cfg: ClipConfig, w: WeightSource, opts: ClipVisionVariant & GraphOptions = {}): GraphBuilder {
   const v = cfg.vision;
   const { grid, tokens: N, headWidth: dh, hidden } = visionDims(v);
@@ -94,8 +112,11 @@ export function buildVisionGraph(cfg: ClipConfig, w: WeightSource, opts: ClipVis
         ? (a: string) => g.op('Add', [g.op('Mul', [a, g.input('neuron_keep', 'float', [hidden])]), g.input('neuron_value', 'float', [N, hidden])])
         : undefined;
     const r = residualBlock(g, x, w, `visual.transformer.resblocks.${l}`, { width: D, heads: v.heads, hidden, tokens: N, eps: v.lnEps }, cfg.activation, { taps: true, attentionMean: opts.attentionMaps, editMlpPost });
-    x = r.out;
-    taps.push(r.taps);
+    // The next block starts after this one's taps, so that they read its tensors while they are alive.
+    const t = r.taps;
+    const tapValues = [t.clsProbs!, t.headsCls!, t.mlpCls!, t.clsSelf!, ...(t.probsMean ? [t.probsMean] : []), ...(opts.neuronLayers ? [ln1Mean[l], ln1Std[l]] : [])];
+    x = g.after(r.out, tapValues);
+    taps.push(t);
   }
   const residCls = clsRow(g, x);
   const post = layerNorm(g, residCls, w, 'visual.ln_post', D, v.lnEps);

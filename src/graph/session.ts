@@ -19,6 +19,12 @@ export interface RuntimeOptions {
   executionProvider?: string;
   /** 'fp16' builds float16 graphs (for GPUs; inputs and outputs stay float32). Default 'fp32'. */
   precision?: 'fp32' | 'fp16';
+  /**
+   * On the CPU, a forward pass of the vision tower takes at most as many images as fit this many
+   * bytes of activations by the family's estimate (at least one; default 256 MiB); a caller's larger
+   * batch runs as several passes. Devices run the caller's batch whole.
+   */
+  forwardBytes?: number;
   /** ONNX Runtime writes outputs into buffers allocated once per call (default: on GPUs, not on the CPU). */
   preallocateOutputs?: boolean;
   /**

@@ -60,6 +60,24 @@ function stack(g: GraphBuilder, values: string[], axis: number): string {
 }
 
 /**
+ * Float32 bytes that one image adds to ONNX Runtime's memory at the peak of a forward pass (an
+ * estimate from the graph's shapes, used to size forward passes on the CPU): the stacked
+ * hidden_states (each layer's kept, then stacked: 2·(L+1)·N·D), the per-token pooling terms
+ * (2·N·H'·D), one layer's attention (2·H·N²) and MLP (2·N·hidden), a few residual-sized tensors
+ * (8·N·D), and the through-layers components [N, K, D] (twice per head and token for 'spatial').
+ */
+export function siglipVisionActivationBytes(cfg: ClipConfig, through?: 'sum' | 'spatial'): number {
+  const v = cfg.vision;
+  const { tokens: N, hidden } = visionDims(v);
+  const { layers: L, width: D, heads: H } = v;
+  const K = 1 + L * (H + 2);
+  let floats = 2 * (L + 1) * N * D + 2 * N * H * D + 2 * H * N * N + 2 * N * hidden + 8 * N * D;
+  if (through === 'sum') floats += 2 * N * K * D;
+  if (through === 'spatial') floats += N * K * D + 2 * N * H * K * D;
+  return 4 * floats;
+}
+
+/**
  * `through`: also the through-layers output ('sum': token-summed, 'spatial': per token). Separate
  * graphs, because ONNX Runtime runs every node of a graph whatever outputs a run fetches.
  */

@@ -10,6 +10,14 @@ import type { WeightSource } from '../model/weights.ts';
 import { familyOf, type ModelFamily } from './family.ts';
 import { ShapeError, TokenizerError, UsageError } from '../errors.ts';
 
+/**
+ * Activation bytes a forward pass on the CPU may take (RuntimeOptions.forwardBytes). ONNX Runtime's
+ * memory in a pass grows with images × tokens (every layer's values for the per-token terms, one
+ * layer's [H, N, N] attention) while its speed per image does not grow with the batch on the CPU, so
+ * a ViT-L/14 at 336 px runs one image a pass and a ViT-B/16 nine (README "The big models").
+ */
+const FORWARD_BYTES = 256 * 1024 ** 2;
+
 const NON_FINITE_HINT = 'the checkpoint probably holds NaN/Inf weights (--check-weights names them)';
 
 /** What tokenises text for the text tower (src/model/tokenizer.ts implements it). */
@@ -85,29 +93,45 @@ export class ClipModel {
 
   /**
    * One forward pass of the vision tower returning the requested outputs (see clip_graphs.ts),
-   * processed in chunks of `batchSize` images and concatenated along the batch axis.
+   * processed in chunks of `batchSize` images (fewer per pass on the CPU, see forwardBatch) and
+   * concatenated along the batch axis.
    */
   async runVision<K extends string>(pixels: F32, outputs: K[], batchSize = 8, variant?: string): Promise<Record<K, F32>> {
     const B = this.checkPixels(pixels);
     const session = await this.visionSession(variant);
     const per = numel(pixels.shape.slice(1));
+    const step = this.forwardBatch(batchSize, variant);
     const preallocate = this.runtime.preallocateOutputs ?? resolveExecutionProvider(this.runtime) !== 'cpu';
     if (preallocate && !variant && this.family.id === 'clip' && outputs.every((o) => o === 'image_features' || (VISION_TAPS as readonly string[]).includes(o))) {
-      return this.runVisionInto(session, pixels, outputs as unknown as VisionOutput[], batchSize) as unknown as Record<K, F32>;
+      return this.runVisionInto(session, pixels, outputs as unknown as VisionOutput[], step) as unknown as Record<K, F32>;
     }
-    const chunks: Record<string, F32[]> = Object.fromEntries(outputs.map((o) => [o, []]));
-    for (let b0 = 0; b0 < B; b0 += batchSize) {
-      const nb = Math.min(batchSize, B - b0);
+    // Each pass's outputs are copied into the result as they come (one pass's worth in flight); a single pass's are the result.
+    const out = {} as Record<K, F32>;
+    for (let b0 = 0; b0 < B; b0 += step) {
+      const nb = Math.min(step, B - b0);
       const input = new ort.Tensor('float32', pixels.data.subarray(b0 * per, (b0 + nb) * per), [nb, ...pixels.shape.slice(1)]);
       const res = await session.run({ pixel_values: input }, outputs);
       for (const o of outputs) {
         const t = res[o];
-        chunks[o].push(f32(t.dims.map(Number), t.data as Float32Array));
+        const shape = t.dims.map(Number);
+        if (nb === B) out[o] = f32(shape, t.data as Float32Array);
+        else (out[o] ??= f32([B, ...shape.slice(1)])).data.set(t.data as Float32Array, b0 * numel(shape.slice(1)));
       }
     }
-    const out = Object.fromEntries(outputs.map((o) => [o, concatBatch(chunks[o])])) as Record<K, F32>;
+    for (const o of outputs) out[o] ??= f32([0]);
     for (const o of outputs) assertFinite(out[o], `model '${this.name}': the vision tower's ${o}`, { row: 'image', hint: NON_FINITE_HINT });
     return out;
+  }
+
+  /**
+   * Images per forward pass of the vision graph (variant) for a caller's batch: on the CPU, no more
+   * than fit `forwardBytes` of activations by the family's estimate per image, at least one.
+   */
+  forwardBatch(batchSize: number, variant?: string): number {
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`batch size must be a positive integer, got ${batchSize}`);
+    if (resolveExecutionProvider(this.runtime) !== 'cpu') return batchSize;
+    const fit = Math.floor((this.runtime.forwardBytes ?? FORWARD_BYTES) / this.family.visionActivationBytes(this.config, variant));
+    return Math.max(1, Math.min(batchSize, fit));
   }
 
   /** Shape of a plain vision graph's output (image_features or a decomposition tap) for B images. */

@@ -6,8 +6,8 @@
 
 import ort from 'onnxruntime-node';
 import type { GraphBuilder, GraphOptions } from '../graph/builder.ts';
-import { buildTextGraph, buildVisionGraph, clipVisionVariant } from '../graph/clip_graphs.ts';
-import { buildSiglipTextGraph, buildSiglipVisionGraph } from '../graph/siglip_graphs.ts';
+import { buildTextGraph, buildVisionGraph, clipVisionVariant, visionActivationBytes } from '../graph/clip_graphs.ts';
+import { buildSiglipTextGraph, buildSiglipVisionGraph, siglipVisionActivationBytes } from '../graph/siglip_graphs.ts';
 import type { ClipConfig } from '../model/config.ts';
 import { CLIP_INFO, SIGLIP_INFO, type FamilyInfo } from '../model/family_info.ts';
 import type { WeightSource } from '../model/weights.ts';
@@ -17,6 +17,8 @@ export interface ModelFamily extends FamilyInfo {
   /** The vision graph; `variant` names a graph with extra outputs (CLIP: 'neurons:<l,…>'; SigLIP: 'through', 'through_spatial'). */
   buildVisionGraph(cfg: ClipConfig, w: WeightSource, variant?: string, opts?: GraphOptions): GraphBuilder;
   buildTextGraph(cfg: ClipConfig, w: WeightSource, opts?: GraphOptions): GraphBuilder;
+  /** Bytes one image adds to ONNX Runtime's memory in a forward pass of that vision graph (an estimate from its shapes). */
+  visionActivationBytes(cfg: ClipConfig, variant?: string): number;
   /** Token ids per text the text graph accepts; throws naming the allowed lengths otherwise. */
   checkTokenLength(cfg: ClipConfig, S: number): void;
   /** The text graph's feeds for ids [T, S]. */
@@ -33,6 +35,7 @@ export const CLIP_FAMILY: ModelFamily = {
   ...CLIP_INFO,
   buildVisionGraph: (cfg, w, variant, opts) => buildVisionGraph(cfg, w, { ...clipVisionVariant(variant), ...opts }),
   buildTextGraph: (cfg, w, opts) => buildTextGraph(cfg, w, opts),
+  visionActivationBytes: (cfg, variant) => visionActivationBytes(cfg, clipVisionVariant(variant)),
   checkTokenLength(cfg, S) {
     if (S !== cfg.text.contextLength) throw new ShapeError(`token ids have length ${S}; this model's text tower takes exactly ${cfg.text.contextLength}`);
   },
@@ -50,10 +53,13 @@ export const CLIP_FAMILY: ModelFamily = {
   logitParams: (w) => ({ scale: Math.exp(scalar(w, 'logit_scale', Math.log(100))), bias: 0 }),
 };
 
+const siglipThrough = (variant?: string) => (variant === 'through' ? 'sum' : variant === 'through_spatial' ? 'spatial' : undefined);
+
 export const SIGLIP_FAMILY: ModelFamily = {
   ...SIGLIP_INFO,
-  buildVisionGraph: (cfg, w, variant) => buildSiglipVisionGraph(cfg, w, { through: variant === 'through' ? 'sum' : variant === 'through_spatial' ? 'spatial' : undefined }),
+  buildVisionGraph: (cfg, w, variant) => buildSiglipVisionGraph(cfg, w, { through: siglipThrough(variant) }),
   buildTextGraph: (cfg, w) => buildSiglipTextGraph(cfg, w),
+  visionActivationBytes: (cfg, variant) => siglipVisionActivationBytes(cfg, siglipThrough(variant)),
   checkTokenLength(cfg, S) {
     const P = cfg.text.positions ?? cfg.text.contextLength;
     if (!(S >= 1 && S <= P)) throw new ShapeError(`token ids have length ${S}; this model's text tower takes 1..${P} (it pads to ${cfg.text.contextLength})`);

@@ -13,7 +13,7 @@ import { parseOpenClipConfig } from '../src/model/config.ts';
 import { openClipPretrained } from '../src/model/open_clip_pretrained.ts';
 import { resolveModel, type ResolvedModel } from '../src/model/resolve.ts';
 import { writeHfClipDir } from './helpers/hf_convert.ts';
-import { startHubServer, type HubServer } from './helpers/hub_server.ts';
+import { startHubServer, type HubServer } from '../tools/hub_server.ts';
 import { referencePath } from './helpers/fixtures.ts';
 import { rejectsOneLine } from './helpers/errors.ts';
 import { ModelNotFoundError } from '../src/errors.ts';

@@ -2,6 +2,7 @@
 // on a random tiny model), a second layout against an independent float64 forward pass, the
 // timm layout, the hub, and the through-layers split.
 
+import './helpers/env.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -21,7 +22,7 @@ import { SiglipTokenizer } from '../src/model/siglip_tokenizer.ts';
 import { f32, maxAbsDiff, type F32, type Tensor } from '../src/tensor.ts';
 import { fixturePath } from './helpers/fixtures.ts';
 import { rejectsOneLine } from './helpers/errors.ts';
-import { startHubServer } from './helpers/hub_server.ts';
+import { startHubServer } from '../tools/hub_server.ts';
 
 const DIR_A = fixturePath('siglip/tiny_siglip_a');
 const DIR_B = fixturePath('siglip_b/tiny_siglip_b');

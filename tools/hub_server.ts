@@ -51,6 +51,15 @@ export interface HubServer {
   linkedEtag: Map<string, string>;
   /** Accept requests but never answer (timeout tests). */
   hang: boolean;
+  /**
+   * file → bytes: answer GETs of `file` (held in memory) the HTTP/1.0 way, with no Content-Length (the
+   * body ends when the connection closes), sending only that many bytes of the body (Infinity: all of it).
+   */
+  closeDelimited: Map<string, number>;
+  /** With closeDelimited: HEAD requests do announce the Content-Length. */
+  headLength: boolean;
+  /** file → drip: after the headers, `bytes` bytes of `file` (held in memory) every `intervalMs` (a server that is never quite stalled). */
+  drip: Map<string, { intervalMs: number; bytes: number }>;
   close(): Promise<void>;
 }
 
@@ -105,6 +114,9 @@ export async function startHubServer(repos: Record<string, Record<string, Body>>
     announceSha: false,
     linkedEtag: new Map(),
     hang: false,
+    closeDelimited: new Map(),
+    headLength: false,
+    drip: new Map(),
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
@@ -130,6 +142,23 @@ export async function startHubServer(repos: Record<string, Record<string, Body>>
       res.writeHead(302, { location: `/cdn${url}`, 'x-linked-size': String(size), ...(etag ? { 'x-linked-etag': etag } : {}) }).end();
       return;
     }
+    const cut = state.closeDelimited.get(file);
+    if (cut !== undefined && Buffer.isBuffer(body)) {
+      // Raw response: no Content-Length, no chunking; the end of the body is the end of the connection.
+      const r = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+      const start = r ? Number(r[1]) : 0;
+      const head = req.method === 'HEAD';
+      const lines = [r ? 'HTTP/1.1 206 Partial Content' : 'HTTP/1.1 200 OK', 'Connection: close', 'Content-Type: application/octet-stream'];
+      if (r) lines.push(`Content-Range: bytes ${start}-${size - 1}/*`);
+      if (etag) lines.push(`x-linked-etag: ${etag}`);
+      if (head && state.headLength) lines.push(`Content-Length: ${size}`);
+      const sock = res.socket!;
+      res.detachSocket(sock);
+      sock.write(`${lines.join('\r\n')}\r\n\r\n`);
+      if (!head) sock.write(body.subarray(start, Number.isFinite(cut) ? start + cut : size));
+      sock.end();
+      return;
+    }
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes' };
     if (etag && !cdn) headers['x-linked-etag'] = etag;
     const lie = state.linkedSize.get(file);
@@ -153,6 +182,21 @@ export async function startHubServer(repos: Record<string, Record<string, Body>>
       return;
     }
     const part = body.subarray(start);
+    const drip = state.drip.get(file);
+    if (drip) {
+      let at = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed || at >= part.length) {
+          clearInterval(timer);
+          if (!res.destroyed) res.end();
+          return;
+        }
+        res.write(part.subarray(at, at + drip.bytes));
+        at += drip.bytes;
+      }, drip.intervalMs);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
     const drop = drops.get(file);
     if (drop !== undefined) {
       drops.delete(file);

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe } from 'node:test';
 import { fetchRepoFiles, repoCacheDir } from '../../src/io/hub.ts';
-import { startHubServer, type HubServer } from '../helpers/hub_server.ts';
+import { startHubServer, type HubServer } from '../../tools/hub_server.ts';
 import { hostile, oneLine } from './tally.ts';
 
 const G = 'hub';

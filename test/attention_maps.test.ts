@@ -2,6 +2,7 @@
 // against a literal float64 forward pass, raw attention against the CLS-row tap, and rollout
 // against the full matrix product written out.
 
+import './helpers/env.ts';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { rawAttentionMap, rolloutMap } from '../src/analyses/attention_maps.ts';

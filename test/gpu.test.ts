@@ -2,6 +2,7 @@
 // says how to install them, unknown providers and fp16 on the CPU are refused, and the fp16 graph
 // variant (for CUDA) computes the same thing as fp32 within float16's precision.
 
+import './helpers/env.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -4,6 +4,7 @@
 // full-size runs are `npm run bench -- scale`), served from a loopback hub that redirects and
 // announces sha256 as the real one does: download with progress → decompose a dataset → heatmap.
 
+import './helpers/env.ts';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

@@ -92,3 +92,11 @@ test("the CLI entry point reaches no heavy module through static imports", () =>
   visit(join(SRC, 'cli', 'main.ts'));
   assert.deepEqual(heavy, []);
 });
+
+test('every test file imports test/helpers/env.ts first (clean environment, its own temporary directory)', () => {
+  const TEST = resolve(SRC, '..', 'test');
+  const files = readdirSync(TEST).filter((f) => f.endsWith('.test.ts'));
+  assert.ok(files.length > 10);
+  const late = files.filter((f) => !/^import\s+'\.\/helpers\/env\.ts';/.test(readFileSync(join(TEST, f), 'utf8').replace(/^(\s*\/\/.*\n|\s*\n)*/, '')));
+  assert.deepEqual(late, [], `import './helpers/env.ts' as the first import of: ${late.join(', ')}`);
+});

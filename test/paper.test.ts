@@ -3,6 +3,7 @@
 // after a step, every section's numbers against the single-purpose commands run on the plan's own
 // stores and text sets, skipped sections, and a work folder of another model refused.
 
+import './helpers/env.ts';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';

@@ -2,6 +2,7 @@
 // of parameters recomputes the step and what reads it, records of another model are refused,
 // and a SIGKILL between steps (the test hook) loses nothing that was finished.
 
+import './helpers/env.ts';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

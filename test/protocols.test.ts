@@ -5,6 +5,7 @@
 // (compute_use_specific_heads.py) through the CLI's --json equal the values those scripts printed
 // (see test/fixtures/protocols/PROVENANCE.md for how they were produced).
 
+import './helpers/env.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -3,6 +3,7 @@
 // memory cap), the hub cache (a misbehaving loopback server). Each case ends in a clear one-line
 // error or is handled correctly; the counts per group are printed at the end (see robustness/tally.ts).
 
+import './helpers/env.ts';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

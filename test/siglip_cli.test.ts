@@ -1,6 +1,7 @@
 // The SigLIP CLI contract (encode / preprocess / decompose as other tools call them), --tokens
 // for every family, and the store-based commands on a SigLIP store.
 
+import './helpers/env.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -2,6 +2,7 @@
 // `cliplens store merge` joins the slices into the store a single run writes — same files byte for
 // byte, same manifest — or refuses, in one line, stores that do not fit together.
 
+import './helpers/env.ts';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';

@@ -1,6 +1,7 @@
 // TextSpan's pool baselines (paper Fig. 3): the random pools are seeded and reproducible, and
 // every reported number equals a direct computation on the explicit candidate set.
 
+import './helpers/env.ts';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { textspanStudy } from '../src/analyses/textspan_study.ts';

@@ -169,6 +169,12 @@ test('CLI contract: neurons effects → pca → describe reproduce the reference
   r = cli(['neurons', 'describe', '--pcs', p, '--texts', named, '--components', '8', '--json']);
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), got);
+  // Unnamed texts without --lines: the same picks, each named by its row, and a warning saying so.
+  r = cli(['neurons', 'describe', '--pcs', p, '--texts', `${F}/text.safetensors`, '--components', '8', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /does not name its texts; they are listed by row/);
+  const byRow = JSON.parse(r.stdout) as typeof got;
+  for (const n of Object.keys(got)) assert.deepEqual(byRow[n].map((x) => x[2]), got[n].map((x) => `text ${manifest.text_pool.lines.indexOf(x[2])}`));
   // Text features of another model are refused with one line naming both.
   const foreign = join(root, 'foreign_texts.safetensors');
   writeSafetensors(foreign, { text_features: f32([300, 64], readSafetensors(fixturePath('second_order/text.safetensors')).get('text_features')!.data as Float32Array) }, { metadata: { model: 'other', model_fingerprint: '0123456789abcdef' } });

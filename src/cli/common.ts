@@ -93,12 +93,12 @@ export async function modelFromFlags(f: ModelFlags): Promise<ClipModel> {
 }
 
 /** A progress bar with images/s and ETA on a terminal; a line every few seconds otherwise. */
-export function progressBar(label: string, total: number): { update(done: number, extra?: string): void; stop(): void } {
+export function progressBar(label: string, total: number, unit = 'img'): { update(done: number, extra?: string): void; stop(): void } {
   const start = Date.now();
   let first = -1;
   if (process.stderr.isTTY) {
     const bar = new cliProgress.SingleBar(
-      { format: `${label} [{bar}] {value}/{total} | {rate} img/s | ETA {eta_formatted} {extra}`, hideCursor: true, stream: process.stderr, etaBuffer: 50 },
+      { format: `${label} [{bar}] {value}/{total} | {rate} ${unit}/s | ETA {eta_formatted} {extra}`, hideCursor: true, stream: process.stderr, etaBuffer: 50 },
       cliProgress.Presets.shades_classic,
     );
     bar.start(total, 0, { rate: '0.0', extra: '' });
@@ -121,7 +121,7 @@ export function progressBar(label: string, total: number): { update(done: number
       const dt = (now - start) / 1000;
       const rate = dt > 0 ? (done - first) / dt : 0;
       const eta = rate > 0 ? Math.round((total - done) / rate) : NaN;
-      process.stderr.write(`${label}: ${done}/${total} (${rate.toFixed(1)} img/s, ETA ${Number.isNaN(eta) ? '?' : eta + 's'}) ${extra}\n`);
+      process.stderr.write(`${label}: ${done}/${total} (${rate.toFixed(1)} ${unit}/s, ETA ${Number.isNaN(eta) ? '?' : eta + 's'}) ${extra}\n`);
     },
     stop() {},
   };

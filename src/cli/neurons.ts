@@ -167,10 +167,10 @@ function describeCommand(): Command {
       const [M, d] = pcs.pc.shape;
       const [T, dt] = tf.features.shape;
       if (dt !== d) throw new UsageError(`--texts ${o.texts} has embedding size ${dt}, the PCs ${d}: embed the texts with the same model`);
-      if (!tf.texts) process.stderr.write(`warning: --texts ${o.texts} does not name its texts; give --lines FILE to print them\n`);
+      if (!tf.texts) process.stderr.write(`warning: --texts ${o.texts} does not name its texts; they are listed by row (text 0, text 1, …); give --lines FILE to print them\n`);
       const comps = parseIntFlag(o.components, 'components')!;
-      const bar = progressBar('describe', M);
-      const r = describeNeurons(pcs.pc.data, M, tf.features.data, T, d, tf.texts ?? new Array<string>(T).fill(''), comps, (n) => bar.update(n));
+      const bar = progressBar('describe', M, 'neuron');
+      const r = describeNeurons(pcs.pc.data, M, tf.features.data, T, d, tf.texts ?? Array.from({ length: T }, (_, i) => `text ${i}`), comps, (n) => bar.update(n));
       bar.stop();
       const early = r.nonzero.filter((x) => x < comps).length;
       if (early) process.stderr.write(`note: OMP stopped early for ${early} neurons (residual orthogonal to the remaining texts); their lists end with coefficient-0 texts, as the reference's\n`);

@@ -18,7 +18,7 @@ export function textsCommand(): Command {
       if (o.classes) {
         const classes = readListOrBundled(o.classes, 'classes');
         const templates = o.templates ? readListOrBundled(o.templates, 'templates') : ['a photo of a {}.'];
-        const bar = progressBar('prompts', classes.length * templates.length);
+        const bar = progressBar('prompts', classes.length * templates.length, 'text');
         const set = await embedClassifier(model, classes, templates, (d) => bar.update(d));
         bar.stop();
         writeTextSet(o.out, set);
@@ -27,7 +27,7 @@ export function textsCommand(): Command {
       }
       const texts = [...o.text, ...(o.file ? readLines(o.file) : [])];
       if (!texts.length) throw new UsageError('no texts: give --file, --text or --classes');
-      const bar = progressBar('texts', texts.length);
+      const bar = progressBar('texts', texts.length, 'text');
       const set = await embedPool(model, texts, (d) => bar.update(d));
       bar.stop();
       writeTextSet(o.out, set);

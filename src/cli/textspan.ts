@@ -65,7 +65,7 @@ export function textspanCommand(): Command {
       const ms = o.mGrid.split(',').map((s) => parseIntFlag(s.trim(), 'm-grid')!);
       const cls = o.classifier ? openTextSet(o.classifier, 'classifier') : undefined;
       if (!o.out && !o.report && !o.json) throw new UsageError('give --out FILE, --report DIR and/or --json');
-      const bar = progressBar('heads', layers.length * m.dims.H);
+      const bar = progressBar('heads', layers.length * m.dims.H, 'head');
       const r = await textspanStudy(store, pool, { layers, k, rank, classifier: cls, ms, protocol: o.protocol, storePath: o.store, onHead: (d) => bar.update(d) });
       bar.stop();
       let baselines: PoolCurve[] | undefined;

@@ -13,6 +13,7 @@ import { pidAlive } from '../../src/io/files.ts';
 import { readSafetensors, SafetensorsFile, writeSafetensors } from '../../src/io/safetensors.ts';
 import { loadStore, readManifest } from '../../src/io/store.ts';
 import { REPO, TINY_A, tinyModel } from '../helpers/fixtures.ts';
+import { killAfterShards } from '../helpers/processes.ts';
 import { cliOneLine, hostile, oneLine } from './tally.ts';
 
 const G = 'stores';
@@ -198,17 +199,8 @@ export function storeCases(tmp: string, dataset: string): void {
     hostile(G, 'kill -9 mid-run, then a recorded shard damaged, then resume: identical store', async () => {
       const d = join(tmp, 'store-killed');
       const args = [join(REPO, 'bin/cliplens.js'), 'decompose', '--model', TINY_A(), '--dataset', dataset, '--store', d, '--batch-size', '2', '--threads', '1'];
-      const child = spawn(process.execPath, args, { stdio: 'ignore' });
-      const deadline = Date.now() + 60_000;
-      while (Date.now() < deadline) {
-        if (existsSync(join(d, 'manifest.json'))) {
-          const m = readManifest(d);
-          if (m.shards.length >= 1 || m.complete) break;
-        }
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
+      await killAfterShards(args, 1); // stopped right after its manifest records one shard, then kill -9
+      assert.equal(readManifest(d).complete, false);
       const recorded = readManifest(d).shards.find((s) => s.file)!;
       zeroBytes(join(d, recorded.file!), statSync(join(d, recorded.file!)).size - 200, 100);
       const rerun = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -12,42 +12,14 @@ Prints one JSON line: load_s, encode_ips, heads_ips, peak_rss_mb.
 import json
 import os
 import resource
-import struct
 import sys
 import tempfile
 import time
 
 import numpy as np
+
+from safetensors_np import read_safetensors, write_safetensors  # tools/safetensors_np.py
 import torch
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        base = 8 + n
-        out = {}
-        for name, e in header.items():
-            if name == "__metadata__":
-                continue
-            dt = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32}[e["dtype"]]
-            b0, b1 = e["data_offsets"]
-            f.seek(base + b0)
-            out[name] = np.frombuffer(f.read(b1 - b0), dtype=dt).reshape(e["shape"])
-        return out
-
-
-def write_safetensors(path, tensors):
-    header, blobs, off = {}, [], 0
-    for name, a in tensors.items():
-        a = np.ascontiguousarray(a, dtype=np.float32)
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
-        blobs.append(a.tobytes())
-        off += a.nbytes
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 def import_reference(root):

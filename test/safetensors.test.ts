@@ -1,10 +1,11 @@
 import './helpers/env.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeSafetensors, readSafetensors, SafetensorsFile, SafetensorsWriter, writeSafetensors } from '../src/io/safetensors.ts';
+import { OutputFileError } from '../src/errors.ts';
 import { f32, f32ToF16, f16ToF32, maxAbsDiff } from '../src/tensor.ts';
 import { TINY_A } from './helpers/fixtures.ts';
 
@@ -104,4 +105,14 @@ test('SafetensorsWriter: rows written in any order give the same file as writing
   w2.abort();
   assert.ok(!existsSync(p2));
   assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('partial')), []);
+  // a destination that cannot be published (a folder) or a missing folder: one OutputFileError naming
+  // the destination, and no temp file left with the data written so far
+  const taken = join(dir, 'taken.safetensors');
+  mkdirSync(taken);
+  const w3 = new SafetensorsWriter(taken, { a: { dtype: 'F32', shape: [5, 2, 3] } });
+  w3.write('a', 0, a.data);
+  assert.throws(() => w3.finish(), (e: Error) => e instanceof OutputFileError && e.message.startsWith(`safetensors file ${taken} `) && !e.message.includes('.tmp-'));
+  assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('taken') && f !== 'taken.safetensors'), []);
+  const nowhere = join(dir, 'no-such-folder', 'x.safetensors');
+  assert.throws(() => new SafetensorsWriter(nowhere, { a: { dtype: 'F32', shape: [1] } }), new RegExp(`safetensors file ${nowhere} cannot be written: the folder .*no-such-folder does not exist$`));
 });

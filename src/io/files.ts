@@ -157,34 +157,65 @@ const TMP_SUFFIX = /\.tmp-(\d+)$/;
 export const tempPath = (path: string) => `${path}.tmp-${process.pid}`;
 
 /**
- * Write `data` to `path` atomically: a temp file beside it, fsync, rename. On any failure
- * (ENOSPC, EACCES, a write that throws) the temp file is removed and OutputFileError names `path`.
+ * A file written in place at any offsets and published atomically: a temp file beside `path`,
+ * fsync, rename. On any failure (ENOSPC, EACCES, a missing folder, a failed rename) the temp file is
+ * removed and OutputFileError names `path`; `abort()` removes it too.
  */
-export function atomicWrite(path: string, data: Uint8Array | string, what = 'file'): void {
-  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  const tmp = tempPath(path);
-  let fd = -1;
-  try {
-    fd = openSync(tmp, 'w');
-    let done = 0;
-    // writeSync writes at most 2 GB per call.
-    while (done < buf.length) done += writeSync(fd, buf, done, Math.min(buf.length - done, 1 << 30));
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = -1;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd >= 0) {
+export class AtomicFile {
+  private fd = -1;
+  private readonly tmp: string;
+
+  constructor(readonly path: string, private readonly what = 'file') {
+    this.tmp = tempPath(path);
+    this.guard(() => {
+      this.fd = openSync(this.tmp, 'w');
+    });
+  }
+
+  /** Write all of `bytes` at `position` (writeSync writes at most 2 GB per call). */
+  writeAt(bytes: Uint8Array, position: number): void {
+    this.guard(() => {
+      for (let done = 0; done < bytes.length; ) done += writeSync(this.fd, bytes, done, Math.min(bytes.length - done, 1 << 30), position + done);
+    });
+  }
+
+  commit(): void {
+    this.guard(() => {
+      fsyncSync(this.fd);
+      closeSync(this.fd);
+      this.fd = -1;
+      renameSync(this.tmp, this.path);
+    });
+  }
+
+  abort(): void {
+    if (this.fd >= 0) {
       try {
-        closeSync(fd);
+        closeSync(this.fd);
       } catch {
         /* already failing */
       }
+      this.fd = -1;
     }
-    rmSync(tmp, { force: true });
-    const missingDir = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new OutputFileError(`${what} ${path} ${missingDir ? `cannot be written: the folder ${dirname(path)} does not exist` : fsProblem(e)}`);
+    rmSync(this.tmp, { force: true });
   }
+
+  private guard(step: () => void): void {
+    try {
+      step();
+    } catch (e) {
+      this.abort();
+      const missingDir = (e as NodeJS.ErrnoException).code === 'ENOENT';
+      throw new OutputFileError(`${this.what} ${this.path} ${missingDir ? `cannot be written: the folder ${dirname(this.path)} does not exist` : fsProblem(e)}`);
+    }
+  }
+}
+
+/** Write `data` to `path` atomically (see AtomicFile). */
+export function atomicWrite(path: string, data: Uint8Array | string, what = 'file'): void {
+  const f = new AtomicFile(path, what);
+  f.writeAt(typeof data === 'string' ? Buffer.from(data, 'utf8') : data, 0);
+  f.commit();
 }
 
 /** Remove `<name>.tmp-<pid>` files in `dir` left by processes that are gone (killed mid-write). */

@@ -3,8 +3,8 @@
 // Everything in the header is checked against the file before any tensor is allocated,
 // so a hostile header cannot make us allocate more than the file holds.
 
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { atomicWrite, fsProblem } from './files.ts';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { AtomicFile, atomicWrite, fsProblem } from './files.ts';
 import { bf16ToF32, f16ToF32, f32ToF16, numel, type DType, type Tensor, type TypedData } from '../tensor.ts';
 import { SafetensorsError } from '../errors.ts';
 
@@ -293,11 +293,6 @@ export function encodeSafetensors(tensors: Record<string, Tensor> | Map<string, 
   return out;
 }
 
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30), position + done);
-}
-
 /** Write atomically (temp file + fsync + rename) so an interrupted write never leaves a half file. */
 export function writeSafetensors(path: string, tensors: Record<string, Tensor> | Map<string, Tensor>, opts: WriteOptions = {}): void {
   atomicWrite(path, encodeSafetensors(tensors, opts), 'safetensors file');
@@ -310,8 +305,7 @@ export function writeSafetensors(path: string, tensors: Record<string, Tensor> |
  * removes the partial file.
  */
 export class SafetensorsWriter {
-  private readonly tmp: string;
-  private fd: number;
+  private readonly file: AtomicFile;
   private readonly layout: Map<string, { dtype: DType; shape: number[]; begin: number; written: number; bytes: number }>;
 
   constructor(readonly path: string, specs: Record<string, { dtype: DType; shape: number[] }>, metadata?: Record<string, string>) {
@@ -320,9 +314,8 @@ export class SafetensorsWriter {
     this.layout = new Map(
       entries.map(([name, t], i) => [name, { ...t, begin: header.length + offsets[i], written: 0, bytes: numel(t.shape) * ELEMENT_SIZE[t.dtype] }]),
     );
-    this.tmp = `${path}.tmp-${process.pid}`;
-    this.fd = openSync(this.tmp, 'w');
-    writeAll(this.fd, header, 0);
+    this.file = new AtomicFile(path, 'safetensors file');
+    this.file.writeAt(header, 0);
   }
 
   /** Write `data` as rows [row, row + n) of tensor `name` (n = data's length / the size of a row). */
@@ -334,7 +327,7 @@ export class SafetensorsWriter {
     if (bytes.length % rowBytes !== 0 || row * rowBytes + bytes.length > t.bytes) {
       throw new Error(`SafetensorsWriter: ${bytes.length} bytes at row ${row} do not fit tensor '${name}' [${t.shape}] ${t.dtype}`);
     }
-    writeAll(this.fd, bytes, t.begin + row * rowBytes);
+    this.file.writeAt(bytes, t.begin + row * rowBytes);
     t.written += bytes.length;
   }
 
@@ -342,16 +335,10 @@ export class SafetensorsWriter {
     for (const [name, t] of this.layout) {
       if (t.written !== t.bytes) throw new Error(`SafetensorsWriter: tensor '${name}' has ${t.written} of its ${t.bytes} bytes written`);
     }
-    fsyncSync(this.fd);
-    closeSync(this.fd);
-    this.fd = -1;
-    renameSync(this.tmp, this.path);
+    this.file.commit();
   }
 
   abort(): void {
-    if (this.fd < 0) return;
-    closeSync(this.fd);
-    this.fd = -1;
-    rmSync(this.tmp, { force: true });
+    this.file.abort();
   }
 }

@@ -154,6 +154,14 @@ test('bad inputs give one clear line and a non-zero exit', () => {
   const unknownFlag = cli('encode', '--frobnicate', '--out', join(tmp, 'x.safetensors'));
   assert.equal(unknownFlag.code, 2);
   assert.match(unknownFlag.stderr, /unknown option '--frobnicate'/);
+  // The same for subcommands (neurons effects, store merge): commander's error and exit code 2.
+  for (const args of [['neurons', 'effects', '--frobnicate'], ['store', 'merge', 'a', 'b'], ['study', 'toyworld', '--frobnicate']]) {
+    const sub = cli(...args);
+    assert.equal(sub.code, 2, `${args.join(' ')}: ${sub.stderr}`);
+    assert.match(sub.stderr, /^error: (unknown option '--frobnicate'|required option '-o, --out <dir>' not specified)/);
+  }
+  // A choice that only an object's prototype has is not a protocol.
+  assertOneLineError(cli('textspan', '--store', tmp, '--texts', tmp, '--protocol', 'constructor', '--json'), /--protocol 'constructor': use reference or ablate-mlps/);
 });
 
 test("texts: the bundled lists ('--classes imagenet', '--templates openai') and the model recorded with the classifier", () => {

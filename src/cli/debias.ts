@@ -45,7 +45,7 @@ export function debiasCommand(): Command {
     .option('--export <file>', 'write the edited image representations (+ the mean vectors used) as safetensors')
     .option('--json', 'print the result as JSON on stdout')
     .action(async (o: DebiasFlags) => {
-      if (o.protocol !== undefined && !(o.protocol in DEBIAS_PROTOCOLS)) throw new UsageError(`--protocol '${o.protocol}': use reference or heads-only`);
+      if (o.protocol !== undefined && !Object.hasOwn(DEBIAS_PROTOCOLS, o.protocol)) throw new UsageError(`--protocol '${o.protocol}': use reference or heads-only`);
       if (o.match !== 'substring' && o.match !== 'embedding') throw new UsageError(`--match '${o.match}': use substring or embedding`);
       const store = openStore(o.store, o.verify);
       const cls = openTextSet(o.classifier, 'classifier');

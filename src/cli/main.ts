@@ -40,10 +40,17 @@ function root(): Command {
     .exitOverride();
 }
 
+/** Commander errors throw (main maps them to exit code 2) in a command and every subcommand: addCommand does not pass exitOverride down. */
+function throwing(c: Command): Command {
+  c.exitOverride();
+  c.commands.forEach(throwing);
+  return c;
+}
+
 /** The program with every command loaded (documentation, completion, tests of the whole surface). */
 export async function program(): Promise<Command> {
   const p = root();
-  for (const c of COMMANDS) p.addCommand((await c.load()).exitOverride());
+  for (const c of COMMANDS) p.addCommand(throwing(await c.load()));
   return p;
 }
 
@@ -53,7 +60,7 @@ async function programFor(argv: string[]): Promise<Command> {
   const name = argv[0] === 'help' ? argv[1] : argv[0];
   const entry = COMMANDS.find((c) => c.name === name);
   for (const c of COMMANDS) {
-    if (c === entry) p.addCommand((await c.load()).exitOverride());
+    if (c === entry) p.addCommand(throwing(await c.load()));
     else p.command(c.name).description(c.summary);
   }
   return p;

@@ -8,7 +8,6 @@ export function storeCommand(): Command {
     .description('join the stores of decompose --shard K/N runs into the store one run would have written')
     .argument('<stores...>', 'shard stores (any order)')
     .requiredOption('-o, --out <dir>', 'the merged store (a new directory)')
-    .exitOverride()
     .action((stores: string[], o: { out: string }) => {
       const r = mergeStores(stores, o.out);
       process.stderr.write(`merged ${r.stores} stores into ${r.out}: ${r.items} inputs in ${r.batches} batches, ${r.failed} unreadable; complete\n`);

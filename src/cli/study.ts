@@ -51,6 +51,6 @@ function toyworldCommand(): Command {
 
 export function studyCommand(): Command {
   const cmd = new Command('study').description('end-to-end studies that write a report');
-  cmd.addCommand(toyworldCommand().exitOverride());
+  cmd.addCommand(toyworldCommand());
   return cmd;
 }

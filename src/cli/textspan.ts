@@ -5,11 +5,11 @@ import { assetPath } from '../assets.ts';
 import { textspanStudy, type TextSpanJson } from '../analyses/textspan_study.ts';
 import { curveFromDraws, textspanBaselines, type PoolCurve } from '../analyses/text_baselines.ts';
 import { embedPool, readLines } from '../analyses/text_sets.ts';
-import { modelFingerprint } from '../io/provenance.ts';
+import { modelProvenance, requireSameModel } from '../io/provenance.ts';
 import { textspanBaselinesSection, textspanReport } from '../report/study_reports.ts';
 import { modelFromFlags, parseIntFlag, parseLayers, progressBar, withModelOptions, type ModelFlags } from './common.ts';
 import { finish, openStore, openTextSet, toJson, VERIFY_HELP } from './study_common.ts';
-import { ProvenanceError, UsageError } from '../errors.ts';
+import { UsageError } from '../errors.ts';
 import { familyInfo } from '../model/family_info.ts';
 
 interface TextSpanFlags extends ModelFlags {
@@ -53,7 +53,7 @@ export function textspanCommand(): Command {
     .option('--seed <n>', 'seed of the random baselines', '0')
     .option('--common-words <file>', "common-words pool, one a line (default: the bundled 3498 most common English words)")
     .action(async (o: TextSpanFlags) => {
-      if (!(o.protocol in COMPLETENESS_PROTOCOLS)) throw new UsageError(`--protocol '${o.protocol}': use reference or ablate-mlps`);
+      if (!Object.hasOwn(COMPLETENESS_PROTOCOLS, o.protocol)) throw new UsageError(`--protocol '${o.protocol}': use reference or ablate-mlps`);
       const store = openStore(o.store, o.verify);
       const pool = openTextSet(o.texts, 'texts');
       const m = store.manifest;
@@ -72,8 +72,7 @@ export function textspanCommand(): Command {
       if (o.baselines) {
         if (!cls || !r.accuracy) throw new UsageError('--baselines needs --classifier (the baselines are accuracy curves)');
         const model = await modelFromFlags({ ...o, model: o.model ?? m.model.name });
-        const fp = modelFingerprint(model);
-        if (fp !== m.model.fingerprint) throw new ProvenanceError(`--model ${model.name} (fingerprint ${fp}) is not the model that made the store, '${m.model.name}' (fingerprint ${m.model.fingerprint})`);
+        requireSameModel({ what: `store ${o.store}`, model: m.model }, { what: `--model ${model.name}`, model: modelProvenance(model) });
         const commonWords = readLines(o.commonWords ?? assetPath('assets', 'google_3498_english.txt'));
         const draws = parseIntFlag(o.draws, 'draws')!;
         process.stderr.write(`baselines: common words, ${draws} draws of random texts and of random directions (${pool.names.length} candidates each)\n`);

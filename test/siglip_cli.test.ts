@@ -138,6 +138,12 @@ test('a SigLIP store: decompose --dataset, textspan (rank d), ablate, retrieve, 
   assert.equal(aj.headOrthogonality[0].layer, 0);
   const rt = cli('retrieve', '--store', store, '--query', '0', '--heads', '0:2', '--k', '2', '--json');
   assert.equal(rt.code, 0, rt.stderr);
+  // An outside image, decomposed with the store's (SigLIP) model: the store's own image comes first.
+  const ri = cli('retrieve', '--store', store, '--image', join(data, 'object', 'coins.png'), '--model', DIR_A, '--heads', '0:2', '--k', '2', '--json');
+  assert.equal(ri.code, 0, ri.stderr);
+  const rj = JSON.parse(ri.stdout);
+  const top = JSON.stringify(rj).match(/"[^"]*coins\.png"/g);
+  assert.ok(top, ri.stdout);
   const hm = cli('heatmap', '--model', DIR_A, join(REF, 'images', 'catdog.png'), '--text', 'a dog', '--json');
   assert.equal(hm.code, 0, hm.stderr);
   assert.equal(JSON.parse(hm.stdout).maps[0].map.length, 16);

@@ -3,7 +3,7 @@
 // labels and groups. The query is a stored image, or an image outside the store decomposed by
 // the store's model (the reference's nns.ipynb, which ranks by the dot product of the terms).
 
-import { Decomposer } from '../decompose/decomposer.ts';
+import { decomposerFor } from '../decompose/decomposers.ts';
 import type { Decomposition } from '../decompose/prs.ts';
 import { modelProvenance, provenanceFields, requireSameModel } from '../io/provenance.ts';
 import type { StoreData } from '../io/store.ts';
@@ -64,7 +64,7 @@ export async function decomposeQueryImage(model: ClipModel, store: StoreData, pa
   requireSameModel({ what: `store ${store.dir}`, model: store.manifest.model }, { what: '--model', model: modelProvenance(model) });
   const pre = await preprocessFiles(model.config, [path]);
   if (pre.errors[0] !== undefined) throw new AnalysisError(pre.errors[0]);
-  return queryImage(path, await new Decomposer(model).decompose(pre.pixels, { normalise: store.manifest.normalised }));
+  return queryImage(path, await decomposerFor(model).decompose(pre.pixels, { normalise: store.manifest.normalised }));
 }
 
 /** The first image of a decomposition as a query (its terms in the decomposition's convention). */

@@ -6,7 +6,7 @@
 import './helpers/env.ts';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +14,7 @@ import { jointHeads, spatialMaps } from '../src/analyses/spatial_studies.ts';
 import { Decomposer } from '../src/decompose/decomposer.ts';
 import { normalizeRows } from '../src/analyses/linalg.ts';
 import { loadClip } from '../src/runtime/load.ts';
+import { planPaper } from '../src/paper/paper.ts';
 import { preprocessFiles } from '../src/model/preprocess_model.ts';
 import { writeToyStandIns, type ToyStandIns } from '../src/toyworld_study/paper_data.ts';
 import { fixturePath, REPO, TINY_A } from './helpers/fixtures.ts';
@@ -179,5 +180,26 @@ describe('cliplens paper', () => {
     const p = await ok(['paper', '--model', TINY_A(), '--plan-only', '--out', join(tmp, 'nothing')]);
     assert.match(p.err, /plan: 0 steps/);
     assert.equal((p.err.match(/^skipped: /gm) ?? []).length, 6);
+  });
+
+  it("the classifiers' cache keys include the templates: other templates are not answered from the old classifier", async () => {
+    const model = await loadClip(TINY_A(), { threads: 1 });
+    const templates = (name: string, lines: string[]) => {
+      const f = join(tmp, name);
+      writeFileSync(f, lines.join('\n'));
+      return f;
+    };
+    const keyOf = async (t: string) => {
+      const pp = await planPaper(model, { out: join(tmp, 'keys'), data: { imagenet: data.imagenet, waterbirds: data.waterbirds }, templates: t, standIns: false, loadModel: (s) => loadClip(s) });
+      const params = (id: string) => JSON.stringify(pp.plan.steps.find((s) => s.id === id)!.params);
+      await pp.close();
+      return [params('classifier:imagenet'), params('classifier:waterbirds')];
+    };
+    const a = await keyOf(templates('a.txt', ['a photo of a {}.']));
+    assert.deepEqual(await keyOf(templates('a2.txt', ['a photo of a {}.'])), a);
+    const b = await keyOf(templates('b.txt', ['a drawing of a {}.']));
+    assert.notEqual(b[0], a[0]);
+    assert.notEqual(b[1], a[1]);
+    await model.release();
   });
 });

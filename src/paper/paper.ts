@@ -286,7 +286,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
     const classNames = profile.imagenetClassNames();
     const storeLabelNames = (): string[] => (data.imagenet && !data.imagenet.standIn ? (wnidNames(loadDataset(data.imagenet.path).labels, classNames.length) ?? classNames) : classNames);
     steps.push(
-      classifierStep('classifier:imagenet', 'data', `ImageNet zero-shot classifier (${classNames.length} classes)`, model, { classes: sha(classNames), labels: sha(storeLabelNames()), kind: profile.kind }, classNames.length * (toy ? 16 : 80), async () => ({
+      classifierStep('classifier:imagenet', 'data', `ImageNet zero-shot classifier (${classNames.length} classes)`, model, { classes: sha(classNames), templates: sha(profile.templates()), labels: sha(storeLabelNames()), kind: profile.kind }, classNames.length * (toy ? 16 : 80), async () => ({
         ...(await profile.imagenetClassifier(model, classNames)),
         names: storeLabelNames(),
       })),
@@ -373,7 +373,7 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
   if (data.waterbirds) {
     const nW = sizes.waterbirds;
     const wbClasses = profile.waterbirdsClasses;
-    steps.push(classifierStep('classifier:waterbirds', SECTIONS.waterbirds, `Waterbirds classifier (${wbClasses.join(' / ')}), ${spurious.name}`, spurious, { classes: wbClasses, kind: profile.kind }, wbClasses.length * (toy ? 16 : 80), () => profile.waterbirdsClassifier(spurious)));
+    steps.push(classifierStep('classifier:waterbirds', SECTIONS.waterbirds, `Waterbirds classifier (${wbClasses.join(' / ')}), ${spurious.name}`, spurious, { classes: wbClasses, templates: sha(profile.templates()), kind: profile.kind }, wbClasses.length * (toy ? 16 : 80), () => profile.waterbirdsClassifier(spurious)));
     steps.push(storeStep('store:waterbirds', `decompose the Waterbirds test split (${nW} images) with ${spurious.name}`, spurious, wbDataset, { ...dataParams('waterbirds', () => datasetKey(wbDataset())), limit, bs }, dataDeps('waterbirds'), nW));
     if (ownTextSpan) steps.push(textStep('texts:waterbirds-descriptions', SECTIONS.waterbirds, `TextSpan pool embedded by ${spurious.name}`, spurious, profile.descriptions.texts));
     steps.push({
@@ -427,11 +427,14 @@ export async function planPaper(model: ClipModel, opts: PaperOptions): Promise<P
       run: async (ctx, inp): Promise<SegmentationSection> => {
         const mat = await openSegmentationMat(dataPath('imagenetSeg'));
         try {
-          return await segmentationSection(model, mat, textSet(inp, 'classifier:imagenet'), {
+          // The per-image progress of the predicted-class maps belongs to one classifier: named by its embeddings' hash.
+          const cls = textSet(inp, 'classifier:imagenet');
+          const tag = createHash('sha256').update(cls.embeddings.data).digest('hex').slice(0, 12);
+          return await segmentationSection(model, mat, cls, {
             limit,
             batch: Math.min(bs, 8),
-            resume: { decomposition: path('segmentation.progress.jsonl'), attention: path('segmentation_attention.progress.jsonl') },
-            classifierSource: 'classifier:imagenet',
+            resume: { decomposition: path(`segmentation-${tag}.progress.jsonl`), attention: path('segmentation_attention.progress.jsonl') },
+            classifierSource: `classifier:imagenet@${tag}`,
             progress: (done, total) => ctx.progress(done, total),
             warn: ctx.log,
           });

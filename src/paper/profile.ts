@@ -31,6 +31,8 @@ export interface PaperProfile {
   waterbirdsClasses: string[];
   waterbirdsPlaces: string[];
   waterbirdsClassifier(model: ClipModel): Promise<TextSet>;
+  /** The prompt templates both classifiers are built with (none for the toy world's fixed texts): part of their cache keys. */
+  templates(): string[];
   /** Heads whose texts are about location / background (§5). */
   location: HeadQuery;
   /** Properties for retrieval (§5): the head whose texts best match each query. */
@@ -60,6 +62,7 @@ function clipProfile(opts: { classes?: string; templates?: string }): PaperProfi
     waterbirdsClasses: ['landbird', 'waterbird'],
     waterbirdsPlaces: ['land', 'water'],
     waterbirdsClassifier: (model) => embedClassifier(model, ['landbird', 'waterbird'], lazy().templates),
+    templates: () => lazy().templates,
     location: { match: 'embedding', query: 'a photo taken in a specific place or location', top: 6 },
     properties: [
       { name: 'colour', query: { match: 'embedding', query: 'a photo with a specific color', top: 1 } },
@@ -99,6 +102,7 @@ function toyProfile(): PaperProfile {
     waterbirdsClasses: WATERBIRDS_CLASSES,
     waterbirdsPlaces: WATERBIRDS_PLACES.map((p) => `${p} background`),
     waterbirdsClassifier: (model) => toyClassifier(model, 'shape', WATERBIRDS_CLASSES),
+    templates: () => [],
     location: { match: 'substring', query: 'background', minShare: 0.5 },
     properties: ['color', 'shape', 'size', 'position', 'count', 'background'].map((f) => ({
       name: f,

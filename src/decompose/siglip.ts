@@ -8,6 +8,7 @@
 // In the common layout (decomposer.ts) the pooling head is the one attention block (L = 1) and
 // `mlp` holds [b_O, MLP] so that Σ attn + Σ mlp = z; terms stay unnormalised unless asked.
 
+import { batchedMatmul } from '../graph/matmul.ts';
 import type { ClipModel } from '../runtime/clip.ts';
 import { visionDims } from '../model/config.ts';
 import { f32, type F32, type Tensor } from '../tensor.ts';
@@ -96,13 +97,15 @@ export class SiglipDecomposer implements ImageDecomposer {
     const [T, dt] = texts.shape;
     if (dt !== d) throw new Error(`text embeddings have dimension ${dt}, the model's embedding has ${d}`);
     const norm = norms(taps.image_features);
-    const maps = f32([B, 1, N, H, T]);
-    for (let r = 0; r < B * N * H; r++) {
-      const s = normalise ? 1 / norm[Math.floor(r / (N * H))] : 1;
-      for (let t = 0; t < T; t++) {
-        let acc = 0;
-        for (let k = 0; k < d; k++) acc += sp.data[r * d + k] * texts.data[t * d + k];
-        maps.data[r * T + t] = acc * s;
+    // One product [B·N·H', d] · textsᵀ [d, T] on ONNX Runtime, then ÷‖z_b‖ per image.
+    const tT = new Float32Array(d * T);
+    for (let t = 0; t < T; t++) for (let k = 0; k < d; k++) tT[k * T + t] = texts.data[t * d + k];
+    const maps = f32([B, 1, N, H, T], await batchedMatmul(sp.data, tT, 1, B * N * H, d, T));
+    if (normalise) {
+      const per = N * H * T;
+      for (let b = 0; b < B; b++) {
+        const s = 1 / norm[b];
+        for (let i = b * per; i < (b + 1) * per; i++) maps.data[i] *= s;
       }
     }
     return { maps, imageFeatures: taps.image_features, norm: f32([B], norm) };

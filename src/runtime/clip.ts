@@ -241,9 +241,11 @@ export class ClipModel {
     return this.weights.get(name);
   }
 
+  /** Release every session; one that failed to start does not keep the others alive. */
   async release(): Promise<void> {
-    for (const s of [this.vision, this.text, ...this.variants.values()]) if (s) await (await s).release();
+    const all = [this.vision, this.text, ...this.variants.values()];
     this.vision = this.text = undefined;
     this.variants.clear();
+    await Promise.allSettled(all.map(async (s) => s && (await s).release()));
   }
 }

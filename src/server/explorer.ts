@@ -392,7 +392,7 @@ export class Explorer {
       query = queryImage('uploaded image', await this.dec.fromTaps(upload.taps, { normalise: s.data.manifest.normalised }));
     }
     await tick();
-    const res = retrievalStudy(s.data, [{ layer, head }], query, { k, precisionQueries: 0 });
+    const res = retrievalStudy(s.data, [{ layer, head }], query, { k, precisionQueries: 0, indexThreshold: Infinity }); // exact: no approximate index built per request
     const items = (v: RetrievalView) => v.neighbours.map((nb) => this.item(nb.row, nb.score));
     return { query: upload ? { id: upload.id, upload: true } : this.item(row!), layer, head, k, score: res.score, byHead: items(res.views[0]), whole: items(res.views[res.views.length - 1]) };
   }

@@ -3,7 +3,7 @@
 // as Waterbirds' metadata.csv has).
 
 import { readdirSync, statSync } from 'node:fs';
-import { pathProblem, readTextFile } from './files.ts';
+import { pathProblem, readLines, readTextFile } from './files.ts';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { DatasetError } from '../errors.ts';
 
@@ -80,10 +80,8 @@ function fromFolder(root: string): Dataset {
 
 function fromList(file: string): Dataset {
   const base = dirname(file);
-  const items = readTextFile(file, 'dataset list')
-    .split(/\r\n|\r|\n/)
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('#'))
+  const items = readLines(file, 'dataset list')
+    .filter((l) => !l.startsWith('#'))
     .map((l) => {
       const p = isAbsolute(l) ? l : join(base, l);
       return { path: p, id: l };

@@ -17,7 +17,7 @@
 
 import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs/minimal.js';
-import { fixText, htmlUnescape } from './ftfy.ts';
+import { fixText, htmlUnescape, pyStrip } from './ftfy.ts';
 import { TokenizerError } from '../errors.ts';
 
 /** What the model's text tower needs from a tokenizer. */
@@ -41,9 +41,9 @@ const PUNCTUATION = new Set('!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~');
 // Python str.isspace() characters: what `re`'s \s, str.split() and str.strip() use.
 const PY_SPACE = '\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
 const SPACE_RUN = new RegExp(`[${PY_SPACE}]+`, 'gu');
+// lstrip / rstrip of added tokens (pyStrip, from ftfy.ts, strips both ends).
 const LEAD = new RegExp(`^[${PY_SPACE}]+`, 'u');
 const TRAIL = new RegExp(`[${PY_SPACE}]+$`, 'u');
-const pyStrip = (s: string) => s.replace(LEAD, '').replace(TRAIL, '');
 const UNDERLINE = '\u2581';
 
 const removePunctuation = (s: string) => Array.from(s, (c) => (PUNCTUATION.has(c) ? '' : c)).join('');
